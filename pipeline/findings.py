@@ -1,0 +1,331 @@
+"""Findings: what validation says about an input, in Chinese and English, naming the cell.
+
+Validation never raises on the first problem; it returns a list of findings. Every
+message lives in RULES below, once, so the two languages cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Iterable
+
+ERROR = "error"
+WARNING = "warning"
+
+# rule -> (severity, Chinese template, English template). Placeholders are filled from the
+# finding's context (column, value, employee, ...). Each message says what is wrong and how
+# to fix it.
+RULES: dict[str, tuple[str, str, str]] = {
+    # reading
+    "unreadable": (ERROR, "无法读取该文件:{reason}", "Cannot read this file: {reason}"),
+    "unknown_kind": (
+        ERROR,
+        "无法识别该文件属于哪种模板(工作表名与表头都不匹配)。请使用 `kpi templates` 生成的模板。",
+        "Cannot tell which template this file is (no sheet name or header matches). "
+        "Use a template from `kpi templates`.",
+    ),
+    "ambiguous_kind": (
+        ERROR,
+        "该文件同时像 {kinds} 两种模板,无法判断。请每个文件只放一种模板。",
+        "This file looks like several templates ({kinds}); put one template per file.",
+    ),
+    "missing_sheet": (
+        ERROR,
+        "缺少工作表“{sheet_label}”。",
+        "Sheet '{sheet_label}' is missing.",
+    ),
+    "no_header": (
+        ERROR,
+        "在工作表中找不到表头行。请保留模板的表头(如“{example_header}”)。",
+        "No header row found in this sheet. Keep the template's header row (e.g. '{example_header}').",
+    ),
+    "missing_column": (
+        ERROR,
+        "缺少必填列“{column}”。请按模板补上这一列的表头。",
+        "Required column '{column}' is missing. Add this column header as in the template.",
+    ),
+    "duplicate_column": (
+        ERROR,
+        "列“{column}”出现了两次({cells})。请删除多余的一列。",
+        "Column '{column}' appears twice ({cells}). Delete the extra one.",
+    ),
+    "formula_no_value": (
+        ERROR,
+        "该单元格是公式({value}),但文件中没有保存计算结果。请在 Excel 中打开、重新计算并保存。",
+        "This cell holds a formula ({value}) with no saved result. Open the file in Excel, "
+        "recalculate and save it.",
+    ),
+    "error_value": (
+        ERROR,
+        "该单元格是错误值 {value}。请修正公式或填入数值。",
+        "This cell holds the error value {value}. Fix the formula or type the value.",
+    ),
+    # values
+    "required": (ERROR, "“{column}”为必填项,不能为空。", "'{column}' is required and is empty."),
+    "not_a_number": (
+        ERROR,
+        "“{column}”应为数字,但填的是“{value}”。请填写数字(可带 % 或千分位)。",
+        "'{column}' must be a number but holds '{value}'. Type a number (%, thousands "
+        "separators are fine).",
+    ),
+    "bad_choice": (
+        ERROR,
+        "“{column}”的值“{value}”不在可选范围内。可选:{choices}。",
+        "'{column}' value '{value}' is not allowed. Choose one of: {choices}.",
+    ),
+    "bad_period": (
+        ERROR,
+        "考核周期“{value}”无法识别。请写成 2026-10、2026-Q3、2026-H1 或 2026。",
+        "Period '{value}' is not understood. Write 2026-10, 2026-Q3, 2026-H1 or 2026.",
+    ),
+    "out_of_range": (
+        ERROR,
+        "“{column}”的值 {value} 超出范围 {low}–{high}。",
+        "'{column}' value {value} is outside {low}–{high}.",
+    ),
+    "not_half_step": (
+        ERROR,
+        "评分 {value} 只能是整数或 0.5 分(如 3、3.5)。",
+        "Score {value} must be a whole or half point (e.g. 3, 3.5).",
+    ),
+    "negative": (ERROR, "“{column}”不能为负数(填的是 {value})。", "'{column}' cannot be negative (got {value})."),
+    "duplicate_key": (
+        ERROR,
+        "{what}重复:{key} 同时出现在 {cells}。请只保留一行。",
+        "Duplicate {what_en}: {key} appears in {cells}. Keep only one row.",
+    ),
+    "conflict": (
+        ERROR,
+        "实际值冲突:{key} 在 {cells} 各填了一次。请删除其中一行。",
+        "Conflicting actuals: {key} is given in {cells}. Delete one of the rows.",
+    ),
+    # references
+    "unknown_employee": (
+        ERROR,
+        "员工编号“{value}”不在花名册中。请检查编号,或先把该员工加入花名册。",
+        "Employee ID '{value}' is not in the roster. Check the ID or add the employee to the roster.",
+    ),
+    "unknown_manager": (
+        ERROR,
+        "直属上级编号“{value}”不在花名册中。",
+        "Manager ID '{value}' is not in the roster.",
+    ),
+    "unknown_indicator": (
+        ERROR,
+        "指标编号“{value}”不在指标库中。请检查编号,或先在指标库中添加该指标。",
+        "Indicator ID '{value}' is not in the indicator library. Check the ID or add it to the library.",
+    ),
+    "unknown_role_family": (
+        WARNING,
+        "岗位类别“{value}”在花名册中没有员工。",
+        "Role family '{value}' has no employee in the roster.",
+    ),
+    "missing_input": (
+        ERROR,
+        "收件箱中没有{what}文件,无法评分。",
+        "The inbox has no {what_en} file; nothing can be scored.",
+    ),
+    # agreements and scoring preconditions
+    "weight_sum": (
+        ERROR,
+        "{who} 在 {period} 的指标权重合计为 {total},应为 100%(行:{cells})。请调整权重。",
+        "Weights of {who_en} for {period} sum to {total}, not 100% (rows: {cells}). Adjust the weights.",
+    ),
+    "tiers_not_monotonic": (
+        ERROR,
+        "阶梯计分要求 基础值→目标值→冲刺值 依次{order}(此行为 {b} / {t} / {s})。",
+        "Tiered scoring needs base → target → stretch {order_en} (this row: {b} / {t} / {s}).",
+    ),
+    "missing_target": (
+        ERROR,
+        "指标 {indicator} 使用“{method}”计分,必须填写目标值。",
+        "Indicator {indicator} is scored by {method_en} and needs a target.",
+    ),
+    "missing_tiers": (
+        ERROR,
+        "指标 {indicator} 使用阶梯计分,必须同时填写基础值、目标值和冲刺值。",
+        "Indicator {indicator} is tiered and needs base, target and stretch.",
+    ),
+    "zero_target": (
+        ERROR,
+        "指标 {indicator} 按比率计分,目标值不能为 0。",
+        "Indicator {indicator} is scored as a ratio; its target cannot be 0.",
+    ),
+    "missing_actual": (
+        ERROR,
+        "员工 {employee} 在 {period} 缺少指标 {indicator} 的实际值,无法评分。",
+        "Employee {employee} has no actual for indicator {indicator} in {period}; cannot score.",
+    ),
+    "missing_rating": (
+        ERROR,
+        "员工 {employee} 在 {period} 缺少指标 {indicator} 的行为评分,无法评分。",
+        "Employee {employee} has no rating for indicator {indicator} in {period}; cannot score.",
+    ),
+    "no_agreement": (
+        ERROR,
+        "员工 {employee} 在 {period} 没有任何考核指标(个人指标或岗位指标)。",
+        "Employee {employee} has no KPIs for {period} (neither personal nor role KPIs).",
+    ),
+    "no_supervisor_rating": (
+        WARNING,
+        "员工 {employee} 的指标 {indicator} 没有上级评分。",
+        "Employee {employee} has no supervisor rating for indicator {indicator}.",
+    ),
+    "rating_not_rating_indicator": (
+        WARNING,
+        "指标 {indicator} 不是“评分”类指标,该行评分不会计入。",
+        "Indicator {indicator} is not a rating indicator; this rating is not counted.",
+    ),
+    "invalid_employee_row": (
+        ERROR,
+        "员工 {employee} 的数据有错误({detail}),本期不评分。",
+        "Employee {employee} has errors in the input ({detail}) and is not scored.",
+    ),
+    # design checks (warnings)
+    "indicator_count": (
+        WARNING,
+        "{who} 在 {period} 有 {count} 个指标,建议 {low}–{high} 个。",
+        "{who_en} has {count} indicators in {period}; {low}–{high} are advised.",
+    ),
+    "performance_share": (
+        WARNING,
+        "{who} 在 {period} 的业绩类指标权重仅 {share},建议不低于 {minimum}。",
+        "{who_en} puts only {share} of the weight on performance indicators in {period}; at least {minimum} is advised.",
+    ),
+    "equal_weights": (
+        WARNING,
+        "{who} 在 {period} 的 {count} 个指标权重完全相同,权重没有体现重点。",
+        "All {count} indicators of {who_en} in {period} have the same weight; weights show no priority.",
+    ),
+    "dimension_share": (
+        WARNING,
+        "{who} 在 {period} 的“{dimension}”维度权重为 {share},政策预期 {expected}。",
+        "{who_en} weighs dimension {dimension_en} at {share} in {period}; the policy expects {expected}.",
+    ),
+    "calibration_easy": (
+        WARNING,
+        "指标 {indicator} 有 {share} 的员工达成 100%,目标可能偏低。",
+        "{share} of employees reach 100% on indicator {indicator}: the target may be too low.",
+    ),
+    "calibration_hard": (
+        WARNING,
+        "指标 {indicator} 只有 {share} 的员工达成 100%,目标可能偏高。",
+        "Only {share} of employees reach 100% on indicator {indicator}: the target may be too high.",
+    ),
+    # weights
+    "ahp_not_square": (
+        ERROR,
+        "判断矩阵必须是方阵,且首行与首列的指标编号一致。",
+        "The pairwise matrix must be square with the same indicator IDs across the first row and down the first column.",
+    ),
+    "ahp_range": (
+        ERROR,
+        "判断值 {value} 超出 1/9–9 的范围。",
+        "Judgment {value} is outside the 1/9–9 scale.",
+    ),
+    "ahp_reciprocal": (
+        ERROR,
+        "判断值不互为倒数:{cell} 为 {value},{other_cell} 应为 {expected}。",
+        "Judgments are not reciprocal: {cell} is {value}, so {other_cell} should be {expected}.",
+    ),
+    "ahp_diagonal": (ERROR, "对角线上的值必须为 1。", "Diagonal values must be 1."),
+    "ahp_inconsistent": (
+        ERROR,
+        "{role_family} 的判断矩阵一致性比率 CR = {cr},应小于 0.10。最可能需要调整的判断:{culprits}。",
+        "The pairwise matrix of {role_family} has CR = {cr}, which must be below 0.10. "
+        "Judgments most responsible: {culprits}.",
+    ),
+    "expert_outlier": (
+        WARNING,
+        "专家 {expert} 对 {role_family} 的打分与其他专家偏差较大(平均偏差 {deviation})。",
+        "Expert {expert} deviates strongly from the others for {role_family} (mean deviation {deviation}).",
+    ),
+    "policy": (ERROR, "政策配置错误:{detail}", "Policy error: {detail}"),
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem in the inputs, pinned to a cell where there is one."""
+
+    severity: str
+    rule: str
+    message_zh: str
+    message_en: str
+    file: str = ""
+    sheet: str = ""
+    cell: str = ""
+    column: str = ""
+    value: str = ""
+    employee_id: str = ""
+    period: str = ""
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == ERROR
+
+    @property
+    def where(self) -> str:
+        """`file!sheet!cell`, as an auditor would write it."""
+        parts = [p for p in (self.file, self.sheet, self.cell) if p]
+        return "!".join(parts)
+
+    def message(self, lang: str = "zh") -> str:
+        if lang == "en":
+            return self.message_en
+        if lang == "zh":
+            return self.message_zh
+        return f"{self.message_zh} / {self.message_en}"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def finding(rule: str, *, severity: str | None = None, file: str = "", sheet: str = "",
+            cell: str = "", column: str = "", value: object = "", employee_id: str = "",
+            period: str = "", **context: object) -> Finding:
+    """Build a finding from the RULES catalogue; missing placeholders render empty."""
+    default_severity, zh, en = RULES[rule]
+    text_value = "" if value is None else str(value)
+    ctx = _Blank(column=column, value=text_value, period=period, employee=employee_id, **context)
+    for key in ("who", "what", "method", "order", "dimension"):
+        ctx.setdefault(f"{key}_en", ctx.get(key, ""))
+    return Finding(
+        severity=severity or default_severity,
+        rule=rule,
+        message_zh=zh.format_map(ctx),
+        message_en=en.format_map(ctx),
+        file=file,
+        sheet=sheet,
+        cell=cell,
+        column=column,
+        value=text_value,
+        employee_id=employee_id,
+        period=period,
+    )
+
+
+def has_errors(findings: Iterable[Finding]) -> bool:
+    return any(f.is_error for f in findings)
+
+
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Stable order for screens and files: by file, sheet, row, column, rule."""
+
+    def cell_key(cell: str) -> tuple[int, str]:
+        letters = "".join(ch for ch in cell if ch.isalpha())
+        digits = "".join(ch for ch in cell if ch.isdigit())
+        return (int(digits) if digits else 0, f"{len(letters):02d}{letters}")
+
+    return sorted(
+        findings,
+        key=lambda f: (f.file, f.sheet, cell_key(f.cell), f.rule, f.employee_id, f.message_en),
+    )
+
+
+__all__ = ["ERROR", "WARNING", "RULES", "Finding", "finding", "has_errors", "sort_findings"]

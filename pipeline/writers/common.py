@@ -1,0 +1,108 @@
+"""What every workbook we write shares: safe options, fixed properties, CJK-aware widths, names.
+
+Safe options: input text never becomes a formula or a link. Fixed properties: the same inputs
+give byte-identical files (xlsxwriter stamps `now` unless told otherwise).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+
+import xlsxwriter
+
+# A fixed, timezone-aware creation time: a naive date would be silently replaced by now.
+FIXED_CREATED = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+FONT = "Microsoft YaHei"  # falls back to any CJK font in WPS/LibreOffice (Noto Sans CJK here)
+
+WORKBOOK_OPTIONS = {
+    "strings_to_formulas": False,
+    "strings_to_urls": False,
+    "strings_to_numbers": False,
+    "nan_inf_to_errors": True,
+    "in_memory": True,
+}
+
+
+def new_workbook(path, title: str = "", *, constant_memory: bool = False) -> xlsxwriter.Workbook:
+    """A workbook with safe string handling and deterministic document properties."""
+    options = dict(WORKBOOK_OPTIONS)
+    if constant_memory:
+        options["constant_memory"] = True
+        options.pop("in_memory")
+    workbook = xlsxwriter.Workbook(str(path), options)
+    workbook.set_properties(
+        {"title": title, "author": "kpi-pipeline", "company": "", "created": FIXED_CREATED}
+    )
+    workbook.formats[0].set_font_name(FONT)
+    workbook.formats[0].set_font_size(10)
+    return workbook
+
+
+def display_width(text: object) -> int:
+    """Columns a string needs in Excel: wide (CJK) characters count twice."""
+    if text is None:
+        return 0
+    width = 0
+    for line in str(text).split("\n"):
+        line_width = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line)
+        width = max(width, line_width)
+    return width
+
+
+def fit_width(values, minimum: int = 6, maximum: int = 60) -> float:
+    """A column width that shows the longest of `values` (header included)."""
+    widest = max((display_width(v) for v in values), default=0)
+    return float(min(max(widest + 2, minimum), maximum))
+
+
+_SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
+
+
+def safe_sheet_name(name: str, taken: set[str], fallback: str = "Sheet") -> str:
+    """A valid, unique (case-insensitively) Excel sheet name of at most 31 characters."""
+    base = _SHEET_FORBIDDEN.sub("_", unicodedata.normalize("NFKC", str(name))).strip().strip("'")
+    base = "".join(ch for ch in base if ch.isprintable()) or fallback
+    if base.lower() == "history":  # reserved by Excel
+        base = f"{base}_"
+    candidate = base[:31]
+    counter = 2
+    while candidate.lower() in taken:
+        suffix = f"~{counter}"
+        candidate = base[: 31 - len(suffix)] + suffix
+        counter += 1
+    taken.add(candidate.lower())
+    return candidate
+
+
+_FILE_FORBIDDEN = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+_WINDOWS_RESERVED = {
+    "con", "prn", "aux", "nul",
+    *(f"com{i}" for i in range(1, 10)),
+    *(f"lpt{i}" for i in range(1, 10)),
+}
+
+
+def safe_file_stem(name: str, fallback: str = "unnamed", max_length: int = 80) -> str:
+    """A file name stem safe on Windows, macOS and Linux: no separators, `..`, reserved names."""
+    text = unicodedata.normalize("NFKC", str(name))
+    text = _FILE_FORBIDDEN.sub("_", text)
+    text = "".join(ch for ch in text if ch.isprintable())
+    text = text.strip().strip(".").strip()
+    text = re.sub(r"\.{2,}", "_", text)
+    if not text or text.split(".")[0].lower() in _WINDOWS_RESERVED:
+        text = f"_{text}" if text else fallback
+    return text[:max_length]
+
+
+def unique_stem(name: str, taken: set[str], fallback: str = "unnamed") -> str:
+    """safe_file_stem, made unique case-insensitively among `taken` (which it updates)."""
+    stem = safe_file_stem(name, fallback)
+    candidate = stem
+    counter = 2
+    while candidate.lower() in taken:
+        candidate = f"{stem}~{counter}"
+        counter += 1
+    taken.add(candidate.lower())
+    return candidate
