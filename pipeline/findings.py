@@ -17,7 +17,7 @@ WARNING = "warning"
 # to fix it.
 RULES: dict[str, tuple[str, str, str]] = {
     # reading
-    "unreadable": (ERROR, "无法读取该文件:{reason}", "Cannot read this file: {reason}"),
+    "unreadable": (ERROR, "无法读取该文件:{reason}", "Cannot read this file: {reason_en}"),
     "unknown_kind": (
         ERROR,
         "无法识别该文件属于哪种模板(工作表名与表头都不匹配)。请使用 `kpi templates` 生成的模板。",
@@ -199,8 +199,8 @@ RULES: dict[str, tuple[str, str, str]] = {
     ),
     "dimension_share": (
         WARNING,
-        "{who} 在 {period} 的“{dimension}”维度权重为 {share},政策预期 {expected}。",
-        "{who_en} weighs dimension {dimension_en} at {share} in {period}; the policy expects {expected}.",
+        "{who} 在 {period} 的维度权重为 {shares},与政策预期 {expected} 不符。",
+        "{who_en} weighs the dimensions {shares_en} in {period}; the policy expects {expected_en}.",
     ),
     "calibration_easy": (
         WARNING,
@@ -241,6 +241,14 @@ RULES: dict[str, tuple[str, str, str]] = {
         "Expert {expert} deviates strongly from the others for {role_family} (mean deviation {deviation}).",
     ),
     "policy": (ERROR, "政策配置错误:{detail}", "Policy error: {detail}"),
+    # weights (added by weights module)
+    "ahp_too_large": (
+        ERROR,
+        "判断矩阵有 {count} 个指标,超出 RI 表({ri_table})覆盖的 {maximum} 个,无法检验一致性。"
+        "请分两层(维度 → 指标)分别打分。",
+        "The pairwise matrix has {count} indicators; the RI table ({ri_table}) covers at most "
+        "{maximum}, so consistency cannot be checked. Judge in two levels (dimensions → indicators).",
+    ),
 }
 
 
@@ -293,8 +301,8 @@ def finding(rule: str, *, severity: str | None = None, file: str = "", sheet: st
     default_severity, zh, en = RULES[rule]
     text_value = "" if value is None else str(value)
     ctx = _Blank(column=column, value=text_value, period=period, employee=employee_id, **context)
-    for key in ("who", "what", "method", "order", "dimension"):
-        ctx.setdefault(f"{key}_en", ctx.get(key, ""))
+    for key in list(ctx):  # `{x_en}` falls back to `{x}` where no English text is given
+        ctx.setdefault(f"{key}_en", ctx[key])
     return Finding(
         severity=severity or default_severity,
         rule=rule,

@@ -1,0 +1,386 @@
+"""The template kinds: the one description of every input workbook.
+
+Each kind below drives template generation (`templates.py`), header matching and value
+parsing (`reader.py`), the pandera schemas (`schemas.py`) and the column names in messages.
+Nothing else in the project restates a column list.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+
+TEMPLATE_VERSION = "1"
+
+# Field types. `id` and `text` are strings; `number` is a float (`60%` → 0.6);
+# `weight` is a share (60, `60%`, 0.6 all mean 0.6); `period` is a normalised period string;
+# `choice` is one of the field's choices, stored by its code.
+ID, TEXT, NUMBER, WEIGHT, PERIOD, CHOICE = "id", "text", "number", "weight", "period", "choice"
+
+
+@dataclass(frozen=True)
+class Choice:
+    code: str
+    zh: str
+    en: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.zh} {self.en}"
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    zh: str
+    en: str
+    type: str = TEXT
+    required: bool = False
+    choices: tuple[Choice, ...] = ()
+    default: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    help_zh: str = ""
+    help_en: str = ""
+    example: object = None
+    width: int = 14
+
+    @property
+    def header(self) -> str:
+        """The bilingual header a generated template shows."""
+        return f"{self.zh}\n{self.en}"
+
+    @property
+    def label(self) -> str:
+        """How messages name the column: `员工编号 Employee ID`."""
+        return f"{self.zh} {self.en}"
+
+    def choice_codes(self) -> tuple[str, ...]:
+        return tuple(c.code for c in self.choices)
+
+    def choice_by_code(self, code: str) -> Choice | None:
+        return next((c for c in self.choices if c.code == code), None)
+
+
+@dataclass(frozen=True)
+class SheetSpec:
+    """One sheet of a template. `key` fields identify a row (duplicates are errors)."""
+
+    zh: str
+    en: str
+    fields: tuple[Field, ...]
+    key: tuple[str, ...] = ()
+    matrix: bool = False  # AHP-<role family> sheets are matrices, not tables
+    prefix: str = ""  # sheets recognised by name prefix (AHP-)
+
+    @property
+    def name(self) -> str:
+        return f"{self.zh} {self.en}"
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    @property
+    def required(self) -> tuple[Field, ...]:
+        return tuple(f for f in self.fields if f.required)
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    zh: str
+    en: str
+    sheets: tuple[SheetSpec, ...]
+    instructions_zh: tuple[str, ...] = ()
+    instructions_en: tuple[str, ...] = ()
+    optional_sheets: tuple[str, ...] = field(default=())  # sheet names that may be absent
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.xlsx"
+
+    def sheet(self, name: str) -> SheetSpec:
+        for s in self.sheets:
+            if s.name == name or s.en == name or s.zh == name:
+                return s
+        raise KeyError(name)
+
+    @property
+    def tables(self) -> tuple[SheetSpec, ...]:
+        return tuple(s for s in self.sheets if not s.matrix)
+
+
+# ---------------------------------------------------------------------------- shared fields
+
+def _employee_id(required: bool = True) -> Field:
+    return Field("employee_id", "员工编号", "Employee ID", ID, required,
+                 help_zh="花名册中的员工编号,如 E001", help_en="Employee ID from the roster, e.g. E001",
+                 example="示例E000", width=12)
+
+
+def _indicator_id(example: str = "KPI-01") -> Field:
+    return Field("indicator_id", "指标编号", "Indicator ID", ID, True,
+                 help_zh="指标库中的指标编号", help_en="Indicator ID from the indicator library",
+                 example=example, width=12)
+
+
+def _period(example: str = "2026-10") -> Field:
+    return Field("period", "考核周期", "Period", PERIOD, True,
+                 help_zh="月 2026-10、季 2026-Q3、半年 2026-H1 或年 2026",
+                 help_en="Month 2026-10, quarter 2026-Q3, half 2026-H1 or year 2026",
+                 example=example, width=11)
+
+
+def _role_family(required: bool = True) -> Field:
+    return Field("role_family", "岗位类别", "Role family", TEXT, required,
+                 help_zh="如 销售、研发、行政、生产", help_en="e.g. 销售 sales, 研发 R&D, 行政 admin",
+                 example="销售", width=11)
+
+
+def _number(name: str, zh: str, en: str, help_zh: str, help_en: str, example: object = None,
+            required: bool = False, width: int = 11) -> Field:
+    return Field(name, zh, en, NUMBER, required, help_zh=help_zh, help_en=help_en,
+                 example=example, width=width)
+
+
+_DATA_SOURCE = Field("data_source", "数据来源", "Data source", TEXT,
+                     help_zh="数据出自哪个系统或部门", help_en="Which system or team the data comes from",
+                     example="CRM", width=14)
+
+# ---------------------------------------------------------------------------- choices
+
+STATUS = (Choice("active", "在职", "active"), Choice("left", "离职", "left"))
+DIMENSIONS = (
+    Choice("performance", "业绩", "performance"),
+    Choice("ability", "能力", "ability"),
+    Choice("attitude", "态度", "attitude"),
+)
+CATEGORIES = (
+    Choice("result", "结果", "result"),
+    Choice("process", "过程", "process"),
+    Choice("development", "发展", "development"),
+)
+DIRECTIONS = (Choice("higher", "越高越好", "higher"), Choice("lower", "越低越好", "lower"))
+METHODS = (
+    Choice("ratio", "比率", "ratio"),
+    Choice("tiered", "阶梯", "tiered"),
+    Choice("pass_fail", "达标", "pass_fail"),
+    Choice("rating", "评分", "rating"),
+)
+AGGREGATIONS = (
+    Choice("sum", "求和", "sum"),
+    Choice("mean", "平均", "mean"),
+    Choice("last", "期末", "last"),
+)
+RELATIONS = (
+    Choice("supervisor", "上级", "supervisor"),
+    Choice("peer", "同事", "peer"),
+    Choice("self", "自评", "self"),
+    Choice("subordinate", "下属", "subordinate"),
+    Choice("customer", "客户", "customer"),
+)
+
+# ---------------------------------------------------------------------------- kinds
+
+ROSTER = Kind(
+    "roster", "员工花名册", "Roster",
+    (SheetSpec("员工花名册", "Roster", (
+        _employee_id(),
+        Field("name", "姓名", "Name", TEXT, True, help_zh="员工姓名", help_en="Full name",
+              example="张三", width=10),
+        Field("department", "部门", "Department", TEXT, True, help_zh="所属部门,决定计分卡工作簿",
+              help_en="Department; one scorecard workbook per department", example="销售部"),
+        Field("position", "岗位", "Position", TEXT, help_zh="岗位名称", help_en="Job title",
+              example="销售代表"),
+        _role_family(),
+        Field("manager_id", "直属上级编号", "Manager ID", ID,
+              help_zh="直属上级的员工编号,须在花名册中", help_en="Employee ID of the line manager",
+              example="E001", width=12),
+        Field("status", "状态", "Status", CHOICE, choices=STATUS, default="active",
+              help_zh="在职或离职;留空视为在职", help_en="active or left; blank means active",
+              example="在职", width=9),
+    ), key=("employee_id",)),),
+    ("每行一名员工。员工编号必须唯一。", "直属上级编号必须是花名册中的员工。",
+     "岗位类别决定适用的岗位指标(岗位指标表)。"),
+    ("One row per employee. Employee IDs must be unique.",
+     "Manager ID must be an employee in the roster.",
+     "Role family selects the role KPIs (RoleKPIs sheet) that apply."),
+)
+
+INDICATORS = Kind(
+    "indicators", "指标库", "Indicators",
+    (SheetSpec("指标库", "Indicators", (
+        _indicator_id(),
+        Field("name", "指标名称", "Indicator name", TEXT, True, help_zh="如 销售额", help_en="e.g. Sales revenue",
+              example="销售额", width=16),
+        Field("dimension", "维度", "Dimension", CHOICE, True, choices=DIMENSIONS,
+              help_zh="业绩、能力或态度", help_en="performance, ability or attitude", example="业绩", width=10),
+        Field("category", "指标类型", "Category", CHOICE, choices=CATEGORIES,
+              help_zh="结果、过程或发展", help_en="result, process or development", example="结果", width=10),
+        Field("direction", "方向", "Direction", CHOICE, True, choices=DIRECTIONS,
+              help_zh="越高越好(如销售额)或越低越好(如投诉率)",
+              help_en="higher is better (sales) or lower is better (complaint rate)",
+              example="越高越好", width=11),
+        Field("method", "计分方式", "Scoring method", CHOICE, True, choices=METHODS,
+              help_zh="比率:实际/目标;阶梯:基础-目标-冲刺;达标:达到为 1;评分:360 行为评分",
+              help_en="ratio: actual/target; tiered: base-target-stretch; pass_fail; rating: 360 ratings",
+              example="比率", width=11),
+        Field("unit", "单位", "Unit", TEXT, help_zh="如 万元、个、%", help_en="e.g. 10k CNY, count, %",
+              example="万元", width=8),
+        Field("aggregation", "汇总方式", "Aggregation", CHOICE, choices=AGGREGATIONS, default="sum",
+              help_zh="月度实际值汇总为季/年的方式:求和、平均或期末;留空为求和",
+              help_en="How monthly actuals roll up to a quarter or year: sum, mean or last; blank = sum",
+              example="求和", width=10),
+        Field("definition", "计算方式", "Definition", TEXT, help_zh="指标如何计算",
+              help_en="How the indicator is computed", example="当期回款口径销售额", width=24),
+        _DATA_SOURCE,
+    ), key=("indicator_id",)),),
+    ("每行一个指标。指标编号必须唯一。", "计分方式为“评分”的指标由行为评分(360)计算,不需要实际值。",
+     "越低越好的比率指标按 目标/实际 计分(可在政策中改为线性)。"),
+    ("One row per indicator. Indicator IDs must be unique.",
+     "Indicators scored by rating come from 360 ratings and need no actuals.",
+     "Lower-is-better ratio indicators score target/actual (the policy can switch to linear)."),
+)
+
+_AGREEMENT_VALUES = (
+    Field("weight", "权重", "Weight", WEIGHT, True, minimum=0, maximum=1,
+          help_zh="填 60、60% 或 0.6 均表示 60%;同一员工同一周期合计 100%",
+          help_en="60, 60% and 0.6 all mean 60%; one employee's weights for a period sum to 100%",
+          example=0.6, width=9),
+    _number("base", "基础值", "Base", "阶梯计分的最低线(低于此为 0 分)",
+            "Tiered: the floor (worse than this scores 0)", 150),
+    _number("target", "目标值", "Target", "达到即为 100%", "Reaching it scores 100%", 200),
+    _number("stretch", "冲刺值", "Stretch", "阶梯计分的冲刺线(达到即为最高分)",
+            "Tiered: the stretch level (reaching it scores the maximum)", 240),
+)
+
+AGREEMENTS = Kind(
+    "agreements", "绩效协议", "Agreements",
+    (
+        SheetSpec("岗位指标", "RoleKPIs",
+                  (_role_family(), _period(), _indicator_id(), *_AGREEMENT_VALUES),
+                  key=("role_family", "period", "indicator_id")),
+        SheetSpec("个人指标", "EmployeeKPIs",
+                  (_employee_id(), _period(), _indicator_id(), *_AGREEMENT_VALUES),
+                  key=("employee_id", "period", "indicator_id")),
+    ),
+    ("岗位指标:同一岗位类别的员工共用的指标、权重和目标。",
+     "个人指标:某员工在某周期只要有个人指标,就只用他的个人指标,不再用岗位指标。",
+     "权重可写 60、60% 或 0.6;每人每周期合计必须为 100%。",
+     "阶梯计分需填写基础值、目标值、冲刺值(越高越好时依次递增,越低越好时依次递减)。"),
+    ("RoleKPIs: indicators, weights and targets shared by a role family.",
+     "EmployeeKPIs: an employee with any rows here for a period uses exactly those rows.",
+     "Weights may be 60, 60% or 0.6; each employee's weights for a period must sum to 100%.",
+     "Tiered indicators need base, target and stretch (increasing when higher is better, "
+     "decreasing when lower is better)."),
+    optional_sheets=("岗位指标 RoleKPIs", "个人指标 EmployeeKPIs"),
+)
+
+ACTUALS = Kind(
+    "actuals", "实际值", "Actuals",
+    (SheetSpec("实际值", "Actuals", (
+        _employee_id(), _period(), _indicator_id(),
+        _number("actual", "实际值", "Actual", "本期实际完成值,百分比可写 1.5%",
+                "The period's actual; percentages may be typed as 1.5%", 210, required=True),
+        _DATA_SOURCE,
+        Field("note", "备注", "Note", TEXT, help_zh="说明", help_en="Remarks", example="", width=20),
+    ), key=("employee_id", "period", "indicator_id")),),
+    ("每行一名员工一个周期一个指标的实际值。", "可以分成多个文件(如每个部门一个);同一员工同一周期同一指标只能出现一次。",
+     "季度/半年/年度考核时,月度实际值按指标的汇总方式自动汇总。"),
+    ("One row per employee, period and indicator.",
+     "Actuals may come in several files (one per department); each (employee, period, "
+     "indicator) may appear only once.",
+     "For quarters, halves and years, monthly actuals roll up by the indicator's aggregation."),
+)
+
+RATINGS = Kind(
+    "ratings", "行为评分", "Ratings",
+    (SheetSpec("行为评分", "Ratings", (
+        _employee_id(), _period(), _indicator_id("ATT-01"),
+        Field("rater_id", "评价人编号", "Rater ID", ID, True, help_zh="评价人的员工编号或客户编号",
+              help_en="Rater's employee ID (or a customer reference)", example="E001", width=12),
+        Field("relation", "评价关系", "Relation", CHOICE, True, choices=RELATIONS,
+              help_zh="上级、同事、自评、下属或客户", help_en="supervisor, peer, self, subordinate or customer",
+              example="上级", width=10),
+        Field("score", "分数", "Score", NUMBER, True, minimum=1, maximum=5,
+              help_zh="1–5 分,可以是半分(如 3.5)", help_en="1 to 5, halves allowed (e.g. 3.5)",
+              example=4, width=8),
+        Field("comment", "评语", "Comment", TEXT, help_zh="具体事例", help_en="Concrete examples",
+              example="", width=24),
+    ), key=("employee_id", "period", "indicator_id", "rater_id")),),
+    ("每行一位评价人对一名员工一个评分类指标的打分(1–5 分,可半分)。",
+     "评价关系决定权重(见政策 rater_weights)。"),
+    ("One row per rater, employee and rating indicator (1 to 5, halves allowed).",
+     "The relation sets the rater's weight (policy rater_weights)."),
+)
+
+WEIGHTS = Kind(
+    "weights", "指标权重", "Weights",
+    (
+        SheetSpec("专家打分", "ExpertScores", (
+            _role_family(),
+            Field("expert_id", "专家编号", "Expert ID", ID, True, help_zh="打分专家的编号",
+                  help_en="ID of the scoring expert", example="X1", width=10),
+            _indicator_id(),
+            Field("score", "重要性分数", "Importance score", NUMBER, True, minimum=1, maximum=10,
+                  help_zh="1–10 分,越重要分越高", help_en="1 to 10, higher is more important",
+                  example=8, width=10),
+        ), key=("role_family", "expert_id", "indicator_id")),
+        SheetSpec("AHP", "", (), matrix=True, prefix="AHP-"),
+    ),
+    ("专家打分:每位专家对每个指标的重要性打 1–10 分,按岗位类别求平均并归一化为权重。",
+     "层次分析法:每个岗位类别一张名为 AHP-<岗位类别> 的工作表,首行和首列为指标编号,"
+     "填写两两比较的判断值(1–9 标度,如 3、1/3)。"),
+    ("ExpertScores: each expert scores each indicator's importance 1 to 10; the mean per role "
+     "family, normalised, gives the weights.",
+     "AHP: one sheet named AHP-<role family> per role family, indicator IDs across the first row "
+     "and down the first column, Saaty 1–9 judgments such as 3 or 1/3."),
+    optional_sheets=("专家打分 ExpertScores", "AHP "),
+)
+
+DEPT_TARGETS = Kind(
+    "dept_targets", "部门目标", "DepartmentTargets",
+    (SheetSpec("部门目标", "DepartmentTargets", (
+        Field("department", "部门", "Department", TEXT, True, help_zh="花名册中的部门",
+              help_en="Department as in the roster", example="销售部"),
+        _period("2026-Q4"), _indicator_id(),
+        _number("target", "目标值", "Target", "部门目标值", "The department's target", 3000, required=True),
+    ), key=("department", "period", "indicator_id")),),
+    ("部门目标用于检查目标分解(个人目标之和是否覆盖部门目标)和部门汇总。",),
+    ("Department targets drive the cascade check (do individual targets add up to the "
+     "department's?) and the department rollup.",),
+)
+
+KINDS: dict[str, Kind] = {k.name: k for k in (ROSTER, INDICATORS, AGREEMENTS, ACTUALS, RATINGS,
+                                                WEIGHTS, DEPT_TARGETS)}
+
+
+def fold(text: object) -> str:
+    """The form headers and choices are compared in: NFKC, trimmed, case-folded, one space."""
+    folded = unicodedata.normalize("NFKC", str(text)).casefold()
+    for mark in ("*", "(", ")", "(", ")", ":"):
+        folded = folded.replace(mark, " ")
+    return " ".join(folded.split())
+
+
+def header_aliases(f: Field) -> set[str]:
+    """Every header text that names this field."""
+    zh, en, name = fold(f.zh), fold(f.en), fold(f.name)
+    return {zh, en, name, fold(f"{f.zh} {f.en}"), fold(f"{f.en} {f.zh}"), zh.replace(" ", ""),
+            fold(f.name.replace("_", " "))}
+
+
+def choice_aliases(f: Field) -> dict[str, str]:
+    """Every way HR may write a choice (Chinese, English, code, both) → its code."""
+    aliases: dict[str, str] = {}
+    for c in f.choices:
+        for text in (c.code, c.zh, c.en, f"{c.zh} {c.en}", f"{c.zh}{c.en}", c.code.replace("_", " ")):
+            aliases[fold(text)] = c.code
+    return aliases

@@ -1,0 +1,203 @@
+"""The scoring policy: defaults in `default_policy.yaml` (the one place), overrides from a file.
+
+A policy error names the key and what is expected, in both languages, before anything runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from pipeline.kinds import DIMENSIONS, RELATIONS
+from pipeline.safety import Limits
+
+DEFAULT_POLICY_TEXT = resources.files("pipeline").joinpath("default_policy.yaml").read_text("utf-8")
+
+
+class PolicyError(Exception):
+    def __init__(self, key: str, zh: str, en: str):
+        super().__init__(f"{key}: {en}")
+        self.key, self.zh, self.en = key, zh, en
+
+    def message(self, lang: str = "both") -> str:
+        zh = f"政策配置错误 {self.key}:{self.zh}"
+        en = f"Policy error at {self.key}: {self.en}"
+        return {"zh": zh, "en": en}.get(lang, f"{zh}\n{en}")
+
+
+@dataclass(frozen=True)
+class Grade:
+    grade: str
+    min: float
+    bonus: float
+
+
+@dataclass(frozen=True)
+class Policy:
+    cap: float
+    floor: float
+    lower_is_better: str
+    base_score: float
+    stretch_score: float
+    scale_max: float
+    rater_weights: dict[str, dict[str, float]]
+    dimension_weights: dict[str, dict[str, float]]
+    grades: tuple[Grade, ...]
+    forced_distribution: dict[str, float] | None
+    decimals: int
+    max_sheets: int
+    weight_sum_tolerance: float
+    indicators_min: int
+    indicators_max: int
+    performance_weight_min: float
+    too_easy: float
+    too_hard: float
+    ri_table_name: str
+    ri_table: dict[int, float]
+    limits: Limits
+    text: str = field(repr=False, default="")
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+    def rater_weights_for(self, role_family: str) -> dict[str, float]:
+        return self.rater_weights.get(role_family, self.rater_weights.get("default", {}))
+
+
+def _merge(base: dict, override: dict, path: str = "") -> dict:
+    merged = dict(base)
+    for key, value in (override or {}).items():
+        where = f"{path}{key}"
+        if key not in base and path == "":
+            raise PolicyError(where, "未知的配置项", "unknown key")
+        if isinstance(value, dict) and isinstance(base.get(key), dict) and key not in (
+                "rater_weights", "dimension_weights"):
+            merged[key] = _merge(base[key], value, f"{where}.")
+        elif key in ("rater_weights", "dimension_weights") and isinstance(value, dict):
+            merged[key] = {**base.get(key, {}), **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _number(data: dict, key: str, path: str, low: float | None = None, high: float | None = None) -> float:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PolicyError(f"{path}.{key}", f"应为数字,现为 {value!r}", f"must be a number, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise PolicyError(f"{path}.{key}", f"应在 {low}–{high} 之间,现为 {value}",
+                          f"must be between {low} and {high}, got {value}")
+    return float(value)
+
+
+def _shares(data: object, path: str, allowed: set[str]) -> dict[str, dict[str, float]]:
+    if not isinstance(data, dict):
+        raise PolicyError(path, "应为 岗位类别 → {关系: 权重} 的映射", "must map role family to {name: weight}")
+    result = {}
+    for family, weights in data.items():
+        if not isinstance(weights, dict) or not weights:
+            raise PolicyError(f"{path}.{family}", "应为 {名称: 权重} 的映射", "must map names to weights")
+        for name, weight in weights.items():
+            if name not in allowed:
+                raise PolicyError(f"{path}.{family}.{name}", f"未知名称,可选 {sorted(allowed)}",
+                                  f"unknown name; choose from {sorted(allowed)}")
+            _number(weights, name, f"{path}.{family}", 0, 1)
+        result[str(family)] = {str(k): float(v) for k, v in weights.items()}
+    return result
+
+
+def parse_policy(text: str) -> Policy:
+    """Validate a policy text merged over the defaults; raise PolicyError naming the key."""
+    try:
+        override = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise PolicyError("(file)", f"YAML 格式错误:{exc}", f"not valid YAML: {exc}") from None
+    if not isinstance(override, dict):
+        raise PolicyError("(file)", "顶层应为映射", "the top level must be a mapping")
+    data = _merge(yaml.safe_load(DEFAULT_POLICY_TEXT), override)
+    ach, tiered, rating = data["achievement"], data["tiered"], data["rating"]
+    cap = _number(ach, "cap", "achievement", 0)
+    floor = _number(ach, "floor", "achievement", 0)
+    if floor > cap:
+        raise PolicyError("achievement.floor", "不能大于 cap", "cannot exceed cap")
+    if ach.get("lower_is_better") not in ("ratio", "linear"):
+        raise PolicyError("achievement.lower_is_better", "应为 ratio 或 linear", "must be ratio or linear")
+    relations = {c.code for c in RELATIONS}
+    grades_raw = data["grades"]
+    if not isinstance(grades_raw, list) or not grades_raw:
+        raise PolicyError("grades", "应为等级列表", "must be a list of grades")
+    grades = []
+    for i, g in enumerate(grades_raw):
+        if not isinstance(g, dict) or "grade" not in g:
+            raise PolicyError(f"grades[{i}]", "每项需 grade、min、bonus", "each needs grade, min, bonus")
+        grades.append(Grade(str(g["grade"]), _number(g, "min", f"grades[{i}]"), _number(g, "bonus", f"grades[{i}]", 0)))
+    if any(a.min <= b.min for a, b in zip(grades, grades[1:])):
+        raise PolicyError("grades", "min 须从高到低排列", "min must decrease from first to last")
+    forced = data.get("forced_distribution")
+    if forced is not None:
+        if not isinstance(forced, dict) or set(forced) - {g.grade for g in grades}:
+            raise PolicyError("forced_distribution", "应为 等级 → 比例,等级须在 grades 中",
+                              "must map grades (from grades) to shares")
+        for key in forced:
+            _number(forced, key, "forced_distribution", 0, 1)
+        if abs(sum(forced.values()) - 1) > 1e-6:
+            raise PolicyError("forced_distribution", "比例之和应为 1", "shares must sum to 1")
+        forced = {str(k): float(v) for k, v in forced.items()}
+    rounding = data["rounding"]
+    if rounding.get("mode") != "half_up":
+        raise PolicyError("rounding.mode", "只支持 half_up(四舍五入)", "only half_up is supported")
+    decimals = rounding.get("decimals")
+    if not isinstance(decimals, int) or not 0 <= decimals <= 6:
+        raise PolicyError("rounding.decimals", "应为 0–6 的整数", "must be an integer 0-6")
+    checks = data["checks"]
+    per_employee = checks["indicators_per_employee"]
+    calibration = checks["calibration"]
+    ri_list = data["ahp"]["ri_table"]
+    if not isinstance(ri_list, list) or not all(isinstance(v, (int, float)) for v in ri_list):
+        raise PolicyError("ahp.ri_table", "应为数字列表(n = 1, 2, …)", "must be a list of numbers (n = 1, 2, ...)")
+    limits_raw = data["limits"]
+    mb = 1024 * 1024
+    limits = Limits(
+        max_file_bytes=int(_number(limits_raw, "max_file_mb", "limits", 1) * mb),
+        max_uncompressed_bytes=int(_number(limits_raw, "max_uncompressed_mb", "limits", 1) * mb),
+        max_sheets=int(_number(limits_raw, "max_sheets", "limits", 1)),
+        max_rows=int(_number(limits_raw, "max_rows", "limits", 10)),
+        max_columns=int(_number(limits_raw, "max_columns", "limits", 5)),
+    )
+    max_sheets = data["output"].get("max_sheets")
+    if not isinstance(max_sheets, int) or max_sheets < 1:
+        raise PolicyError("output.max_sheets", "应为正整数", "must be a positive integer")
+    return Policy(
+        cap=cap, floor=floor, lower_is_better=ach["lower_is_better"],
+        base_score=_number(tiered, "base_score", "tiered", 0),
+        stretch_score=_number(tiered, "stretch_score", "tiered", 0),
+        scale_max=_number(rating, "scale_max", "rating", 1),
+        rater_weights=_shares(data["rater_weights"], "rater_weights", relations),
+        dimension_weights=_shares(data["dimension_weights"], "dimension_weights", {c.code for c in DIMENSIONS}),
+        grades=tuple(grades), forced_distribution=forced, decimals=decimals, max_sheets=max_sheets,
+        weight_sum_tolerance=_number(checks, "weight_sum_tolerance", "checks", 0, 0.5),
+        indicators_min=int(_number(per_employee, "min", "checks.indicators_per_employee", 0)),
+        indicators_max=int(_number(per_employee, "max", "checks.indicators_per_employee", 1)),
+        performance_weight_min=_number(checks, "performance_weight_min", "checks", 0, 1),
+        too_easy=_number(calibration, "too_easy", "checks.calibration", 0, 1),
+        too_hard=_number(calibration, "too_hard", "checks.calibration", 0, 1),
+        ri_table_name=str(data["ahp"].get("ri_table_name", "")),
+        ri_table={n: float(v) for n, v in enumerate(ri_list, start=1)},
+        limits=limits, text=text,
+    )
+
+
+def load_policy(path: Path | None = None) -> Policy:
+    """The policy at `path`, or the defaults when no file is given."""
+    if path is None:
+        return parse_policy(DEFAULT_POLICY_TEXT)
+    try:
+        text = Path(path).read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(str(path), f"无法读取政策文件:{exc}", f"cannot read the policy file: {exc}") from None
+    return parse_policy(text)

@@ -1,0 +1,54 @@
+"""pandera schemas generated from the template kinds (never written by hand).
+
+Values are parsed first (normalize.py), so the schemas see typed columns and check what the
+kind says: required, ranges, choices, half points for 360 scores.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pandas as pd
+import pandera.pandas as pa
+
+from pipeline.kinds import CHOICE, NUMBER, WEIGHT, Field, SheetSpec
+
+HALF_POINTS = "half_points"
+
+
+def _checks(f: Field) -> list[pa.Check]:
+    checks: list[pa.Check] = []
+    if f.type == CHOICE:
+        checks.append(pa.Check.isin(list(f.choice_codes()), name="bad_choice", error="bad_choice", ignore_na=True))
+    if f.minimum is not None and f.maximum is not None and f.type != WEIGHT:
+        checks.append(pa.Check.in_range(f.minimum, f.maximum, name="out_of_range", error="out_of_range",
+                                          ignore_na=True))
+    if f.type == WEIGHT:
+        checks.append(pa.Check.ge(0, name="negative", error="negative", ignore_na=True))
+    if f.name == "score" and f.maximum == 5:
+        checks.append(pa.Check(lambda s: (s * 2) % 1 == 0, element_wise=False, name=HALF_POINTS,
+                               ignore_na=True, error=HALF_POINTS))
+    return checks
+
+
+@lru_cache(maxsize=None)
+def schema_for(spec: SheetSpec) -> pa.DataFrameSchema:
+    """The schema of one template sheet; `_row` (Excel row) is the index."""
+    columns = {}
+    for f in spec.fields:
+        dtype = "float64" if f.type in (NUMBER, WEIGHT) else object
+        columns[f.name] = pa.Column(dtype, checks=_checks(f), nullable=not f.required, required=False,
+                                    coerce=False)
+    return pa.DataFrameSchema(columns, strict=False, name=spec.name)
+
+
+def schema_failures(spec: SheetSpec, frame: pd.DataFrame) -> pd.DataFrame:
+    """Failure cases (column, check, failure_case, index=Excel row), empty when the frame is fine."""
+    try:
+        schema_for(spec).validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+        cases = cases[cases["index"].notna()]
+        cases = cases[["column", "check", "failure_case", "index"]].drop_duplicates(["column", "check", "index"])
+        return cases.replace({"check": {"not_nullable": "required"}})
+    return pd.DataFrame(columns=["column", "check", "failure_case", "index"])

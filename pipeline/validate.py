@@ -1,0 +1,455 @@
+"""Validation: typed, clean frames plus every finding, in one pass over the inbox.
+
+Per sheet: values are parsed (normalize.py) and checked against the pandera schema of their
+kind. Across files: duplicates and conflicts (naming both cells), references (employee,
+indicator, manager), agreement rules (weights sum to 100%, tiers in order, targets usable),
+actuals and ratings present for every agreed indicator, and the design warnings of SPEC §2.
+Rows with errors are kept out of the clean frames; whoever they affect is blocked from
+scoring with the reason, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from pipeline.findings import ERROR, Finding, finding
+from pipeline.kinds import ACTUALS, AGREEMENTS, DEPT_TARGETS, INDICATORS, KINDS, RATINGS, ROSTER, WEIGHTS, SheetSpec
+from pipeline.normalize import parse_column, period_months
+from pipeline.policy import Policy
+from pipeline.reader import MatrixSheet, Table, WorkbookRead
+from pipeline.schemas import schema_failures
+
+ROLE_KPIS, EMPLOYEE_KPIS = AGREEMENTS.sheets
+EXPERT_SCORES = WEIGHTS.sheets[0]
+META = ["_file", "_sheet", "_row", "_table"]
+
+_CHECK_RULES = {"required", "bad_choice", "out_of_range", "negative", "half_points"}
+
+
+@dataclass
+class Inputs:
+    """The validated inbox: clean frames by sheet, findings, and who cannot be scored."""
+
+    workbooks: list[WorkbookRead]
+    tables: list[Table]
+    frames: dict[str, pd.DataFrame]
+    matrices: list[MatrixSheet]
+    findings: list[Finding] = field(default_factory=list)
+    # employee_id -> [(period or "" for all periods, finding)] for rows with errors
+    blocked: dict[str, list[tuple[str, Finding]]] = field(default_factory=dict)
+    bad_indicators: dict[str, Finding] = field(default_factory=dict)
+    bad_role_sets: dict[tuple[str, str], Finding] = field(default_factory=dict)
+
+    def frame(self, spec: SheetSpec) -> pd.DataFrame:
+        return self.frames[spec.name]
+
+    @property
+    def roster(self) -> pd.DataFrame:
+        return self.frames[ROSTER.sheets[0].name]
+
+    @property
+    def indicators(self) -> pd.DataFrame:
+        return self.frames[INDICATORS.sheets[0].name]
+
+    @property
+    def actuals(self) -> pd.DataFrame:
+        return self.frames[ACTUALS.sheets[0].name]
+
+    @property
+    def ratings(self) -> pd.DataFrame:
+        return self.frames[RATINGS.sheets[0].name]
+
+    @property
+    def role_kpis(self) -> pd.DataFrame:
+        return self.frames[ROLE_KPIS.name]
+
+    @property
+    def employee_kpis(self) -> pd.DataFrame:
+        return self.frames[EMPLOYEE_KPIS.name]
+
+    @property
+    def expert_scores(self) -> pd.DataFrame:
+        return self.frames[EXPERT_SCORES.name]
+
+    @property
+    def dept_targets(self) -> pd.DataFrame:
+        return self.frames[DEPT_TARGETS.sheets[0].name]
+
+    def block(self, employee_id: object, period: str, reason: Finding) -> None:
+        if isinstance(employee_id, str) and employee_id:
+            self.blocked.setdefault(employee_id, []).append((period, reason))
+
+    def cell(self, row: pd.Series, field_name: str) -> str:
+        return self.tables[int(row["_table"])].cell(field_name, int(row["_row"]))
+
+
+def _empty(spec: SheetSpec) -> pd.DataFrame:
+    data = {f.name: pd.Series(dtype="float64" if f.type in ("number", "weight") else object) for f in spec.fields}
+    data.update({"_file": pd.Series(dtype=object), "_sheet": pd.Series(dtype=object),
+                 "_row": pd.Series(dtype="int64"), "_table": pd.Series(dtype="int64")})
+    return pd.DataFrame(data)
+
+
+# ------------------------------------------------------------------------------ per sheet
+
+def _parse_table(table: Table, index: int) -> tuple[pd.DataFrame, list[Finding], set[int]]:
+    """Typed frame (all rows, with `_bad`), findings and the Excel rows that have errors."""
+    spec, raw = table.spec, table.frame
+    typed = pd.DataFrame(index=raw.index)
+    findings: list[Finding] = []
+    flagged: set[str] = set(table.bad_cells)
+    for f in spec.fields:
+        if f.name not in raw:
+            typed[f.name] = pd.Series(np.nan if f.type in ("number", "weight") else None, index=raw.index,
+                                      dtype="float64" if f.type in ("number", "weight") else object)
+            continue
+        values, bad = parse_column(raw[f.name], f)
+        typed[f.name] = values
+        if bad.any():
+            rule = {"period": "bad_period", "choice": "bad_choice"}.get(f.type, "not_a_number")
+            choices = "、".join(c.label for c in f.choices)
+            for row_number, value in zip(raw.loc[bad, "_row"], raw.loc[bad, f.name]):
+                cell = table.cell(f.name, row_number)
+                if cell in flagged:
+                    continue
+                flagged.add(cell)
+                findings.append(finding(rule, file=table.file, sheet=table.sheet, cell=cell, column=f.label,
+                                        value=value, choices=choices))
+    typed["_row"] = raw["_row"].astype("int64")
+    typed["_file"], typed["_sheet"], typed["_table"] = table.file, table.sheet, index
+    failures = schema_failures(spec, typed.set_index("_row", drop=False).rename_axis(None))
+    for column, check, failure_case, row_number in failures.itertuples(index=False):
+        f = spec.field(column)
+        cell = table.cell(column, int(row_number))
+        if cell in flagged or check not in _CHECK_RULES or column not in table.letters:
+            if column not in table.letters and check == "required":
+                continue  # the missing column is already reported once
+            if cell in flagged or check not in _CHECK_RULES:
+                continue
+        flagged.add(cell)
+        rule = "not_half_step" if check == "half_points" else check
+        findings.append(finding(rule, file=table.file, sheet=table.sheet, cell=cell, column=f.label,
+                                value="" if pd.isna(failure_case) else failure_case,
+                                low=_fmt(f.minimum), high=_fmt(f.maximum),
+                                choices="、".join(c.label for c in f.choices)))
+    bad_rows = {int("".join(ch for ch in cell if ch.isdigit())) for cell in flagged if any(ch.isdigit() for ch in cell)}
+    typed["_bad"] = typed["_row"].isin(bad_rows)
+    return typed.reset_index(drop=True), findings, bad_rows
+
+
+def _fmt(number: float | None) -> str:
+    if number is None:
+        return ""
+    return str(int(number)) if float(number).is_integer() else str(number)
+
+
+# ------------------------------------------------------------------------------ inbox
+
+def validate(workbooks: list[WorkbookRead], policy: Policy, period: str | None = None) -> Inputs:
+    """All the checks of SPEC §1 and §2 over the inbox; `period` narrows the actuals checks."""
+    tables = [t for wb in workbooks for t in wb.tables]
+    inputs = Inputs(workbooks=workbooks, tables=tables, frames={},
+                    matrices=[m for wb in workbooks for m in wb.matrices],
+                    findings=[f for wb in workbooks for f in wb.findings])
+    by_spec: dict[str, list[pd.DataFrame]] = {}
+    row_findings: list[tuple[str, pd.DataFrame, list[Finding]]] = []
+    for index, table in enumerate(tables):
+        typed, findings, _ = _parse_table(table, index)
+        inputs.findings.extend(findings)
+        by_spec.setdefault(table.spec.name, []).append(typed)
+        row_findings.append((table.spec.name, typed, findings))
+    for kind in KINDS.values():
+        for spec in kind.tables:
+            parts = by_spec.get(spec.name)
+            inputs.frames[spec.name] = pd.concat(parts, ignore_index=True) if parts else _empty(spec).assign(_bad=False)
+    # rows with reading errors also carry the reader's findings (formula/error cells)
+    for wb in workbooks:
+        for f in wb.findings:
+            if f.cell and f.rule in ("formula_no_value", "error_value"):
+                frame = inputs.frames.get(_spec_of(tables, f).name) if _spec_of(tables, f) else None
+                if frame is not None:
+                    row = int("".join(ch for ch in f.cell if ch.isdigit()))
+                    frame.loc[(frame["_file"] == f.file) & (frame["_sheet"] == f.sheet) & (frame["_row"] == row), "_bad"] = True
+    _duplicates(inputs)
+    _block_bad_rows(inputs)
+    _references(inputs)
+    for name in list(inputs.frames):
+        frame = inputs.frames[name]
+        inputs.frames[name] = frame[~frame["_bad"]].drop(columns="_bad").reset_index(drop=True)
+    _agreement_checks(inputs, policy)
+    _completeness(inputs, policy, period)
+    _missing_kinds(inputs)
+    return inputs
+
+
+def _spec_of(tables: list[Table], f: Finding) -> SheetSpec | None:
+    for t in tables:
+        if t.file == f.file and t.sheet == f.sheet:
+            return t.spec
+    return None
+
+
+def _cells(inputs: Inputs, rows: pd.DataFrame, field_name: str) -> str:
+    return ", ".join(f"{r._file}!{r._sheet}!{inputs.tables[int(r._table)].cell(field_name, int(r._row))}"
+                     for r in rows[["_file", "_sheet", "_row", "_table"]].itertuples(index=False))
+
+
+def _duplicates(inputs: Inputs) -> None:
+    """The same key twice (within a file or across files) is an error naming every cell."""
+    names = {ROSTER.sheets[0].name: ("员工", "employee"), INDICATORS.sheets[0].name: ("指标", "indicator"),
+             ROLE_KPIS.name: ("岗位指标", "role KPI"), EMPLOYEE_KPIS.name: ("个人指标", "employee KPI"),
+             RATINGS.sheets[0].name: ("评分", "rating"), EXPERT_SCORES.name: ("专家打分", "expert score"),
+             DEPT_TARGETS.sheets[0].name: ("部门目标", "department target")}
+    for kind in KINDS.values():
+        for spec in kind.tables:
+            frame = inputs.frames[spec.name]
+            key = list(spec.key)
+            if frame.empty or not key:
+                continue
+            complete = frame[key].notna().all(axis=1)
+            dup = frame.duplicated(key, keep=False) & complete
+            if not dup.any():
+                continue
+            value_field = "actual" if spec.name == ACTUALS.sheets[0].name else key[0]
+            for _, group in frame[dup].groupby(key, sort=True):
+                cells = _cells(inputs, group, value_field)
+                key_text = " / ".join(str(group.iloc[0][k]) for k in key)
+                for _, row in group.iterrows():
+                    table = inputs.tables[int(row["_table"])]
+                    rule = "conflict" if spec.name == ACTUALS.sheets[0].name else "duplicate_key"
+                    what, what_en = names.get(spec.name, ("", ""))
+                    inputs.findings.append(finding(
+                        rule, file=row["_file"], sheet=row["_sheet"], cell=table.cell(value_field, int(row["_row"])),
+                        column=spec.field(value_field).label, value=row[value_field], key=key_text, cells=cells,
+                        what=what, what_en=what_en, employee_id=_text(row.get("employee_id")),
+                        period=_text(row.get("period"))))
+            frame.loc[dup, "_bad"] = True
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _block_bad_rows(inputs: Inputs) -> None:
+    """Whoever a row with errors belongs to cannot be scored (for that row's period)."""
+    reasons = {}
+    for f in inputs.findings:
+        if f.is_error and f.cell:
+            reasons.setdefault((f.file, f.sheet, int("".join(ch for ch in f.cell if ch.isdigit()) or 0)), f)
+    for name, frame in inputs.frames.items():
+        bad = frame[frame["_bad"]]
+        for row in bad.itertuples(index=False):
+            reason = reasons.get((row._file, row._sheet, int(row._row)))
+            if reason is None:
+                continue
+            row_dict = row._asdict()
+            period = row_dict.get("period") or ""
+            if name == INDICATORS.sheets[0].name and row_dict.get("indicator_id"):
+                inputs.bad_indicators.setdefault(row_dict["indicator_id"], reason)
+            elif name == ROLE_KPIS.name and row_dict.get("role_family"):
+                inputs.bad_role_sets.setdefault((row_dict["role_family"], period), reason)
+            elif name == ROSTER.sheets[0].name:
+                inputs.block(row_dict.get("employee_id"), "", reason)
+            elif "employee_id" in row_dict:
+                inputs.block(row_dict.get("employee_id"), period, reason)
+
+
+def _reference(inputs: Inputs, spec_name: str, field_name: str, known: set[str], rule: str,
+               severity: str = ERROR) -> None:
+    frame = inputs.frames[spec_name]
+    if frame.empty or field_name not in frame:
+        return
+    values = frame[field_name]
+    unknown = values.notna() & ~values.isin(known) & ~frame["_bad"]
+    if not unknown.any():
+        return
+    for index, row in frame[unknown].iterrows():
+        table = inputs.tables[int(row["_table"])]
+        spec = table.spec
+        f = finding(rule, severity=severity, file=row["_file"], sheet=row["_sheet"],
+                    cell=table.cell(field_name, int(row["_row"])), column=spec.field(field_name).label,
+                    value=row[field_name], employee_id=_text(row.get("employee_id")),
+                    period=_text(row.get("period")))
+        inputs.findings.append(f)
+        if severity == ERROR:
+            frame.loc[index, "_bad"] = True
+            if spec_name == ROSTER.sheets[0].name:
+                inputs.block(row.get("employee_id"), "", f)
+            elif spec_name == ROLE_KPIS.name:
+                inputs.bad_role_sets.setdefault((row["role_family"], _text(row.get("period"))), f)
+            elif "employee_id" in row and field_name != "employee_id":
+                inputs.block(row.get("employee_id"), _text(row.get("period")), f)
+
+
+def _references(inputs: Inputs) -> None:
+    roster = inputs.roster
+    employees = set(roster.loc[~roster["_bad"], "employee_id"].dropna()) | set(roster["employee_id"].dropna())
+    indicators = set(inputs.indicators["indicator_id"].dropna())
+    if not inputs.roster.empty:
+        _reference(inputs, ROSTER.sheets[0].name, "manager_id", employees, "unknown_manager")
+        for spec in (EMPLOYEE_KPIS, ACTUALS.sheets[0], RATINGS.sheets[0]):
+            _reference(inputs, spec.name, "employee_id", employees, "unknown_employee")
+        families = set(roster["role_family"].dropna())
+        _reference(inputs, ROLE_KPIS.name, "role_family", families, "unknown_role_family", severity="warning")
+    if not inputs.indicators.empty:
+        for spec in (ROLE_KPIS, EMPLOYEE_KPIS, ACTUALS.sheets[0], RATINGS.sheets[0], EXPERT_SCORES,
+                     DEPT_TARGETS.sheets[0]):
+            _reference(inputs, spec.name, "indicator_id", indicators, "unknown_indicator")
+
+
+# ------------------------------------------------------------------------------ agreements
+
+def _agreement_checks(inputs: Inputs, policy: Policy) -> None:
+    """Weights per set sum to 100%; targets usable by the indicator's method; design warnings."""
+    methods = inputs.indicators.set_index("indicator_id")[["method", "direction", "dimension"]]
+    for spec, owner in ((ROLE_KPIS, "role_family"), (EMPLOYEE_KPIS, "employee_id")):
+        frame = inputs.frames[spec.name]
+        if frame.empty:
+            continue
+        frame = frame.join(methods, on="indicator_id")
+        bad_index: set[int] = set()
+        for index, row in frame.iterrows():
+            problem = _target_problem(row, inputs)
+            if problem is not None:
+                inputs.findings.append(problem)
+                bad_index.add(index)
+                _block_set(inputs, owner, row, problem)
+        totals = frame.groupby([owner, "period"], sort=True)["weight"]
+        for (who, period), weights in totals:
+            total = weights.sum()
+            group = frame.loc[weights.index]
+            who_zh, who_en = _who(owner, who)
+            if abs(total - 1) > policy.weight_sum_tolerance:
+                cells = ", ".join(inputs.cell(r, "weight") for _, r in group.iterrows())
+                first = group.iloc[0]
+                f = finding("weight_sum", file=first["_file"], sheet=first["_sheet"], cell=inputs.cell(first, "weight"),
+                            column=spec.field("weight").label, value=f"{total:.2%}", who=who_zh, who_en=who_en,
+                            period=period, total=f"{total * 100:.2f}%", cells=cells,
+                            employee_id=who if owner == "employee_id" else "")
+                inputs.findings.append(f)
+                bad_index.update(group.index)
+                _block_set(inputs, owner, first, f)
+                continue
+            _design_warnings(inputs, policy, group, who_zh, who_en, period, owner)
+        keep = ~inputs.frames[spec.name].index.isin(list(bad_index))
+        inputs.frames[spec.name] = inputs.frames[spec.name][keep].reset_index(drop=True)
+
+
+def _who(owner: str, who: str) -> tuple[str, str]:
+    return (f"员工 {who}", f"employee {who}") if owner == "employee_id" else (f"岗位类别 {who}", f"role family {who}")
+
+
+def _block_set(inputs: Inputs, owner: str, row: pd.Series, reason: Finding) -> None:
+    if owner == "employee_id":
+        inputs.block(row["employee_id"], row["period"], reason)
+    else:
+        inputs.bad_role_sets.setdefault((row["role_family"], row["period"]), reason)
+
+
+def _target_problem(row: pd.Series, inputs: Inputs) -> Finding | None:
+    method, direction = row.get("method"), row.get("direction")
+    if not isinstance(method, str):
+        return None
+    ctx = dict(file=row["_file"], sheet=row["_sheet"], indicator=row["indicator_id"],
+               employee_id=_text(row.get("employee_id")), period=row["period"])
+    base, target, stretch = row["base"], row["target"], row["stretch"]
+    method_zh = {"ratio": "比率", "tiered": "阶梯", "pass_fail": "达标"}.get(method, method)
+    if method in ("ratio", "pass_fail") and pd.isna(target):
+        return finding("missing_target", cell=inputs.cell(row, "target"), column="目标值 Target",
+                       method=method_zh, method_en=method, **ctx)
+    if method == "ratio" and target == 0:
+        return finding("zero_target", cell=inputs.cell(row, "target"), column="目标值 Target", value=0, **ctx)
+    if method == "rating" and target == 0:
+        return finding("zero_target", cell=inputs.cell(row, "target"), column="目标值 Target", value=0, **ctx)
+    if method == "tiered":
+        if pd.isna(base) or pd.isna(target) or pd.isna(stretch):
+            missing = next(n for n, v in (("base", base), ("target", target), ("stretch", stretch)) if pd.isna(v))
+            return finding("missing_tiers", cell=inputs.cell(row, missing), column=missing, **ctx)
+        increasing = direction != "lower"
+        ordered = base < target < stretch if increasing else base > target > stretch
+        if not ordered:
+            return finding("tiers_not_monotonic", cell=inputs.cell(row, "base"), column="基础值 Base",
+                           value=f"{_fmt(base)} / {_fmt(target)} / {_fmt(stretch)}", b=_fmt(base), t=_fmt(target),
+                           s=_fmt(stretch), order="递增" if increasing else "递减",
+                           order_en="increasing" if increasing else "decreasing", **ctx)
+    return None
+
+
+def _design_warnings(inputs: Inputs, policy: Policy, group: pd.DataFrame, who: str, who_en: str,
+                     period: str, owner: str) -> None:
+    first = group.iloc[0]
+    where = dict(file=first["_file"], sheet=first["_sheet"], cell=inputs.cell(first, owner), period=period,
+                 employee_id=_text(first.get("employee_id")), who=who, who_en=who_en)
+    count = len(group)
+    if not policy.indicators_min <= count <= policy.indicators_max:
+        inputs.findings.append(finding("indicator_count", count=count, low=policy.indicators_min,
+                                       high=policy.indicators_max, **where))
+    performance = group.loc[group["dimension"] == "performance", "weight"].sum()
+    if group["dimension"].notna().all() and performance < policy.performance_weight_min - 1e-9:
+        inputs.findings.append(finding("performance_share", share=f"{performance:.0%}",
+                                       minimum=f"{policy.performance_weight_min:.0%}", **where))
+    if count >= 3 and group["weight"].nunique() == 1:
+        inputs.findings.append(finding("equal_weights", count=count, **where))
+    family = first.get("role_family") if owner == "role_family" else None
+    if owner == "employee_id":
+        roster = inputs.roster.set_index("employee_id")
+        family = roster["role_family"].get(first["employee_id"]) if first["employee_id"] in roster.index else None
+    expected = policy.dimension_weights.get(family or "")
+    if expected and group["dimension"].notna().all():
+        shares = group.groupby("dimension")["weight"].sum()
+        labels = {c.code: c.zh for c in INDICATORS.sheets[0].field("dimension").choices}
+        if any(abs(float(shares.get(d, 0.0)) - share) > 0.05 + 1e-9 for d, share in expected.items()):
+            def describe(values: dict, zh: bool) -> str:
+                return "、".join(f"{labels[d] if zh else d} {float(values.get(d, 0.0)):.0%}" for d in expected)
+            inputs.findings.append(finding("dimension_share", shares=describe(shares, True),
+                                           shares_en=describe(shares, False), expected=describe(expected, True),
+                                           expected_en=describe(expected, False), **where))
+
+
+# ------------------------------------------------------------------------------ completeness
+
+def _completeness(inputs: Inputs, policy: Policy, period: str | None) -> None:
+    """Every agreed indicator has an actual (or, for ratings, a rating) in the period."""
+    from pipeline.scoring import resolve_agreements  # scoring imports nothing from here
+
+    if inputs.roster.empty or inputs.indicators.empty:
+        return
+    if period is not None:
+        periods = [period]
+    else:
+        reported = set(inputs.actuals["period"].dropna())
+        periods = sorted({p for p in pd.concat([inputs.role_kpis["period"], inputs.employee_kpis["period"]]).dropna()
+                          if reported & set(period_months(p)) or p in reported})
+    for p in periods:
+        agreements = resolve_agreements(inputs, p)
+        if agreements.empty:
+            continue
+        methods = inputs.indicators.set_index("indicator_id")["method"]
+        agreements = agreements.join(methods, on="indicator_id")
+        months = set(period_months(p)) | {p}
+        actual_keys = inputs.actuals.loc[inputs.actuals["period"].isin(months), ["employee_id", "indicator_id"]]
+        rating_keys = inputs.ratings.loc[inputs.ratings["period"] == p, ["employee_id", "indicator_id"]]
+        for method, keys, rule in (("rating", rating_keys, "missing_rating"), (None, actual_keys, "missing_actual")):
+            rows = agreements[agreements["method"] == "rating"] if method else agreements[agreements["method"] != "rating"]
+            present = rows.merge(keys.drop_duplicates(), on=["employee_id", "indicator_id"], how="left", indicator=True)
+            missing = present[present["_merge"] == "left_only"]
+            blocked_already = {e for e, reasons in inputs.blocked.items() if any(q in ("", p) or q in months for q, _ in reasons)}
+            for row in missing.itertuples(index=False):
+                if row.employee_id in blocked_already:
+                    continue
+                f = finding(rule, file=row._file, sheet=row._sheet,
+                            cell=inputs.tables[int(row._table)].cell("indicator_id", int(row._row)),
+                            employee_id=row.employee_id, period=p, indicator=row.indicator_id)
+                inputs.findings.append(f)
+                inputs.block(row.employee_id, p, f)
+
+
+def _missing_kinds(inputs: Inputs) -> None:
+    for kind, zh in ((ROSTER, "员工花名册"), (INDICATORS, "指标库")):
+        if not any(wb.kind == kind.name for wb in inputs.workbooks):
+            inputs.findings.append(finding("missing_input", what=zh, what_en=kind.en.lower()))
+    if not any(wb.kind == AGREEMENTS.name for wb in inputs.workbooks):
+        inputs.findings.append(finding("missing_input", what="绩效协议", what_en="agreements"))

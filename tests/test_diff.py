@@ -1,0 +1,468 @@
+"""kpi diff: planted changes are reported exactly, nothing else, and bad files never crash."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import zipfile
+
+import openpyxl
+import pytest
+import xlsxwriter
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline.diff import (
+    CellChange,
+    DiffInputError,
+    diff_command,
+    diff_workbooks,
+    format_changes,
+    load_book,
+    normalize_formula,
+    values_equal,
+    write_diff_report,
+)
+
+SHEET = "实际值 Actuals"
+HEADER = ["员工编号\nEmployee ID", "考核周期\nPeriod", "指标编号\nIndicator ID", "实际值\nActual",
+          "目标值\nTarget", "达成率\nAchievement"]
+
+
+def write_xlsx(path, sheets: dict[str, dict]) -> str:
+    """Write a workbook with xlsxwriter. Each sheet maps "B4" to a value, or to ("=F", cached)
+    for a formula with its cached value (as Excel would save it). Strings go in as strings."""
+    wb = xlsxwriter.Workbook(str(path), {"strings_to_formulas": False, "strings_to_urls": False})
+    for name, cells in sheets.items():
+        ws = wb.add_worksheet(name)
+        for ref, value in cells.items():
+            if isinstance(value, tuple):
+                ws.write_formula(ref, value[0], None, value[1])
+            elif isinstance(value, str):
+                ws.write_string(ref, value)
+            elif isinstance(value, dt.datetime):
+                ws.write_datetime(ref, value, wb.add_format({"num_format": "yyyy-mm-dd"}))
+            else:
+                ws.write(ref, value)
+    wb.close()
+    return str(path)
+
+
+def actuals_sheet(rows: list[tuple[str, int, int]], title: bool = True) -> dict:
+    """A sheet like our actuals template: title row, bilingual header, data rows whose
+    achievement is a per-row formula (so an inserted row shifts the formulas below it)."""
+    cells: dict = {}
+    if title:
+        cells["A1"] = "2026年10月 实际值 / Actuals October 2026"
+    header_row = 2 if title else 1
+    for i, text in enumerate(HEADER):
+        cells[f"{'ABCDEF'[i]}{header_row}"] = text
+    for offset, (emp, actual, target) in enumerate(rows, start=1):
+        r = header_row + offset
+        cells.update({f"A{r}": emp, f"B{r}": "2026-10", f"C{r}": "KPI01", f"D{r}": actual,
+                      f"E{r}": target, f"F{r}": (f"=D{r}/E{r}", actual / target)})
+    return cells
+
+
+BASE_ROWS = [(f"E{i:03d}", 10 * i, 100) for i in range(1, 9)]
+
+
+@pytest.fixture
+def base(tmp_path):
+    return write_xlsx(tmp_path / "a.xlsx", {SHEET: actuals_sheet(BASE_ROWS),
+                                            "说明 Notes": {"A1": "说明", "B2": 4}})
+
+
+def run_cli(*args):
+    return CliRunner().invoke(diff_command, [str(a) for a in args])
+
+
+# ---------------------------------------------------------------------------------------------
+# identical, values, formulas
+
+
+def test_identical_workbooks_have_no_changes(tmp_path, base):
+    copy = write_xlsx(tmp_path / "b.xlsx", {SHEET: actuals_sheet(BASE_ROWS),
+                                            "说明 Notes": {"A1": "说明", "B2": 4}})
+    assert diff_workbooks(base, copy) == []
+    result = run_cli(base, copy)
+    assert result.exit_code == 0
+    assert "identical" in result.output
+
+
+def test_planted_value_change_is_the_only_change(tmp_path, base):
+    other = write_xlsx(tmp_path / "b.xlsx", {SHEET: actuals_sheet(BASE_ROWS),
+                                             "说明 Notes": {"A1": "说明", "B2": 14}})
+    assert diff_workbooks(base, other) == [CellChange("说明 Notes", "B2", "value", 4, 14)]
+    result = run_cli(base, other)
+    assert result.exit_code == 1
+    assert "'说明 Notes'!B2" in result.output and "4 → 14" in result.output
+
+
+def test_formula_changed_same_cached_value_is_one_formula_change(tmp_path):
+    a = write_xlsx(tmp_path / "a.xlsx", {"S": {"A1": 2, "A2": 2, "A3": ("=A1+A2", 4)}})
+    b = write_xlsx(tmp_path / "b.xlsx", {"S": {"A1": 2, "A2": 2, "A3": ("=A1*A2", 4)}})
+    assert diff_workbooks(a, b) == [CellChange("S", "A3", "formula", "=A1+A2", "=A1*A2")]
+
+
+def test_formula_and_cached_value_changed_gives_two_entries_formula_first(tmp_path):
+    a = write_xlsx(tmp_path / "a.xlsx", {"S": {"A1": 2, "A2": 3, "A3": ("=A1+A2", 5)}})
+    b = write_xlsx(tmp_path / "b.xlsx", {"S": {"A1": 2, "A2": 3, "A3": ("=A1*A2", 6)}})
+    assert diff_workbooks(a, b) == [
+        CellChange("S", "A3", "formula", "=A1+A2", "=A1*A2"),
+        CellChange("S", "A3", "value", 5, 6),
+    ]
+
+
+def test_same_formula_new_cached_value_is_a_value_change(tmp_path):
+    a = write_xlsx(tmp_path / "a.xlsx", {"S": {"A1": 2, "A3": ("=A1*10", 20)}})
+    b = write_xlsx(tmp_path / "b.xlsx", {"S": {"A1": 3, "A3": ("=A1*10", 30)}})
+    assert diff_workbooks(a, b) == [CellChange("S", "A1", "value", 2, 3),
+                                    CellChange("S", "A3", "value", 20, 30)]
+
+
+def test_formula_replaced_by_its_value_is_a_formula_change(tmp_path):
+    a = write_xlsx(tmp_path / "a.xlsx", {"S": {"A1": 2, "A2": ("=A1*2", 4)}})
+    b = write_xlsx(tmp_path / "b.xlsx", {"S": {"A1": 2, "A2": 4}})
+    assert diff_workbooks(a, b) == [CellChange("S", "A2", "formula", "=A1*2", 4)]
+
+
+def test_formula_without_cached_value_compares_by_formula_only(tmp_path):
+    # openpyxl writes formulas without cached values, like programs that never calculate.
+    paths = []
+    for name, formula in (("a", "=SUM(A1:A2)"), ("b", "=SUM(A1:A2)")):
+        wb = openpyxl.Workbook()
+        ws = wb.active
+        ws.title = "S"
+        ws["A1"], ws["A2"], ws["A3"] = 1, 2, formula
+        wb.save(tmp_path / f"{name}.xlsx")
+        paths.append(tmp_path / f"{name}.xlsx")
+    assert diff_workbooks(*paths) == []
+
+
+def test_formula_text_ignores_leading_equals_and_whitespace_only():
+    assert normalize_formula("= SUM( A1 : A3 )") == normalize_formula("=SUM(A1:A3)")
+    assert normalize_formula('=A1&" x "') != normalize_formula('=A1&"x"')  # inside quotes counts
+    assert normalize_formula("='My Sheet'!A1") != normalize_formula("='MySheet'!A1")
+    assert normalize_formula("=A1:B5 B2:C3") == "A1:B5 B2:C3"  # the intersection space stays
+    assert normalize_formula("=a1") != normalize_formula("=A1")
+
+
+def test_value_equality_rules():
+    assert values_equal(4, 4.0)
+    assert values_equal("", None)
+    assert not values_equal(True, 1)
+    assert not values_equal("4", 4)
+    assert not values_equal("abc", "abc ")
+    assert values_equal(dt.date(2026, 10, 1), dt.datetime(2026, 10, 1))
+    assert values_equal(1.0, 1.004, tolerance=0.005)
+    assert not values_equal(1.0, 1.006, tolerance=0.005)
+
+
+def test_tolerance_option(tmp_path):
+    a = write_xlsx(tmp_path / "a.xlsx", {"S": {"A1": 0.9700, "A2": 5}})
+    b = write_xlsx(tmp_path / "b.xlsx", {"S": {"A1": 0.9704, "A2": 5.0}})
+    assert diff_workbooks(a, b) == [CellChange("S", "A1", "value", 0.97, 0.9704)]
+    assert diff_workbooks(a, b, tolerance=0.001) == []
+    assert run_cli(a, b, "--tolerance", "0.001").exit_code == 0
+    assert run_cli(a, b).exit_code == 1
+
+
+def test_blank_versus_filled_cell_is_a_value_change_with_null(tmp_path):
+    a = write_xlsx(tmp_path / "a.xlsx", {"S": {"A1": "x"}})
+    b = write_xlsx(tmp_path / "b.xlsx", {"S": {"A1": "x", "B7": 3, "C2": ""}})
+    assert diff_workbooks(a, b) == [CellChange("S", "B7", "value", None, 3)]
+
+
+def test_dates_compare_as_datetimes(tmp_path):
+    a = write_xlsx(tmp_path / "a.xlsx", {"S": {"A1": dt.datetime(2026, 10, 1)}})
+    b = write_xlsx(tmp_path / "b.xlsx", {"S": {"A1": dt.datetime(2026, 11, 1)}})
+    same = write_xlsx(tmp_path / "c.xlsx", {"S": {"A1": dt.datetime(2026, 10, 1)}})
+    assert diff_workbooks(a, same) == []
+    changes = diff_workbooks(a, b)
+    assert changes == [CellChange("S", "A1", "value", dt.datetime(2026, 10, 1),
+                                  dt.datetime(2026, 11, 1))]
+    assert changes[0].as_json()["new"] == "2026-11-01T00:00:00"
+
+
+# ---------------------------------------------------------------------------------------------
+# sheets
+
+
+def test_added_and_removed_sheets(tmp_path):
+    a = write_xlsx(tmp_path / "a.xlsx", {"One": {"A1": 1}, "Two": {"A1": 2}})
+    b = write_xlsx(tmp_path / "b.xlsx", {"One": {"A1": 1}, "Three": {"A1": 3}})
+    assert diff_workbooks(a, b) == [
+        CellChange("Two", "", "removed", "Two", None),
+        CellChange("Three", "", "added", None, "Three"),
+    ]
+
+
+def test_renamed_sheet_is_removed_plus_added_without_cell_changes(tmp_path):
+    a = write_xlsx(tmp_path / "a.xlsx", {"Data": {"A1": 1, "B2": 2}, "Old name": {"A1": 7}})
+    b = write_xlsx(tmp_path / "b.xlsx", {"Data": {"A1": 1, "B2": 2}, "New name": {"A1": 7}})
+    assert diff_workbooks(a, b) == [
+        CellChange("Old name", "", "removed", "Old name", None),
+        CellChange("New name", "", "added", None, "New name"),
+    ]
+
+
+def test_hidden_sheets_are_compared(tmp_path):
+    paths = []
+    for name, version in (("a", "1.0"), ("b", "1.1")):
+        wb = openpyxl.Workbook()
+        wb.active.title = "Data"
+        meta = wb.create_sheet("_meta")
+        meta["A1"], meta["B1"] = "version", version
+        meta.sheet_state = "hidden"
+        wb.save(tmp_path / f"{name}.xlsx")
+        paths.append(tmp_path / f"{name}.xlsx")
+    assert diff_workbooks(*paths) == [CellChange("_meta", "B1", "value", "1.0", "1.1")]
+
+
+def test_changes_follow_sheet_order_then_row_major(tmp_path):
+    a = write_xlsx(tmp_path / "a.xlsx", {"Z": {"B2": 1, "A3": 1}, "A": {"A1": 1}})
+    b = write_xlsx(tmp_path / "b.xlsx", {"Z": {"B2": 2, "A3": 2}, "A": {"A1": 2}, "N": {}})
+    assert [(c.sheet, c.cell) for c in diff_workbooks(a, b)] == [
+        ("Z", "B2"), ("Z", "A3"), ("A", "A1"), ("N", "")]
+
+
+# ---------------------------------------------------------------------------------------------
+# rows matched by key
+
+
+def test_row_inserted_in_the_middle_by_key_is_one_added_row(tmp_path, base):
+    rows = BASE_ROWS[:4] + [("E099", 55, 100)] + BASE_ROWS[4:]
+    other = write_xlsx(tmp_path / "b.xlsx", {SHEET: actuals_sheet(rows),
+                                             "说明 Notes": {"A1": "说明", "B2": 4}})
+    changes = diff_workbooks(base, other, by_key=["employee_id", "indicator_id", "period"])
+    # The formulas below the new row moved (=D7/E7 became =D8/E8): not a change.
+    assert changes == [CellChange(SHEET, "A7:F7", "added", None,
+                                  ["E099", "2026-10", "KPI01", 55, 100, 0.55])]
+    # Without keys, positions are compared: every row below the insertion differs.
+    cascade = diff_workbooks(base, other)
+    assert len(cascade) > 10
+    assert {c.kind for c in cascade} == {"value", "formula"}
+
+
+def test_by_key_reports_removed_rows_and_changed_cells_at_b_reference(tmp_path, base):
+    rows = [r for r in BASE_ROWS if r[0] != "E002"]
+    rows = [(e, 999 if e == "E006" else a, t) for e, a, t in rows]
+    other = write_xlsx(tmp_path / "b.xlsx", {SHEET: actuals_sheet(rows),
+                                             "说明 Notes": {"A1": "说明", "B2": 4}})
+    changes = diff_workbooks(base, other, by_key=["员工编号"])
+    assert changes == [
+        CellChange(SHEET, "A4:F4", "removed", ["E002", "2026-10", "KPI01", 20, 100, 0.2], None),
+        CellChange(SHEET, "D7", "value", 60, 999),  # E006 is row 8 in A, row 7 in B
+        CellChange(SHEET, "F7", "value", 0.6, 9.99),
+    ]
+
+
+def test_by_key_accepts_short_names_and_all(tmp_path, base):
+    rows = BASE_ROWS + [("E100", 1, 100)]
+    other = write_xlsx(tmp_path / "b.xlsx", {SHEET: actuals_sheet(rows),
+                                             "说明 Notes": {"A1": "说明", "B2": 4}})
+    expected = [CellChange(SHEET, "A11:F11", "added", None,
+                           ["E100", "2026-10", "KPI01", 1, 100, 0.01])]
+    assert diff_workbooks(base, other, by_key=["employee"]) == expected
+    assert diff_workbooks(base, other, by_key=["all"]) == expected
+    assert diff_workbooks(base, other, by_key=["employee_id,period"]) == expected
+
+
+def test_by_key_falls_back_to_cells_on_sheets_without_key_columns(tmp_path):
+    a = write_xlsx(tmp_path / "a.xlsx", {"Free": {"A1": "x", "B1": "y", "A2": 1, "A3": 2}})
+    b = write_xlsx(tmp_path / "b.xlsx", {"Free": {"A1": "x", "B1": "y", "A2": 9, "A3": 1,
+                                                  "A4": 2}})
+    assert diff_workbooks(a, b, by_key=["employee_id"]) == diff_workbooks(a, b)
+    assert len(diff_workbooks(a, b, by_key=["employee_id"])) == 3
+
+
+def test_by_key_cli(tmp_path, base):
+    rows = BASE_ROWS[:2] + [("E050", 50, 100)] + BASE_ROWS[2:]
+    other = write_xlsx(tmp_path / "b.xlsx", {SHEET: actuals_sheet(rows),
+                                             "说明 Notes": {"A1": "说明", "B2": 4}})
+    result = run_cli(base, other, "--by-key", "employee_id", "--by-key", "period", "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == [
+        {"sheet": SHEET, "cell": "A5:F5", "kind": "added", "old": None,
+         "new": ["E050", "2026-10", "KPI01", 50, 100, 0.5]}]
+
+
+# ---------------------------------------------------------------------------------------------
+# output formats
+
+
+@pytest.fixture
+def planted(tmp_path, base):
+    """B = A with a planted value, a planted formula (same result) and an added sheet."""
+    sheet = actuals_sheet(BASE_ROWS)
+    sheet["D5"] = 31  # E003's actual (formula F5 keeps its cached 0.3: as saved by a stale file)
+    sheet["F6"] = ("=ROUND(D6/E6,4)", 0.4)
+    other = write_xlsx(tmp_path / "b.xlsx", {SHEET: sheet, "说明 Notes": {"A1": "说明", "B2": 4},
+                                             "新增 Added": {"A1": "=cmd|' /C calc'!A0"}})
+    expected = [
+        {"sheet": SHEET, "cell": "D5", "kind": "value", "old": 30, "new": 31},
+        {"sheet": SHEET, "cell": "F6", "kind": "formula", "old": "=D6/E6",
+         "new": "=ROUND(D6/E6,4)"},
+        {"sheet": "新增 Added", "cell": "", "kind": "added", "old": None, "new": "新增 Added"},
+    ]
+    return base, other, expected
+
+
+def test_json_output_is_exactly_the_planted_list(planted):
+    a, b, expected = planted
+    result = run_cli(a, b, "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == expected
+    assert [c.as_json() for c in diff_workbooks(a, b)] == expected
+
+
+def test_screen_table_lists_cells_and_counts(planted):
+    a, b, _ = planted
+    text = format_changes(diff_workbooks(a, b), "en")
+    lines = text.splitlines()
+    assert len(lines) == 4
+    assert lines[0].startswith("'实际值 Actuals'!D5") and "30 → 31" in lines[0]
+    assert "formula" in lines[1] and "'=ROUND(D6/E6,4)'" in lines[1]
+    assert lines[2].startswith("[新增 Added]")
+    assert lines[3] == "3 change(s): value 1, formula 1, added 1, removed 0"
+    assert format_changes([], "zh") == "两个工作簿相同。"
+
+
+def test_xlsx_report_has_changes_and_side_by_side_sheets(tmp_path, planted):
+    a, b, expected = planted
+    out = tmp_path / "report.xlsx"
+    result = run_cli(a, b, "--out", out, "--lang", "en")
+    assert result.exit_code == 1
+    wb = openpyxl.load_workbook(out)
+    assert wb.sheetnames == ["Changes", SHEET, "新增 Added"]
+    rows = list(wb["Changes"].iter_rows(values_only=True))
+    assert rows[0] == ("Sheet", "Cell", "Kind", "Old (A)", "New (B)")
+    assert rows[1:] == [(SHEET, "D5", "value", 30, 31),
+                        (SHEET, "F6", "formula", "=D6/E6", "=ROUND(D6/E6,4)"),
+                        ("新增 Added", None, "added", None, "新增 Added")]
+    side = wb[SHEET]
+    # Row r sits at r + 2 (title row, column-letters row); column 1 holds row numbers, then A's
+    # columns, a gap column, and B's columns.
+    a_cell, b_cell = side.cell(7, 5), side.cell(7, 5 + 6 + 1)
+    assert (a_cell.value, b_cell.value) == (30, 31)
+    assert a_cell.fill.fgColor.rgb.endswith("FFEB9C") and b_cell.fill.fgColor.rgb.endswith("FFEB9C")
+    assert side.cell(7, 3).value == "2026-10"
+    assert side.cell(7, 3).fill.fgColor.rgb in (None, "00000000")  # unchanged: no fill
+    # Formulas are shown as text, never written as formulas; hostile text stays text.
+    assert side.cell(8, 14).value == "=ROUND(D6/E6,4)" and side.cell(8, 14).data_type == "s"
+    assert side.cell(8, 7).value == "=D6/E6"
+    added = wb["新增 Added"]
+    hostile = [c for row in added.iter_rows() for c in row if c.value == "=cmd|' /C calc'!A0"]
+    assert hostile and all(c.data_type == "s" for c in hostile)
+
+
+def test_xlsx_report_is_deterministic(tmp_path, planted):
+    a, b, _ = planted
+    changes = diff_workbooks(a, b)
+    write_diff_report(tmp_path / "r1.xlsx", a, b, changes)
+    write_diff_report(tmp_path / "r2.xlsx", a, b, changes)
+    assert (tmp_path / "r1.xlsx").read_bytes() == (tmp_path / "r2.xlsx").read_bytes()
+    assert openpyxl.load_workbook(tmp_path / "r1.xlsx").sheetnames[0] == "差异 Changes"
+
+
+def test_xlsx_report_by_key_highlights_rows(tmp_path, base):
+    rows = BASE_ROWS[:4] + [("E099", 55, 100)] + BASE_ROWS[4:]
+    other = write_xlsx(tmp_path / "b.xlsx", {SHEET: actuals_sheet(rows),
+                                             "说明 Notes": {"A1": "说明", "B2": 4}})
+    out = tmp_path / "r.xlsx"
+    assert run_cli(base, other, "--by-key", "all", "--out", out).exit_code == 1
+    side = openpyxl.load_workbook(out)[SHEET]
+    start_b = 1 + 6 + 1 + 1  # 1-based column of B's column A
+    row = [side.cell(7 + 2, start_b + i) for i in range(6)]
+    assert row[0].value == "E099"
+    assert all(c.fill.fgColor.rgb.endswith("FFC7CE") for c in row)
+
+
+# ---------------------------------------------------------------------------------------------
+# unreadable input
+
+
+def assert_clean_exit_2(result, *fragments):
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)
+    for fragment in fragments:
+        assert fragment in result.output
+
+
+def test_random_bytes_exit_2(tmp_path, base):
+    junk = tmp_path / "junk.xlsx"
+    junk.write_bytes(bytes(range(256)) * 40)
+    assert_clean_exit_2(run_cli(base, junk), "junk.xlsx", "not an .xlsx/.xlsm workbook")
+    assert_clean_exit_2(run_cli(junk, base, "--json"), "junk.xlsx")
+
+
+def test_truncated_zip_exit_2(tmp_path, base):
+    data = open(base, "rb").read()
+    cut = tmp_path / "cut.xlsx"
+    cut.write_bytes(data[: len(data) // 2])
+    assert_clean_exit_2(run_cli(base, cut), "cut.xlsx", "无法读取")
+
+
+def test_damaged_member_exit_2(tmp_path, base):
+    # A valid zip whose sheet XML is garbage: openpyxl's failure becomes exit 2 too.
+    bad = tmp_path / "bad.xlsx"
+    with zipfile.ZipFile(base) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            dst.writestr(info, b"<not xml" if info.filename.endswith("sheet1.xml") else data)
+    assert_clean_exit_2(run_cli(base, bad), "bad.xlsx", "damaged")
+
+
+def test_encrypted_or_xls_exit_2(tmp_path, base):
+    ole = tmp_path / "locked.xlsx"
+    ole.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600)
+    assert_clean_exit_2(run_cli(base, ole), "encrypted", ".xls")
+
+
+def test_missing_file_exit_2(tmp_path, base):
+    assert_clean_exit_2(run_cli(base, tmp_path / "nope.xlsx"), "nope.xlsx", "does not exist")
+
+
+def test_zip_bomb_is_refused(tmp_path):
+    bomb = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("xl/worksheets/sheet1.xml", b"\0" * (20 * 2**20))
+    with pytest.raises(DiffInputError) as err:
+        load_book(bomb)
+    assert "zip bomb" in err.value.message("en")
+    small = write_xlsx(tmp_path / "ok.xlsx", {"S": {"A1": 1}})
+    with pytest.raises(DiffInputError):
+        load_book(small, max_uncompressed=100)
+
+
+def test_xlsm_is_read(tmp_path, base):
+    macro = tmp_path / "a.xlsm"
+    macro.write_bytes(open(base, "rb").read())
+    assert diff_workbooks(base, macro) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# property: whatever values are planted, exactly those cells are reported
+
+cell_values = st.one_of(st.integers(-10**6, 10**6), st.text("abc 编号", min_size=1, max_size=5),
+                        st.floats(-1e6, 1e6, allow_nan=False).map(lambda x: round(x, 3)))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(grid=st.dictionaries(st.tuples(st.integers(1, 6), st.integers(1, 4)), cell_values,
+                            min_size=1, max_size=12),
+       plant=st.dictionaries(st.tuples(st.integers(1, 6), st.integers(1, 4)), cell_values,
+                             max_size=4))
+def test_planted_changes_are_found_exactly(tmp_path, grid, plant):
+    def ref(pos):
+        return f"{'ABCD'[pos[1] - 1]}{pos[0]}"
+
+    changed = {**grid, **plant}
+    a = write_xlsx(tmp_path / "pa.xlsx", {"S": {ref(p): v for p, v in grid.items()}})
+    b = write_xlsx(tmp_path / "pb.xlsx", {"S": {ref(p): v for p, v in changed.items()}})
+    expected = [CellChange("S", ref(p), "value", grid.get(p), changed[p])
+                for p in sorted(changed) if not values_equal(grid.get(p), changed[p])]
+    assert diff_workbooks(a, b) == expected
