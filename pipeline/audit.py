@@ -129,7 +129,8 @@ def load_manifest(period_dir: Path) -> dict:
     period_dir = Path(period_dir)
     path = period_dir / MANIFEST_PATH
     if not period_dir.is_dir():
-        raise ManifestError(period_dir, "文件夹不存在。", "the folder does not exist.")
+        raise ManifestError(period_dir, "文件夹不存在(或不是文件夹)。",
+                            "no such folder (or not a folder).")
     if not path.is_file():
         raise ManifestError(path, "找不到审计清单(该文件夹不是 `kpi run` 的输出,或清单已被删除)。",
                             "the audit manifest is missing (not a `kpi run` output folder, "
@@ -234,7 +235,7 @@ Examples / 示例:
 
 
 @click.command("verify", help=_VERIFY_HELP)
-@click.argument("period_dir", metavar="DIR/P", type=click.Path(file_okay=False))
+@click.argument("period_dir", metavar="DIR/P", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON. 以 JSON 输出。")
 @click.option("--lang", type=click.Choice(["zh", "en", "both"]), default="both", show_default=True,
               help="Language of messages. 提示语言。")

@@ -3,8 +3,8 @@
 The inbox is made from the generated templates and then roughed up the way real files are:
 a merged title row above the roster header, Chinese-only headers in the ratings file, weights
 typed as `60%`, `60` and `0.6`, full-width digits, trailing spaces in IDs, months that Excel
-turned into dates. Exactly two honest mistakes are planted (see `MISTAKES` in the returned
-dict and README.txt); everything else is valid, so the demo shows both scoring and errors.
+turned into dates. Exactly two honest mistakes are planted (listed under "mistakes" in the
+returned dict and in README.txt); everything else is valid, so the demo shows both scoring and errors.
 Same seed → byte-identical files.
 """
 
@@ -103,6 +103,8 @@ _MONTHLY_TARGETS = {
     "ADM-01": (1, 2, 4), "ADM-02": (None, 3, None), "ADM-03": (None, 90, None),
 }
 
+RATING_TARGET = 4  # role KPIs; the sales manager's personal rows leave it blank (= scale max 5)
+
 # Role KPIs: indicator → weight. Performance is 60% everywhere (seed 003's 60/25/15 for sales).
 ROLE_WEIGHTS = {
     "销售": {"SAL-01": 0.30, "SAL-02": 0.15, "SAL-03": 0.05, "SAL-04": 0.10,
@@ -115,14 +117,15 @@ ROLE_WEIGHTS = {
 # Personal KPIs for 2026-10: (indicator, weight, base, target, stretch).
 _SALES_MANAGER_KPIS = (
     ("SAL-01", 0.40, None, 100, None), ("SAL-02", 0.15, 4, 6, 10),
-    ("SAL-03", 0.05, None, 0.02, None), ("ABL-01", 0.20, None, None, None),
-    ("ATT-01", 0.20, None, None, None),
+    ("SAL-03", 0.05, None, 0.02, None), ("ABL-01", 0.25, None, None, None),
+    ("ATT-01", 0.15, None, None, None),
 )
 _SENIOR_ENGINEER_KPIS = (  # planted mistake (b): ATT-02 typed as 10% instead of 20% → 90%
     ("RND-01", 0.30, None, 0.95, None), ("RND-02", 0.20, 2, 3, 4),
     ("RND-04", 0.10, None, 0.04, None), ("RND-03", 0.20, None, 0.9, None),
-    ("ATT-02", 0.10, None, None, None),
+    ("ATT-02", 0.10, None, 4, None),
 )
+SALES_MANAGER = "E001"
 WEIGHT_MISTAKE_EMPLOYEE = "E020"
 WEIGHT_MISTAKE_INDICATOR = "ATT-02"
 NA_MISTAKE_EMPLOYEE = "E031"
@@ -170,7 +173,9 @@ def _people(rng: random.Random) -> list[dict]:
 
 
 def _targets(indicator: str, period: str) -> tuple:
-    base, target, stretch = _MONTHLY_TARGETS.get(indicator, (None, None, None))
+    if _is_rating(indicator):  # HR's convention: 4 of 5 means "meets expectations" (100%)
+        return None, RATING_TARGET, None
+    base, target, stretch = _MONTHLY_TARGETS[indicator]
     if period == QUARTER and INDICATOR_LIBRARY[indicator]["aggregation"] == "sum":
         base, target, stretch = (None if v is None else v * 3 for v in (base, target, stretch))
     return base, target, stretch
@@ -178,7 +183,7 @@ def _targets(indicator: str, period: str) -> tuple:
 
 def _agreement(person: dict, period: str) -> list[tuple]:
     """The (indicator, weight, base, target, stretch) rows that apply to an employee."""
-    if period == PERIOD and person["employee_id"] == "E001":
+    if period == PERIOD and person["employee_id"] == SALES_MANAGER:
         return list(_SALES_MANAGER_KPIS)
     if period == PERIOD and person["employee_id"] == WEIGHT_MISTAKE_EMPLOYEE:
         return list(_SENIOR_ENGINEER_KPIS)
@@ -223,7 +228,7 @@ def build_demo_inbox(folder, *, seed: int = 3) -> dict:
         })
     write("indicators.xlsx", INDICATORS, {indicator_spec.name: indicator_rows})
 
-    mistakes.append(_write_agreements(write, people))
+    weight_mistake = _write_agreements(write, people)
     levels = _performance_levels(rng, people)
     for department, *_ in DEPARTMENTS:
         name = f"actuals_{department}.xlsx"
@@ -251,8 +256,9 @@ def build_demo_inbox(folder, *, seed: int = 3) -> dict:
     write("dept_targets.xlsx", DEPT_TARGETS,
           {DEPT_TARGETS.sheets[0].name: _department_target_rows(people)}, example=False)
 
+    mistakes.append(weight_mistake)
     unscored = sorted(m["employee_id"] for m in mistakes)
-    managers = [p["employee_id"] for p in people if p["manager_id"] is None]
+    managers = [p for p in people if p["manager_id"] is None]
     result = {
         "folder": str(folder),
         "files": files,
@@ -262,7 +268,9 @@ def build_demo_inbox(folder, *, seed: int = 3) -> dict:
         "indicators": {k: v["name"] for k, v in INDICATOR_LIBRARY.items()},
         "mistakes": mistakes,
         "unscored": {PERIOD: unscored},
-        "warnings": [f"{m}: 无上级评分 no supervisor rating ({p})" for p in PERIODS for m in managers],
+        "warnings": [f"{m['employee_id']} {indicator} {period}: 无上级评分 no supervisor rating"
+                     for period in PERIODS for m in managers
+                     for indicator, *_ in _agreement(m, period) if _is_rating(indicator)],
     }
     (folder / "README.txt").write_text(_readme(result), encoding="utf-8")
     return result
@@ -283,14 +291,15 @@ def _write_agreements(write, people: list[dict]) -> dict:
     planted = None
     for person in people:
         employee_id = person["employee_id"]
-        if employee_id not in ("E001", WEIGHT_MISTAKE_EMPLOYEE):
+        if employee_id not in (SALES_MANAGER, WEIGHT_MISTAKE_EMPLOYEE):
             continue
         for indicator, weight, base, target, stretch in _agreement(person, PERIOD):
             if employee_id == WEIGHT_MISTAKE_EMPLOYEE and indicator == WEIGHT_MISTAKE_INDICATOR:
                 planted = len(employee_rows)
             employee_rows.append({"employee_id": employee_id, "period": PERIOD,
                                   "indicator_id": indicator,
-                                  "weight": f"{weight:.0%}" if employee_id == "E001" else weight,
+                                  "weight": f"{weight:.0%}" if employee_id == SALES_MANAGER
+                                  else weight,
                                   "base": base, "target": target, "stretch": stretch})
     role_spec, employee_spec = AGREEMENTS.sheets
     write("agreements.xlsx", AGREEMENTS,
@@ -326,8 +335,8 @@ def _actual_value(rng: random.Random, indicator: str, target: float, level: floa
     info = INDICATOR_LIBRARY[indicator]
     factor = max(0.3, level + rng.uniform(-0.08, 0.08))
     value = target * factor if info["direction"] == "higher" else target / factor
-    if info["method"] == "tiered":
-        return max(0, round(value))
+    if info["method"] == "tiered":  # small counts: a month is often one more or one less
+        return max(0, round(value) + rng.choice((-1, 0, 0, 1)))
     if info["unit"] == "%":
         return round(min(value, 1.0), 3)
     if info["unit"] == "分":
@@ -392,7 +401,7 @@ def _rating_rows(rng: random.Random, people: list[dict], levels: dict) -> list[d
                 peers = rng.sample(colleagues, rng.choice((1, 2)))
                 raters = [(person["manager_id"], "上级"), *((p, "同事") for p in peers)]
             raters.append((employee_id, "自评"))
-            center = 2.2 + 2.0 * min(levels[employee_id], 1.2)
+            center = 1.9 + 2.0 * min(levels[employee_id], 1.2)
             for indicator, *_ in _agreement(person, period):
                 if not _is_rating(indicator):
                     continue
@@ -534,7 +543,7 @@ def _readme(result: dict) -> str:
         "故意留下的两处错误 The two planted mistakes:",
     ]
     for m in result["mistakes"]:
-        lines.append(f"  {m['file']} ! {m['sheet']} ! {m['cell']}: {m['what']}")
+        lines.append(f"  {m['file']}!{m['sheet']}!{m['cell']}: {m['what']}")
     lines += [
         "",
         "预期的提醒 Expected warnings (not errors):",
@@ -545,6 +554,10 @@ def _readme(result: dict) -> str:
         "Everything else is valid, if messy the way real files are: a merged title row above the",
         "roster header, Chinese-only headers in ratings, weights typed 60% / 60 / 0.6, full-width",
         "digits, trailing spaces in IDs, months turned into dates in the admin actuals.",
+        "",
+        "评分类指标的目标值:岗位指标填 4(4 分即达标);E001 的个人指标留空(按满分 5 计)。",
+        "Rating targets: 4 in the role KPIs (4 of 5 meets expectations); blank in E001's",
+        "personal KPIs, which means the scale maximum 5.",
         "",
     ]
     return "\n".join(lines)

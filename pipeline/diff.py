@@ -32,7 +32,6 @@ import json
 import math
 import unicodedata
 import warnings
-import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -45,13 +44,11 @@ from openpyxl.formula.translate import Translator
 from openpyxl.utils.cell import get_column_letter, range_boundaries
 from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 
+from pipeline.safety import Limits, UnreadableInput, assert_defusedxml_in_force, check_workbook_file
 from pipeline.writers.common import display_width, fit_width, new_workbook, safe_sheet_name
 
 MAX_UNCOMPRESSED = 200 * 1024 * 1024  # bytes a workbook may inflate to before we refuse it
-MAX_MEMBERS = 10_000
-MIN_RATIO = 0.01  # Apache POI's default: a member compressed over 100:1 is a zip bomb
 HEADER_SCAN_ROWS = 20
-OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 VALUE, FORMULA, ADDED, REMOVED = "value", "formula", "added", "removed"
 KINDS = (VALUE, FORMULA, ADDED, REMOVED)
@@ -137,27 +134,23 @@ class Book:
 
 
 def load_book(path: Any, *, max_uncompressed: int = MAX_UNCOMPRESSED) -> Book:
-    """Read a workbook defensively: sniff the bytes and bound the zip before openpyxl sees it."""
+    """Read a workbook defensively: sniff the bytes and bound the zip before openpyxl sees it.
+    Hidden sheets are included; every openpyxl failure becomes a DiffInputError."""
     p = Path(path)
     if not p.exists():
         raise DiffInputError(p, "文件不存在。", "the file does not exist.")
     if not p.is_file():
         raise DiffInputError(p, "这不是一个文件。", "this is not a file.")
-    try:
-        data = _read_bounded(p, max_uncompressed)
+    assert_defusedxml_in_force()  # openpyxl must refuse XML entity expansion
+    try:  # the project's shared pre-checks: OLE2 (encrypted/.xls), not a zip, bombs, .xlsb
+        check_workbook_file(p, Limits(max_file_bytes=max_uncompressed,
+                                      max_uncompressed_bytes=max_uncompressed))
+        data = p.read_bytes()  # one snapshot for both parses
+    except UnreadableInput as exc:
+        raise DiffInputError(p, exc.reason_zh, exc.reason_en) from None
     except OSError as exc:
         raise DiffInputError(p, f"读取失败({exc.strerror or exc})。",
                              f"reading failed ({exc.strerror or exc}).") from None
-    if data[:8] == OLE2_MAGIC:
-        raise DiffInputError(
-            p, "这是加密(有密码保护)的工作簿或旧版 .xls 文件。请在 Excel 中取消密码或另存为 .xlsx。",
-            "this is a password-protected (encrypted) workbook or a legacy .xls file. "
-            "Remove the password or save it as .xlsx in Excel.")
-    if not zipfile.is_zipfile(io.BytesIO(data)):
-        raise DiffInputError(
-            p, "不是 .xlsx/.xlsm 工作簿(不是 zip 文件,可能已损坏或被截断)。",
-            "not an .xlsx/.xlsm workbook (not a zip file; it may be damaged or truncated).")
-    _check_zip(p, data, max_uncompressed)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # openpyxl warns about extensions it drops
@@ -172,35 +165,6 @@ def load_book(path: Any, *, max_uncompressed: int = MAX_UNCOMPRESSED) -> Book:
         ws_f, ws_v = formulas[name], values[name]
         sheets[name] = SheetData(name, _sheet_cells(ws_f, ws_v))
     return Book(str(path), sheets)
-
-
-def _read_bounded(p: Path, limit: int) -> bytes:
-    if p.stat().st_size > limit:
-        raise DiffInputError(p, f"文件大于 {limit // 2**20} MB 上限。",
-                             f"the file is larger than the {limit // 2**20} MB limit.")
-    return p.read_bytes()
-
-
-def _check_zip(p: Path, data: bytes, limit: int) -> None:
-    """Refuse zip bombs: total inflated size, member count and per-member ratio (as POI does)."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            infos = archive.infolist()
-            names = set(archive.namelist())
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise DiffInputError(p, f"zip 结构已损坏({exc})。",
-                             f"the zip structure is damaged ({exc}).") from None
-    if "xl/workbook.bin" in names:
-        raise DiffInputError(p, "这是二进制 .xlsb 工作簿,请在 Excel 中另存为 .xlsx。",
-                             "this is a binary .xlsb workbook; save it as .xlsx in Excel.")
-    total = sum(info.file_size for info in infos)
-    bomb = any(info.file_size > 2**20 and info.compress_size < info.file_size * MIN_RATIO
-               for info in infos)
-    if len(infos) > MAX_MEMBERS or total > limit or bomb:
-        raise DiffInputError(
-            p, f"解压后过大或压缩比异常(共 {total} 字节,{len(infos)} 个部件),疑似 zip 炸弹,已拒绝。",
-            f"it would inflate to {total} bytes in {len(infos)} parts or has an abnormal "
-            "compression ratio (a zip bomb?); refused.")
 
 
 def _sheet_cells(ws_f: Any, ws_v: Any) -> dict[tuple[int, int], _Cell]:
@@ -358,6 +322,15 @@ def diff_workbooks(a: Any, b: Any, *, tolerance: float = 0.0,
     return changes
 
 
+def keyed_sheets(a: Book, b: Book, by_key: list[str] | None) -> list[str]:
+    """Sheets (in both books) whose rows `by_key` can match; the others are diffed by cell."""
+    keys = _expand_keys(by_key)
+    if not keys:
+        return []
+    return [name for name, sheet in a.sheets.items()
+            if name in b.sheets and _key_plan(sheet, b.sheets[name], keys) is not None]
+
+
 def _diff_cells(sa: SheetData, sb: SheetData, tolerance: float,
                 rows: tuple[int, int] | None = None) -> list[CellChange]:
     """Cell-by-cell at the same address; `rows` = (last A row, last B row) limits the region."""
@@ -408,16 +381,16 @@ def _header_candidates(sheet: SheetData) -> list[tuple[int, dict[int, str]]]:
     if not sheet.cells:
         return []
     first = min(r for r, _ in sheet.cells)
-    width = sheet.max_col - sheet.min_col + 1
     rows: dict[int, dict[int, Any]] = {}
     for (r, c), cell in sheet.cells.items():
         if r < first + HEADER_SCAN_ROWS:
             rows.setdefault(r, {})[c] = cell
     found = []
     for r in sorted(rows):
+        span = max(rows[r]) - min(rows[r]) + 1
         texts = {c: cell.value for c, cell in rows[r].items()
                  if cell.formula is None and isinstance(cell.value, str) and cell.value.strip()}
-        if len(texts) >= 2 and len(texts) * 2 >= width and len(texts) * 2 > len(rows[r]):
+        if len(texts) >= 2 and len(texts) * 2 >= span and len(texts) * 2 > len(rows[r]):
             found.append((r, {c: _norm_text(t) for c, t in texts.items()}))
     return found
 
@@ -640,6 +613,36 @@ def _label(lang: str, zh: str, en: str, sep: str = "\n") -> str:
 
 
 MAX_COMMENTS_PER_SHEET = 1000
+_FILLS = {VALUE: "#FFEB9C", FORMULA: "#FFEB9C", REMOVED: "#FFC7CE", ADDED: "#FFC7CE"}
+
+
+class _Formats:
+    """xlsxwriter formats made on demand: fill by change kind, wrap for multi-line text, dates."""
+
+    def __init__(self, workbook: Any) -> None:
+        self.workbook = workbook
+        self.cache: dict[tuple, Any] = {}
+        self.header = workbook.add_format({"bold": True, "text_wrap": True, "valign": "top",
+                                           "bg_color": "#D9E1F2", "border": 1})
+        self.title = workbook.add_format({"bold": True, "bg_color": "#D9E1F2"})
+        self.muted = workbook.add_format({"font_color": "#808080", "align": "center"})
+
+    def get(self, kind: str | None, value: Any) -> Any:
+        wrap = isinstance(value, str) and "\n" in value
+        date = isinstance(value, dt.datetime)
+        key = (kind, wrap, date)
+        if key == (None, False, False):
+            return None
+        if key not in self.cache:
+            props: dict[str, Any] = {"valign": "top"}
+            if kind:
+                props.update({"bg_color": _FILLS[kind], "border": 1, "italic": kind == FORMULA})
+            if wrap:
+                props["text_wrap"] = True
+            if date:
+                props["num_format"] = "yyyy-mm-dd hh:mm:ss"
+            self.cache[key] = self.workbook.add_format(props)
+        return self.cache[key]
 
 
 def write_diff_report(path: Any, a: Any, b: Any, changes: list[CellChange],
@@ -650,29 +653,20 @@ def write_diff_report(path: Any, a: Any, b: Any, changes: list[CellChange],
     book_b = b if isinstance(b, Book) else load_book(b)
     out = Path(path)
     workbook = new_workbook(out, title=_label(lang, "工作簿差异", "Workbook differences", " "))
-    header = workbook.add_format({"bold": True, "text_wrap": True, "valign": "top",
-                                  "bg_color": "#D9E1F2", "border": 1})
-    fills = {
-        VALUE: workbook.add_format({"bg_color": "#FFEB9C", "border": 1}),
-        FORMULA: workbook.add_format({"bg_color": "#FFEB9C", "border": 1, "italic": True}),
-        REMOVED: workbook.add_format({"bg_color": "#FFC7CE", "border": 1}),
-        ADDED: workbook.add_format({"bg_color": "#FFC7CE", "border": 1}),
-    }
-    date_fmt = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
-    muted = workbook.add_format({"font_color": "#808080", "align": "center"})
+    formats = _Formats(workbook)
     taken: set[str] = set()
 
     sheet = workbook.add_worksheet(safe_sheet_name(_label(lang, "差异", "Changes", " "), taken))
     titles = [_label(lang, "工作表", "Sheet"), _label(lang, "单元格", "Cell"),
               _label(lang, "类型", "Kind"), _label(lang, "旧值 (A)", "Old (A)"),
               _label(lang, "新值 (B)", "New (B)")]
-    sheet.write_row(0, 0, titles, header)
+    sheet.write_row(0, 0, titles, formats.header)
+    sheet.set_row(0, 30 if lang == "both" else 16)
     widths: list[list[Any]] = [[t] for t in titles]
     for i, change in enumerate(changes, start=1):
-        kind = _kind_label(change.kind, lang)
-        row = [change.sheet, change.cell, kind, change.old, change.new]
+        row = [change.sheet, change.cell, _kind_label(change.kind, lang), change.old, change.new]
         for col, value in enumerate(row):
-            _write_value(sheet, i, col, value, date_fmt)
+            _write_value(sheet, i, col, value, formats.get(None, value))
             widths[col].append(_show(value, lang, 60) if col >= 3 else value)
     for col, values in enumerate(widths):
         sheet.set_column(col, col, fit_width(values, maximum=50))
@@ -684,13 +678,13 @@ def write_diff_report(path: Any, a: Any, b: Any, changes: list[CellChange],
     for change in changes:
         by_sheet.setdefault(change.sheet, []).append(change)
     for name, sheet_changes in by_sheet.items():
-        _write_side_by_side(workbook, taken, name, book_a, book_b, sheet_changes, header,
-                            fills, date_fmt, muted, lang)
+        _write_side_by_side(workbook, taken, name, book_a, book_b, sheet_changes, formats, lang)
     workbook.close()
     return out
 
 
-def _write_value(ws: Any, row: int, col: int, value: Any, date_fmt: Any, fmt: Any = None) -> None:
+def _write_value(ws: Any, row: int, col: int, value: Any, fmt: Any = None) -> None:
+    """Write by type; text always with write_string, so '=cmd|...' stays text."""
     if value is None or value == "":
         if fmt is not None:
             ws.write_blank(row, col, None, fmt)
@@ -702,9 +696,10 @@ def _write_value(ws: Any, row: int, col: int, value: Any, date_fmt: Any, fmt: An
         else:
             ws.write_number(row, col, value, fmt)
     elif isinstance(value, dt.datetime):
-        ws.write_datetime(row, col, value, fmt or date_fmt)
+        ws.write_datetime(row, col, value, fmt)
     elif isinstance(value, (list, tuple)):
-        ws.write_string(row, col, " | ".join("" if v is None else str(_jsonable(v)) for v in value), fmt)
+        text = " | ".join("" if v is None else str(_jsonable(v)) for v in value)
+        ws.write_string(row, col, text, fmt)
     else:
         ws.write_string(row, col, str(_jsonable(value)), fmt)
 
@@ -716,8 +711,9 @@ def _cells_of(ref: str) -> list[tuple[int, int]]:
 
 
 def _write_side_by_side(workbook: Any, taken: set[str], name: str, book_a: Book, book_b: Book,
-                        changes: list[CellChange], header: Any, fills: dict, date_fmt: Any,
-                        muted: Any, lang: str) -> None:
+                        changes: list[CellChange], formats: _Formats, lang: str) -> None:
+    """Row r of either workbook sits at report row r + 2 (a title row, a column-letters row);
+    column 0 holds row numbers, then A's columns, one gap column, then B's columns."""
     empty = SheetData(name, {})
     sa, sb = book_a.sheets.get(name, empty), book_b.sheets.get(name, empty)
     marks_a: dict[tuple[int, int], CellChange] = {}
@@ -734,39 +730,45 @@ def _write_side_by_side(workbook: Any, taken: set[str], name: str, book_a: Book,
     ws.set_comments_author("kpi diff")
     width_a = max(sa.max_col, max((c for _, c in marks_a), default=0), 1)
     width_b = max(sb.max_col, max((c for _, c in marks_b), default=0), 1)
-    start_b = 1 + width_a + 1  # column 0 holds row numbers, then A, a gap column, then B
-    title_a = _label(lang, "A(旧)", "A (old)", " ") + f": {Path(book_a.path).name}"
-    title_b = _label(lang, "B(新)", "B (new)", " ") + f": {Path(book_b.path).name}"
-    if name not in book_a.sheets:
-        title_a += " — " + _label(lang, "无此工作表", "no such sheet", " ")
-    if name not in book_b.sheets:
-        title_b += " — " + _label(lang, "无此工作表", "no such sheet", " ")
-    ws.write_string(0, 1, title_a, header)
-    ws.write_string(0, start_b, title_b, header)
+    start_b = 1 + width_a + 1
+    titles = []
+    for book, zh, en in ((book_a, "A(旧)", "A (old)"), (book_b, "B(新)", "B (new)")):
+        title = _label(lang, zh, en, " / ") + f": {Path(book.path).name}"
+        if name not in book.sheets:
+            title += " — " + _label(lang, "无此工作表", "no such sheet", " / ")
+        titles.append(title)
+    ws.write_string(0, 1, titles[0], formats.title)
+    ws.write_string(0, start_b, titles[1], formats.title)
     for c in range(1, width_a + 1):
-        ws.write_string(1, c, get_column_letter(c), muted)
+        ws.write_string(1, c, get_column_letter(c), formats.muted)
     for c in range(1, width_b + 1):
-        ws.write_string(1, start_b + c - 1, get_column_letter(c), muted)
+        ws.write_string(1, start_b + c - 1, get_column_letter(c), formats.muted)
     last_row = max(sa.max_row, sb.max_row, max((r for r, _ in (*marks_a, *marks_b)), default=0))
     for r in range(1, last_row + 1):
-        ws.write_number(r + 1, 0, r, muted)
+        ws.write_number(r + 1, 0, r, formats.muted)
     widths: dict[int, list[Any]] = {}
+    lines: dict[int, int] = {}
     comments = 0
     for side, marks, offset in ((sa, marks_a, 1), (sb, marks_b, start_b)):
-        positions = sorted(side.cells.keys() | marks.keys())
-        for pos in positions:
+        for pos in sorted(side.cells.keys() | marks.keys()):
             cell = side.cells.get(pos)
             shown = None if cell is None else (cell.formula if cell.formula is not None else cell.value)
             change = marks.get(pos)
-            fmt = fills[change.kind] if change else None
             row, col = pos[0] + 1, offset + pos[1] - 1
-            _write_value(ws, row, col, shown, date_fmt, fmt)
-            widths.setdefault(col, []).append(_show(shown, lang, 40) if shown is not None else "")
+            _write_value(ws, row, col, shown, formats.get(change.kind if change else None, shown))
+            text = _show(shown, lang, 40) if shown is not None else ""
+            if isinstance(shown, str):
+                lines[row] = max(lines.get(row, 1), shown.count("\n") + 1)
+                text = max(shown.split("\n"), key=display_width)[:40]
+            widths.setdefault(col, []).append(text)
             if change and change.kind in (VALUE, FORMULA) and comments < MAX_COMMENTS_PER_SHEET:
                 note = (f"{_kind_label(change.kind, lang)}: {_show(change.old, lang, 200)} → "
                         f"{_show(change.new, lang, 200)}")
                 ws.write_comment(row, col, note)
                 comments += 1
+    for row, count in lines.items():
+        if count > 1:  # xlsxwriter cannot autofit heights: size multi-line rows ourselves
+            ws.set_row(row, 14 * min(count, 8))
     ws.set_column(0, 0, 6)
     for col, values in widths.items():
         ws.set_column(col, col, fit_width(values, maximum=40))
@@ -818,6 +820,14 @@ def diff_command(ctx: click.Context, a: str, b: str, tolerance: float, by_key: t
     except DiffInputError as exc:
         click.echo(exc.message(lang), err=True)
         ctx.exit(2)
+    if out and any(Path(out).resolve() == Path(p).resolve() for p in (a, b)):
+        click.echo(_say(lang, f"--out 不能覆盖被比较的文件 {out}。",
+                        f"--out must not overwrite a compared file ({out})."), err=True)
+        ctx.exit(2)
+    if by_key and not keyed_sheets(book_a, book_b, list(by_key)):
+        click.echo(_say(lang, f"没有工作表包含关键列 {', '.join(by_key)},已逐个单元格比较。",
+                        f"No sheet has the key column(s) {', '.join(by_key)}; "
+                        "compared cell by cell."), err=True)
     changes = diff_workbooks(book_a, book_b, tolerance=tolerance, by_key=list(by_key) or None)
     if as_json:
         click.echo(json.dumps([c.as_json() for c in changes], ensure_ascii=False, indent=2))
@@ -837,6 +847,6 @@ def diff_command(ctx: click.Context, a: str, b: str, tolerance: float, by_key: t
 
 __all__ = [
     "ADDED", "FORMULA", "KINDS", "REMOVED", "VALUE", "Book", "CellChange", "DiffInputError",
-    "SheetData", "diff_command", "diff_workbooks", "format_changes", "load_book",
+    "SheetData", "diff_command", "diff_workbooks", "format_changes", "keyed_sheets", "load_book",
     "normalize_formula", "values_equal", "write_diff_report",
 ]

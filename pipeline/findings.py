@@ -300,7 +300,8 @@ def finding(rule: str, *, severity: str | None = None, file: str = "", sheet: st
     """Build a finding from the RULES catalogue; missing placeholders render empty."""
     default_severity, zh, en = RULES[rule]
     text_value = "" if value is None else str(value)
-    ctx = _Blank(column=column, value=text_value, period=period, employee=employee_id, **context)
+    ctx = _Blank(column=column, value=text_value, period=period, employee=employee_id, cell=cell,
+                 file=file, sheet=sheet, **context)
     for key in list(ctx):  # `{x_en}` falls back to `{x}` where no English text is given
         ctx.setdefault(f"{key}_en", ctx[key])
     return Finding(

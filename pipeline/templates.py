@@ -45,7 +45,7 @@ AHP_PREFIX = "AHP-"
 EXAMPLE_AHP_FAMILY = "销售"
 EMPTY_ROWS = 1000  # rows below the data that get dropdowns and input messages
 LIST_LIMIT = 255
-LINE_HEIGHT = 14  # points per wrapped line at the 10 pt default font  # Excel's limit on an inline data-validation list
+LINE_HEIGHT = 15  # points per wrapped line at the 10 pt default font (CJK fonts run tall)
 
 # Header fills: required columns darker, so HR sees at a glance what must be filled.
 REQUIRED_FILL = "#9DC3E6"

@@ -262,6 +262,8 @@ def _render(rule: str, base: Finding, **context: object) -> Finding:
     cells (`ahp_reciprocal`: "{cell} is 3, so {other_cell} should be 1/3") is filled here.
     """
     ctx: defaultdict[str, str] = defaultdict(str, {k: str(v) for k, v in context.items()})
+    for key in list(ctx):  # as in finding(): `{x_en}` falls back to `{x}`
+        ctx.setdefault(f"{key}_en", ctx[key])
     _, zh, en = RULES[rule]
     return replace(base, message_zh=zh.format_map(ctx), message_en=en.format_map(ctx))
 

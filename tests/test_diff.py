@@ -395,7 +395,7 @@ def assert_clean_exit_2(result, *fragments):
 def test_random_bytes_exit_2(tmp_path, base):
     junk = tmp_path / "junk.xlsx"
     junk.write_bytes(bytes(range(256)) * 40)
-    assert_clean_exit_2(run_cli(base, junk), "junk.xlsx", "not an .xlsx/.xlsm workbook")
+    assert_clean_exit_2(run_cli(base, junk), "junk.xlsx", "not an Excel workbook")
     assert_clean_exit_2(run_cli(junk, base, "--json"), "junk.xlsx")
 
 
@@ -466,3 +466,25 @@ def test_planted_changes_are_found_exactly(tmp_path, grid, plant):
     expected = [CellChange("S", ref(p), "value", grid.get(p), changed[p])
                 for p in sorted(changed) if not values_equal(grid.get(p), changed[p])]
     assert diff_workbooks(a, b) == expected
+
+
+def test_out_never_overwrites_an_input(tmp_path, base):
+    other = write_xlsx(tmp_path / "b.xlsx", {"S": {"A1": 1}})
+    before = open(base, "rb").read()
+    assert_clean_exit_2(run_cli(base, other, "--out", base), "--out")
+    assert open(base, "rb").read() == before
+
+
+def test_unknown_key_says_it_fell_back(tmp_path, base):
+    other = write_xlsx(tmp_path / "b.xlsx", {SHEET: actuals_sheet(BASE_ROWS),
+                                             "说明 Notes": {"A1": "说明", "B2": 5}})
+    result = run_cli(base, other, "--by-key", "no_such_column", "--lang", "en")
+    assert result.exit_code == 1
+    assert "compared cell by cell" in result.stderr
+    assert "'说明 Notes'!B2" in result.stdout
+
+
+def test_help_has_examples():
+    result = CliRunner().invoke(diff_command, ["--help"])
+    assert result.exit_code == 0
+    assert "kpi diff old.xlsx new.xlsx" in result.output and "--by-key" in result.output

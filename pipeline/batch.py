@@ -1,0 +1,339 @@
+"""The monthly batch: read, validate, score and write one period, all or nothing.
+
+Outputs are written into a temporary folder beside the period folder and renamed into place
+whole, so a crash never leaves half a period; a lock file stops two runs on one output folder;
+inputs are only ever read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline import __version__
+from pipeline.findings import Finding, sort_findings
+from pipeline.normalize import parse_period
+from pipeline.policy import Policy
+from pipeline.reader import WorkbookRead, read_inbox
+from pipeline.scoring import Scores, score_period
+from pipeline.validate import Inputs, validate
+from pipeline.writers.common import unique_stem
+from pipeline.writers.scorecards import DepartmentData, write_department_workbook
+
+LOCK_NAME = ".kpi-run.lock"
+
+
+class BatchError(Exception):
+    """A problem with the run itself (usage, lock, unreadable inbox): exit code 2."""
+
+    def __init__(self, zh: str, en: str):
+        super().__init__(en)
+        self.zh, self.en = zh, en
+
+    def message(self, lang: str = "zh") -> str:
+        return self.en if lang == "en" else f"{self.zh}\n{self.en}"
+
+
+@dataclass
+class RunResult:
+    period: str
+    period_dir: Path
+    exit_code: int
+    scores: Scores | None
+    findings: list[Finding]
+    files: list[Path] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.is_error]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if not f.is_error]
+
+    def as_json(self) -> dict:
+        totals = self.scores.totals if self.scores is not None else pd.DataFrame(columns=["grade"])
+        unscored = self.scores.unscored if self.scores is not None else pd.DataFrame()
+        return {
+            "period": self.period,
+            "output": str(self.period_dir),
+            "exit_code": self.exit_code,
+            "scored": int(len(totals)),
+            "unscored": [
+                {"employee_id": r.employee_id, "reason_zh": r.reason_zh, "reason_en": r.reason_en, "where": r.where}
+                for r in unscored.itertuples(index=False)
+            ],
+            "grades": {str(k): int(v) for k, v in totals["grade"].value_counts().sort_index().items()},
+            "errors": [f.as_dict() for f in sort_findings(self.errors)],
+            "warnings": len(self.warnings),
+            "files": [p.relative_to(self.period_dir).as_posix() for p in self.files],
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+        }
+
+
+# ------------------------------------------------------------------------------ lock
+
+@contextmanager
+def output_lock(out_dir: Path):
+    """One run per output folder. A lock left by a dead process on this host is taken over."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = out_dir / LOCK_NAME
+    holder = {"pid": os.getpid(), "host": socket.gethostname()}
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                other = json.loads(lock.read_text("utf-8"))
+            except (OSError, ValueError):
+                other = {}
+            if other.get("host") == holder["host"] and isinstance(other.get("pid"), int) and not _alive(other["pid"]):
+                lock.unlink(missing_ok=True)
+                continue
+            raise BatchError(
+                f"输出目录 {out_dir} 正被另一个运行占用(进程 {other.get('pid', '?')},主机 {other.get('host', '?')})。"
+                f"请等它结束;如确认没有在运行,删除 {lock}。",
+                f"Output folder {out_dir} is in use by another run (pid {other.get('pid', '?')} on "
+                f"{other.get('host', '?')}). Wait for it to finish, or delete {lock} if no run is active.",
+            ) from None
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(holder, handle)
+        break
+    try:
+        yield lock
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# ------------------------------------------------------------------------------ departments
+
+def department_jobs(scores: Scores, roster: pd.DataFrame, departments_dir: Path, policy: Policy,
+                    max_sheets: int) -> list[tuple[Path, DepartmentData, bool]]:
+    """(path, data, with employee sheets) for every department workbook and team workbook."""
+    managers = dict(zip(roster["employee_id"], roster["name"]))
+    details = scores.details
+    jobs = []
+    taken: set[str] = set()
+    departments = sorted(set(roster["department"].dropna()) | set(scores.unscored["department"].dropna()))
+    for department in departments:
+        totals = scores.totals[scores.totals["department"] == department]
+        ids = set(totals["employee_id"])
+        unscored = scores.unscored[scores.unscored["department"] == department]
+        data = DepartmentData(department=department, period=scores.period, totals=totals,
+                              details=details[details["employee_id"].isin(ids)],
+                              ratings=scores.ratings[scores.ratings["employee_id"].isin(ids)],
+                              unscored=unscored, managers=managers)
+        stem = unique_stem(department, taken, fallback="department")
+        if len(totals) <= max_sheets:
+            jobs.append((departments_dir / f"{stem}.xlsx", data, True))
+            continue
+        # Too many sheets for one workbook: the department summary alone, plus team workbooks.
+        jobs.append((departments_dir / f"{stem}.xlsx", data, False))
+        team_taken: set[str] = set()
+        for manager_id, team in totals.groupby(totals["manager_id"].fillna(""), sort=True):
+            manager_name = managers.get(manager_id, "") if manager_id else ""
+            label = f"{manager_id} {manager_name}".strip() if manager_id else "未指定上级 no manager"
+            for part, start in enumerate(range(0, len(team), max_sheets), start=1):
+                chunk = team.iloc[start:start + max_sheets]
+                chunk_ids = set(chunk["employee_id"])
+                name = label if len(team) <= max_sheets else f"{label} ({part})"
+                team_data = DepartmentData(
+                    department=department, period=scores.period, totals=chunk,
+                    details=details[details["employee_id"].isin(chunk_ids)],
+                    ratings=scores.ratings[scores.ratings["employee_id"].isin(chunk_ids)],
+                    unscored=unscored.iloc[0:0], managers=managers, title=f"{department} · {name}",
+                )
+                path = departments_dir / stem / f"{unique_stem(name, team_taken, fallback='team')}.xlsx"
+                jobs.append((path, team_data, True))
+    return jobs
+
+
+def _write_job(job) -> str:
+    path, data, with_sheets, policy, lang = job
+    write_department_workbook(path, data, policy, lang, employee_sheets=with_sheets)
+    return str(path)
+
+
+def write_departments(jobs, policy: Policy, lang: str, n_jobs: int, progress=None) -> None:
+    """Write department workbooks, in worker processes when there are several (same bytes either way)."""
+    payload = [(path, data, with_sheets, policy, lang) for path, data, with_sheets in jobs]
+    if n_jobs <= 1 or len(payload) <= 1:
+        for item in payload:
+            _write_job(item)
+            if progress:
+                progress(1)
+        return
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    # Biggest workbooks first keeps both cores busy to the end.
+    payload.sort(key=lambda item: -len(item[1].details))
+    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
+        for _ in pool.map(_write_job, payload, chunksize=1):
+            if progress:
+                progress(1)
+
+
+# ------------------------------------------------------------------------------ run
+
+def check_period(period: str) -> str:
+    parsed = parse_period(period)
+    if parsed is None:
+        raise BatchError(f"考核周期“{period}”无法识别,请写成 2026-10、2026-Q3、2026-H1 或 2026。",
+                         f"Period '{period}' is not understood; write 2026-10, 2026-Q3, 2026-H1 or 2026.")
+    return parsed
+
+
+def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict: bool = False, lang: str = "zh",
+              jobs: int | None = None, progress_factory=None) -> RunResult:
+    """Score `period` from the files in `inbox` into `out_dir/period/`; see SPEC §5 and §6."""
+    from pipeline.audit import build_manifest, write_manifest
+    from pipeline.writers.errors_book import write_errors_books
+    from pipeline.writers.summary_book import write_summary_workbook
+
+    period = check_period(period)
+    inbox = Path(inbox)
+    if not inbox.is_dir():
+        raise BatchError(f"收件箱 {inbox} 不存在或不是文件夹。", f"Inbox {inbox} does not exist or is not a folder.")
+    out_dir = Path(out_dir)
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[stage] = seconds.get(stage, 0.0) + now - clock
+        clock = now
+
+    with output_lock(out_dir):
+        workbooks = read_inbox(inbox, policy.limits)
+        lap("read")
+        inputs = validate(workbooks, policy, period)
+        lap("validate")
+        scores = score_period(inputs, policy, period)
+        weight_results, weight_findings = _weights(inputs, policy)
+        findings = sort_findings(inputs.findings + scores.findings + weight_findings)
+        lap("score")
+        final = out_dir / period
+        staging = out_dir / f".{period}.tmp-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        try:
+            errors_dir = staging / "errors"
+            by_file: dict[Path, list[Finding]] = {}
+            paths = {wb.file: wb.path for wb in workbooks}
+            for f in findings:
+                if f.file in paths:
+                    by_file.setdefault(paths[f.file], []).append(f)
+            if by_file:
+                write_errors_books(by_file, errors_dir, lang=lang)
+            anything_wrong = any(f.is_error for f in findings) or not scores.unscored.empty
+            if not (strict and anything_wrong):
+                department_list = department_jobs(scores, inputs.roster, staging / "departments", policy,
+                                                  policy.max_sheets)
+                bar = progress_factory(len(department_list)) if progress_factory else None
+                try:
+                    write_departments(department_list, policy, lang, jobs or os.cpu_count() or 1,
+                                      bar.update if bar else None)
+                finally:
+                    if bar:
+                        bar.finish()
+                write_summary_workbook(staging / "summary.xlsx", scores, findings, policy, lang,
+                                       indicators=inputs.indicators)
+                if weight_results:
+                    from pipeline.writers.weights_book import write_weights_workbook
+
+                    write_weights_workbook(staging / "weights.xlsx", weight_results)
+            lap("write")
+            manifest = build_manifest(
+                period=period,
+                inputs=[_input_entry(wb, inbox) for wb in workbooks],
+                policy_text=policy.text,
+                outputs_dir=staging,
+                counts=_counts(scores, findings),
+                warnings=[_finding_entry(f) for f in findings if not f.is_error],
+                package_version=__version__,
+            )
+            write_manifest(staging, manifest)
+            _swap_into_place(staging, final)
+            lap("manifest")
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    files = sorted(p for p in final.rglob("*") if p.is_file())
+    exit_code = 1 if (any(f.is_error for f in findings) or not scores.unscored.empty) else 0
+    return RunResult(period=period, period_dir=final, exit_code=exit_code, scores=scores, findings=findings,
+                     files=files, seconds=seconds)
+
+
+def _weights(inputs: Inputs, policy: Policy):
+    """Weights from expert scores and AHP sheets, when the inbox has a weights file."""
+    weight_books = [wb for wb in inputs.workbooks if wb.kind == "weights"]
+    if not weight_books:
+        return [], []
+    from pipeline.weights import compute_weights, read_ahp_sheets
+
+    results, findings = [], []
+    experts = inputs.expert_scores
+    for wb in weight_books:
+        scores = experts[experts["_file"] == wb.file]
+        sheets = read_ahp_sheets(wb.path) if wb.matrices else []
+        r, f = compute_weights(scores if not scores.empty else None, sheets, ri_table=policy.ri_table,
+                               file=wb.file)
+        results.extend(r)
+        findings.extend(f)
+    return results, findings
+
+
+def _input_entry(wb: WorkbookRead, inbox: Path) -> dict:
+    return {"path": str(wb.path), "file": wb.file, "kind": wb.kind, "template_version": wb.version,
+            "rows": wb.rows}
+
+
+def _finding_entry(f: Finding) -> dict:
+    return {"rule": f.rule, "where": f.where, "employee_id": f.employee_id, "message_zh": f.message_zh,
+            "message_en": f.message_en}
+
+
+def _counts(scores: Scores, findings: list[Finding]) -> dict:
+    return {
+        "scored": int(len(scores.totals)),
+        "unscored": int(len(scores.unscored)),
+        "errors": sum(f.is_error for f in findings),
+        "warnings": sum(not f.is_error for f in findings),
+        "detail_rows": int(len(scores.details)),
+        "grades": {str(k): int(v) for k, v in scores.totals["grade"].value_counts().sort_index().items()},
+    }
+
+
+def _swap_into_place(staging: Path, final: Path) -> None:
+    """Replace the period folder whole: the old one is moved aside first, then removed."""
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+    staging.rename(final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,525 @@
+"""Department scorecard workbooks: what a manager opens, with every number a live formula.
+
+Each computed cell is an Excel formula over the input cells shown beside it, written with the
+engine's value cached, so Excel, WPS and LibreOffice show the numbers at once and an auditor
+can click a cell to see how it is made. This module takes scored frames; it knows nothing
+about validation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
+
+from pipeline.kinds import DIMENSIONS, DIRECTIONS, METHODS, RELATIONS
+from pipeline.policy import Policy
+from pipeline.writers.common import FONT, display_width, new_workbook, safe_sheet_name
+
+SUMMARY_SHEET = "汇总 Summary"
+GREEN, AMBER, RED = "#C6EFCE", "#FFEB9C", "#FFC7CE"
+
+_DIMENSION = {c.code: c for c in DIMENSIONS}
+_METHOD = {c.code: c for c in METHODS}
+_DIRECTION = {c.code: c for c in DIRECTIONS}
+_RELATION = {c.code: c for c in RELATIONS}
+
+
+def label(zh: str, en: str, lang: str) -> str:
+    """Chinese first with English beside it; English alone with --lang en."""
+    return en if lang == "en" else f"{zh}\n{en}"
+
+
+def inline(zh: str, en: str, lang: str) -> str:
+    return en if lang == "en" else f"{zh} {en}"
+
+
+def choice_text(choice, lang: str) -> str:
+    return choice.en if lang == "en" else choice.zh
+
+
+@dataclass
+class DepartmentData:
+    """Everything one department workbook shows (plain frames, so it can go to a worker process)."""
+
+    department: str
+    period: str
+    totals: pd.DataFrame  # scored employees: TOTAL_COLUMNS + name, position, manager_id, rank...
+    details: pd.DataFrame  # their indicator rows
+    ratings: pd.DataFrame  # their 360 detail
+    unscored: pd.DataFrame  # the department's employees who could not be scored
+    managers: dict[str, str]  # manager_id -> name
+    title: str = ""
+
+
+# ------------------------------------------------------------------------------ formats
+
+class Formats:
+    """All formats of a scorecard workbook, created once per workbook."""
+
+    def __init__(self, workbook):
+        base = {"font_name": FONT, "font_size": 10, "valign": "vcenter"}
+
+        def fmt(**kw):
+            return workbook.add_format({**base, **kw})
+
+        border = {"border": 1, "border_color": "#BFBFBF"}
+        self.title = fmt(bold=True, font_size=14, font_color="#1F3864")
+        self.subtitle = fmt(italic=True, font_color="#595959")
+        self.key = fmt(bold=True, bg_color="#F2F2F2", **border)
+        self.value = fmt(**border)
+        self.header = fmt(bold=True, bg_color="#1F3864", font_color="#FFFFFF", text_wrap=True, align="center", **border)
+        self.text = fmt(**border)
+        self.wrap = fmt(text_wrap=True, valign="top", **border)
+        self.number = fmt(num_format="#,##0.00", **border)
+        self.integer = fmt(num_format="#,##0", **border)
+        self.percent = fmt(num_format="0.0%", **border)
+        self.weight = fmt(num_format="0%", **border)
+        self.score_percent = fmt(num_format="0.00%", **border)
+        self.total_label = fmt(bold=True, bg_color="#DDEBF7", **border)
+        self.total_percent = fmt(bold=True, num_format="0.00%", bg_color="#DDEBF7", **border)
+        self.total_number = fmt(bold=True, num_format="0.00", bg_color="#DDEBF7", **border)
+        self.total_text = fmt(bold=True, bg_color="#DDEBF7", align="center", **border)
+        self.bonus = fmt(bold=True, num_format="0.0", bg_color="#DDEBF7", **border)
+        self.feedback = fmt(text_wrap=True, valign="top", border=1, border_color="#BFBFBF", bg_color="#FAFAFA")
+        self.note = fmt(italic=True, font_color="#7F7F7F", text_wrap=True)
+        self.green = workbook.add_format({"bg_color": GREEN, "font_color": "#006100"})
+        self.amber = workbook.add_format({"bg_color": AMBER, "font_color": "#9C5700"})
+        self.red = workbook.add_format({"bg_color": RED, "font_color": "#9C0006"})
+
+    def for_unit(self, unit: object):
+        return self.percent if unit == "%" else self.number
+
+
+def _traffic_lights(sheet, cell_range: str, f: Formats) -> None:
+    sheet.conditional_format(cell_range, {"type": "cell", "criteria": ">=", "value": 1, "format": f.green})
+    sheet.conditional_format(cell_range, {"type": "cell", "criteria": "between", "minimum": 0.8,
+                                          "maximum": 0.99999999, "format": f.amber})
+    sheet.conditional_format(cell_range, {"type": "cell", "criteria": "<", "value": 0.8, "format": f.red})
+
+
+def _print_setup(sheet, repeat_rows: tuple[int, int] | None = None) -> None:
+    sheet.set_landscape()
+    sheet.set_paper(9)  # A4
+    sheet.fit_to_pages(1, 0)
+    sheet.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
+    if repeat_rows:
+        sheet.repeat_rows(*repeat_rows)
+
+
+# ------------------------------------------------------------------------------ formulas
+
+def _num(value: float) -> str:
+    return format(float(value), ".10g")
+
+
+def achievement_formula(method: str, direction: str, actual: str, target: str, base: str, stretch: str,
+                        policy: Policy) -> str:
+    """The Excel formula of SPEC §3 for one indicator row, clipped to [floor, cap]."""
+    cap, floor = _num(policy.cap), _num(policy.floor)
+    bs, ss = _num(policy.base_score), _num(policy.stretch_score)
+    lower = direction == "lower"
+    if method == "ratio":
+        if not lower:
+            raw = f"{actual}/{target}"
+        elif policy.lower_is_better == "linear":
+            raw = f"2-{actual}/{target}"
+        else:
+            return f"=IF({actual}=0,{cap},MIN({cap},MAX({floor},{target}/{actual})))"
+    elif method == "pass_fail":
+        raw = f"IF({actual}{'<=' if lower else '>='}{target},1,0)"
+    elif method == "tiered":
+        if not lower:
+            raw = (f"IF({actual}<{base},0,IF({actual}<{target},{bs}+(1-{bs})*({actual}-{base})/({target}-{base}),"
+                   f"IF({actual}<{stretch},1+({ss}-1)*({actual}-{target})/({stretch}-{target}),{ss})))")
+        else:
+            raw = (f"IF({actual}>{base},0,IF({actual}>{target},{bs}+(1-{bs})*({base}-{actual})/({base}-{target}),"
+                   f"IF({actual}>{stretch},1+({ss}-1)*({target}-{actual})/({target}-{stretch}),{ss})))")
+    else:  # rating: the weighted 360 rating over its target (scale_max by default)
+        raw = f"{actual}/{target}"
+    return f"=MIN({cap},MAX({floor},{raw}))"
+
+
+# ------------------------------------------------------------------------------ feedback
+
+def feedback_text(rows: pd.DataFrame, total_rounded: float, grade: str, lang: str) -> str:
+    """A short feedback paragraph in the seeds' style, from the numbers alone."""
+    ordered = rows.sort_values("achievement_raw", ascending=False, kind="stable")
+    parts_zh, parts_en = [], []
+    for row in ordered.itertuples(index=False):
+        pct = f"{row.achievement_raw * 100:.0f}%"
+        if row.method == "rating":
+            parts_zh.append(f"{row.name}评分 {row.actual:.2f} 分")
+            parts_en.append(f"{row.name} rated {row.actual:.2f}")
+        else:
+            parts_zh.append(f"{row.name}完成 {pct}")
+            parts_en.append(f"{row.name} at {pct} of target")
+    best, worst = ordered.iloc[0], ordered.iloc[-1]
+    below = ordered[ordered["achievement_raw"] < 1 - 1e-12]
+    zh = f"本期总分 {total_rounded:.2f},等级 {grade}。" + ",".join(parts_zh) + "。"
+    en = f"Total {total_rounded:.2f}, grade {grade}. " + "; ".join(parts_en) + "."
+    if len(ordered) > 1:
+        zh += f"表现最好的是{best['name']};"
+        en += f" Strongest: {best['name']}."
+    if below.empty:
+        zh += "各项指标均达到目标,请保持。"
+        en += " Every indicator reached its target; keep it up."
+    else:
+        names_zh = "、".join(below["name"].astype(str))
+        zh += f"{names_zh}低于目标,其中{worst['name']}差距最大,建议与上级一起制定改进计划。"
+        en += f" Below target: {', '.join(below['name'].astype(str))}; the widest gap is {worst['name']}, " \
+              "worth an improvement plan with the manager."
+    return en if lang == "en" else zh
+
+
+# ------------------------------------------------------------------------------ employee sheet
+
+DETAIL_HEADERS = [
+    ("维度", "Dimension", 8), ("指标编号", "Indicator ID", 10), ("指标名称", "Indicator", 16),
+    ("计分方式", "Method", 8), ("方向", "Direction", 9), ("权重", "Weight", 7), ("基础值", "Base", 10),
+    ("目标值", "Target", 10), ("冲刺值", "Stretch", 10), ("实际值", "Actual", 10),
+    ("完成率", "Achievement", 11), ("加权得分", "Weighted score", 11), ("数据来源", "Source", 34),
+]
+TABLE_TOP = 9  # 0-based row of the indicator table header
+
+
+@dataclass(frozen=True)
+class EmployeeCells:
+    """Where an employee sheet keeps the figures the summary links to."""
+
+    sheet: str
+    total: str
+    total_rounded: str
+    grade: str
+    bonus: str
+    dimension_range: str
+    weighted_range: str
+
+
+def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: pd.DataFrame, ratings: pd.DataFrame,
+                         manager_name: str, policy: Policy, f: Formats, lang: str) -> EmployeeCells:
+    sheet = workbook.add_worksheet(sheet_name)
+    sheet.hide_gridlines(2)
+    sheet.write_string(0, 0, inline("绩效计分卡", "KPI scorecard", lang), f.title)
+    sheet.write_string(1, 0, inline(f"考核周期 {employee['period']}", f"Period {employee['period']}", lang), f.subtitle)
+    header_block = [
+        (("姓名", "Name"), employee["name"]), (("员工编号", "Employee ID"), employee["employee_id"]),
+        (("部门", "Department"), employee["department"]), (("岗位", "Position"), employee.get("position")),
+        (("直属上级", "Manager"), manager_name), (("考核周期", "Period"), employee["period"]),
+    ]
+    for i, ((zh, en), value) in enumerate(header_block):
+        row, col = 3 + i % 3, (i // 3) * 3
+        sheet.write_string(row, col, inline(zh, en, lang), f.key)
+        sheet.merge_range(row, col + 1, row, col + 2, "", f.value)
+        sheet.write_string(row, col + 1, "" if value is None or pd.isna(value) else str(value), f.value)
+
+    # Grade table (ascending minimums, visible): the grade and bonus formulas look it up.
+    grade_col = 14
+    sheet.write_string(2, grade_col, inline("等级表", "Grades", lang), f.key)
+    for j, (zh, en) in enumerate((("最低分", "From"), ("等级", "Grade"), ("奖金系数", "Bonus"))):
+        sheet.write_string(3, grade_col + j, inline(zh, en, lang), f.header)
+    grades = sorted(policy.grades, key=lambda g: g.min)
+    for i, g in enumerate(grades):
+        sheet.write_number(4 + i, grade_col, g.min * 100, f.number)
+        sheet.write_string(4 + i, grade_col + 1, g.grade, f.text)
+        sheet.write_number(4 + i, grade_col + 2, g.bonus, f.number)
+    g_first, g_last = 4, 4 + len(grades) - 1
+    mins = f"${xl_col_to_name(grade_col)}${g_first + 1}:${xl_col_to_name(grade_col)}${g_last + 1}"
+    names = f"${xl_col_to_name(grade_col + 1)}${g_first + 1}:${xl_col_to_name(grade_col + 1)}${g_last + 1}"
+    bonuses = f"${xl_col_to_name(grade_col + 2)}${g_first + 1}:${xl_col_to_name(grade_col + 2)}${g_last + 1}"
+
+    for col, (zh, en, width) in enumerate(DETAIL_HEADERS):
+        sheet.write_string(TABLE_TOP, col, label(zh, en, lang), f.header)
+        sheet.set_column(col, col, width if lang == "en" else max(width, display_width(zh) + 2))
+    sheet.set_row(TABLE_TOP, 30)
+    sheet.set_column(grade_col, grade_col + 2, 9)
+
+    # 360 detail goes below the indicator table; rating rows need its row numbers first.
+    first = TABLE_TOP + 1
+    last = first + len(rows) - 1
+    total_row = last + 1
+    rating_top = total_row + 7
+    rating_rows: dict[str, tuple[int, int]] = {}
+    cursor = rating_top + 1
+    for indicator_id, group in ratings.groupby("indicator_id", sort=False):
+        rating_rows[indicator_id] = (cursor, cursor + len(group) - 1)
+        cursor += len(group)
+
+    for i, row in enumerate(rows.itertuples(index=False)):
+        r = first + i
+        dim = _DIMENSION.get(row.dimension)
+        sheet.write_string(r, 0, choice_text(dim, lang) if dim else "", f.text)
+        sheet.write_string(r, 1, str(row.indicator_id), f.text)
+        sheet.write_string(r, 2, str(row.name), f.text)
+        sheet.write_string(r, 3, choice_text(_METHOD[row.method], lang), f.text)
+        sheet.write_string(r, 4, choice_text(_DIRECTION[row.direction], lang), f.text)
+        sheet.write_number(r, 5, float(row.weight), f.weight)
+        value_format = f.for_unit(row.unit)
+        for col, value in ((6, row.base), (7, row.target), (8, row.stretch)):
+            if pd.notna(value):
+                sheet.write_number(r, col, float(value), value_format)
+            else:
+                sheet.write_blank(r, col, None, value_format)
+        cell = {name: xl_rowcol_to_cell(r, col) for name, col in
+                (("base", 6), ("target", 7), ("stretch", 8), ("actual", 9), ("weight", 5), ("ach", 10))}
+        if row.method == "rating":
+            if pd.isna(row.target):
+                sheet.write_number(r, 7, policy.scale_max, f.number)
+            low, high = rating_rows.get(row.indicator_id, (None, None))
+            if low is not None:
+                weights = f"G{low + 1}:G{high + 1}"
+                means = f"E{low + 1}:E{high + 1}"
+                sheet.write_formula(r, 9, f"=SUMPRODUCT({weights},{means})", f.number, float(row.actual))
+            else:
+                sheet.write_number(r, 9, float(row.actual), f.number)
+            source = inline("360 评分(见下方明细)", "360 ratings (detail below)", lang)
+        else:
+            sheet.write_number(r, 9, float(row.actual), value_format)
+            source = str(row.source)
+        formula = achievement_formula(row.method, row.direction, cell["actual"], cell["target"], cell["base"],
+                                      cell["stretch"], policy)
+        sheet.write_formula(r, 10, formula, f.percent, float(row.achievement))
+        sheet.write_formula(r, 11, f"={cell['weight']}*{cell['ach']}", f.score_percent, float(row.weighted_score))
+        sheet.write_string(r, 12, source, f.text)
+    _traffic_lights(sheet, f"K{first + 1}:K{last + 1}", f)
+
+    total = float(employee["total"])
+    total_cell = xl_rowcol_to_cell(total_row, 11)
+    rounded_cell = xl_rowcol_to_cell(total_row + 1, 11)
+    grade_cell = xl_rowcol_to_cell(total_row + 2, 11)
+    bonus_cell = xl_rowcol_to_cell(total_row + 3, 11)
+    sheet.merge_range(total_row, 0, total_row, 10, inline("总分", "Total", lang), f.total_label)
+    sheet.write_formula(total_row, 11, f"=SUM(L{first + 1}:L{last + 1})", f.total_percent, total)
+    sheet.merge_range(total_row + 1, 0, total_row + 1, 10,
+                      inline(f"总分(百分制,四舍五入 {policy.decimals} 位)", f"Total (points, rounded half-up to {policy.decimals} d.p.)", lang),
+                      f.total_label)
+    sheet.write_formula(total_row + 1, 11, f"=ROUND({total_cell}*100,{policy.decimals})", f.total_number,
+                        float(employee["total_rounded"]))
+    sheet.merge_range(total_row + 2, 0, total_row + 2, 10, inline("等级", "Grade", lang), f.total_label)
+    if policy.forced_distribution:
+        sheet.write_string(total_row + 2, 11, str(employee["grade"]), f.total_text)
+        sheet.write_comment(grade_cell, inline("按强制分布排名确定", "Set by forced distribution (rank)", lang))
+    else:
+        sheet.write_formula(total_row + 2, 11, f"=LOOKUP({rounded_cell},{mins},{names})", f.total_text,
+                            str(employee["grade"]))
+    sheet.merge_range(total_row + 3, 0, total_row + 3, 10, inline("奖金系数", "Bonus coefficient", lang), f.total_label)
+    sheet.write_formula(total_row + 3, 11, f"=INDEX({bonuses},MATCH({grade_cell},{names},0))", f.bonus,
+                        float(employee["bonus"]))
+
+    feedback_row = total_row + 5
+    sheet.write_string(feedback_row - 1 + 0, 0, inline("评语", "Feedback", lang), f.key) if False else None
+    sheet.merge_range(feedback_row, 0, feedback_row, 12, "", f.feedback)
+    sheet.write_string(feedback_row, 0, feedback_text(rows, float(employee["total_rounded"]), str(employee["grade"]), lang),
+                       f.feedback)
+    sheet.set_row(feedback_row, 48)
+
+    # 360 detail: mean score per relation, the policy weight and the weight used after renormalising.
+    if not ratings.empty:
+        heads = [("指标", "Indicator"), ("评价关系", "Relation"), ("评价人数", "Raters"), ("计入", "Counted"),
+                 ("平均分", "Mean score"), ("政策权重", "Policy weight"), ("实际权重", "Weight used")]
+        sheet.write_string(rating_top - 1, 0, inline("360 评分明细", "360 ratings", lang), f.key)
+        for col, (zh, en) in enumerate(heads):
+            sheet.write_string(rating_top, col, label(zh, en, lang), f.header)
+        names_by_id = dict(zip(rows["indicator_id"], rows["name"]))
+        r = rating_top + 1
+        for indicator_id, group in ratings.groupby("indicator_id", sort=False):
+            for item in group.itertuples(index=False):
+                sheet.write_string(r, 0, f"{indicator_id} {names_by_id.get(indicator_id, '')}", f.text)
+                relation = _RELATION.get(item.relation)
+                sheet.write_string(r, 1, choice_text(relation, lang) if relation else str(item.relation), f.text)
+                sheet.write_number(r, 2, int(item.raters), f.integer)
+                sheet.write_string(r, 3, ("是" if item.counted else "否") if lang != "en" else ("yes" if item.counted else "no"), f.text)
+                sheet.write_number(r, 4, float(item.mean_score), f.number)
+                sheet.write_number(r, 5, float(item.policy_weight), f.weight)
+                sheet.write_number(r, 6, float(item.weight_used), f.score_percent)
+                r += 1
+        chart_row = r + 1
+    else:
+        chart_row = rating_top
+
+    chart = workbook.add_chart({"type": "bar"})
+    chart.add_series({
+        "name": inline("完成率", "Achievement", lang),
+        "categories": [sheet_name, first, 2, last, 2],
+        "values": [sheet_name, first, 10, last, 10],
+        "data_labels": {"value": True, "num_format": "0%"},
+        "fill": {"color": "#2F5597"},
+    })
+    chart.set_title({"name": inline("各指标完成率", "Achievement per indicator", lang), "name_font": {"size": 11}})
+    chart.set_x_axis({"num_format": "0%", "min": 0, "max": max(policy.cap, 1.0)})
+    chart.set_y_axis({"reverse": True})
+    chart.set_legend({"none": True})
+    chart.set_size({"width": 620, "height": 60 + 28 * max(len(rows), 3)})
+    sheet.insert_chart(chart_row, 0, chart)
+
+    sheet.freeze_panes(TABLE_TOP + 1, 0)
+    _print_setup(sheet, (TABLE_TOP, TABLE_TOP))
+    sheet.set_column(12, 12, max(34, min(60, max((display_width(s) for s in rows["source"].astype(str)), default=10))))
+    quoted = "'" + sheet_name.replace("'", "''") + "'"
+    return EmployeeCells(
+        sheet=sheet_name, total=f"{quoted}!{total_cell}", total_rounded=f"{quoted}!{rounded_cell}",
+        grade=f"{quoted}!{grade_cell}", bonus=f"{quoted}!{bonus_cell}",
+        dimension_range=f"{quoted}!$A${first + 1}:$A${last + 1}", weighted_range=f"{quoted}!$L${first + 1}:$L${last + 1}",
+    )
+
+
+# ------------------------------------------------------------------------------ summary sheet
+
+SUMMARY_HEADERS = [
+    ("排名", "Rank", 6), ("员工编号", "Employee ID", 11), ("姓名", "Name", 10), ("岗位", "Position", 12),
+    ("直属上级", "Manager", 10), ("总分", "Total", 9), ("总分(百分制)", "Points", 9), ("等级", "Grade", 7),
+    ("奖金系数", "Bonus", 8),
+]
+
+
+def write_summary_sheet(workbook, data: DepartmentData, cells: dict[str, EmployeeCells], policy: Policy,
+                        f: Formats, lang: str, *, linked: bool = True):
+    """One row per employee (linked to their sheet), unscored employees with reasons, grade chart."""
+    sheet = workbook.add_worksheet(SUMMARY_SHEET)
+    sheet.hide_gridlines(2)
+    title = data.title or data.department
+    sheet.write_string(0, 0, inline(f"{title} 绩效汇总", f"{title} KPI summary", lang), f.title)
+    sheet.write_string(1, 0, inline(f"考核周期 {data.period}", f"Period {data.period}", lang), f.subtitle)
+    dims = [d for d in DIMENSIONS]
+    headers = SUMMARY_HEADERS + [(d.zh, d.en, 10) for d in dims]
+    top = 3
+    for col, (zh, en, width) in enumerate(headers):
+        sheet.write_string(top, col, label(zh, en, lang), f.header)
+        sheet.set_column(col, col, width if lang == "en" else max(width, display_width(zh) + 2))
+    sheet.set_row(top, 30)
+    totals = data.totals.sort_values(["rank", "employee_id"], kind="stable").reset_index(drop=True)
+    first, last = top + 1, top + len(totals)
+    dim_subtotals = data.details.pivot_table(index="employee_id", columns="dimension", values="weighted_score",
+                                             aggfunc="sum", fill_value=0.0) if not data.details.empty else pd.DataFrame()
+    rounded_range = f"$G${first + 1}:$G${last + 1}" if len(totals) else "$G$1:$G$1"
+    for i, emp in enumerate(totals.itertuples(index=False)):
+        r = first + i
+        link = cells.get(emp.employee_id) if linked else None
+        rank_formula = f"=RANK(G{r + 1},{rounded_range})"
+        sheet.write_formula(r, 0, rank_formula, f.integer, int(emp.rank))
+        if link:
+            sheet.write_url(r, 1, f"internal:'{link.sheet.replace(chr(39), chr(39) * 2)}'!A1", f.text, string=str(emp.employee_id))
+        else:
+            sheet.write_string(r, 1, str(emp.employee_id), f.text)
+        sheet.write_string(r, 2, str(emp.name), f.text)
+        sheet.write_string(r, 3, "" if pd.isna(emp.position) else str(emp.position), f.text)
+        sheet.write_string(r, 4, data.managers.get(emp.manager_id, "") if isinstance(emp.manager_id, str) else "", f.text)
+        values = [(5, emp.total, f.score_percent, "total"), (6, emp.total_rounded, f.number, "total_rounded"),
+                  (7, emp.grade, f.text, "grade"), (8, emp.bonus, f.number, "bonus")]
+        for col, value, fmt, attr in values:
+            if link:
+                sheet.write_formula(r, col, f"={getattr(link, attr)}", fmt, value if isinstance(value, str) else float(value))
+            elif isinstance(value, str):
+                sheet.write_string(r, col, value, fmt)
+            else:
+                sheet.write_number(r, col, float(value), fmt)
+        for j, dim in enumerate(dims):
+            value = float(dim_subtotals.loc[emp.employee_id, dim.code]) if (
+                not dim_subtotals.empty and dim.code in dim_subtotals.columns and emp.employee_id in dim_subtotals.index) else 0.0
+            if link:
+                criterion = choice_text(dim, lang)
+                sheet.write_formula(r, 9 + j, f'=SUMIF({link.dimension_range},"{criterion}",{link.weighted_range})',
+                                    f.score_percent, value)
+            else:
+                sheet.write_number(r, 9 + j, value, f.score_percent)
+    if len(totals):
+        _traffic_lights(sheet, f"F{first + 1}:F{last + 1}", f)
+    sheet.freeze_panes(top + 1, 3)
+    sheet.autofilter(top, 0, max(last, top), len(headers) - 1)
+
+    # Grade distribution (COUNTIF over the grade column) and its chart.
+    dist_col = len(headers) + 1
+    sheet.write_string(top, dist_col, label("等级", "Grade", lang), f.header)
+    sheet.write_string(top, dist_col + 1, label("人数", "Employees", lang), f.header)
+    grade_range = f"$H${first + 1}:$H${max(last, first) + 1}"
+    for i, g in enumerate(policy.grades):
+        sheet.write_string(top + 1 + i, dist_col, g.grade, f.text)
+        count = int((totals["grade"] == g.grade).sum())
+        sheet.write_formula(top + 1 + i, dist_col + 1, f'=COUNTIF({grade_range},"{g.grade}")', f.integer, count)
+    sheet.set_column(dist_col, dist_col + 1, 9)
+    chart = workbook.add_chart({"type": "column"})
+    chart.add_series({
+        "name": inline("人数", "Employees", lang),
+        "categories": [SUMMARY_SHEET, top + 1, dist_col, top + len(policy.grades), dist_col],
+        "values": [SUMMARY_SHEET, top + 1, dist_col + 1, top + len(policy.grades), dist_col + 1],
+        "data_labels": {"value": True}, "fill": {"color": "#2F5597"},
+    })
+    chart.set_title({"name": inline("等级分布", "Grade distribution", lang), "name_font": {"size": 11}})
+    chart.set_legend({"none": True})
+    chart.set_size({"width": 420, "height": 260})
+    sheet.insert_chart(top + len(policy.grades) + 2, dist_col, chart)
+
+    # Nobody is lost: the department's unscored employees, with the reason.
+    row = max(last, top) + 3
+    if not data.unscored.empty:
+        sheet.write_string(row, 0, inline("未评分员工", "Not scored", lang), f.key)
+        row += 1
+        for col, (zh, en) in enumerate((("员工编号", "Employee ID"), ("姓名", "Name"), ("原因", "Reason"),
+                                        ("位置", "Where"))):
+            sheet.write_string(row, col if col < 2 else (2 if col == 2 else 8), label(zh, en, lang), f.header)
+        for item in data.unscored.itertuples(index=False):
+            row += 1
+            sheet.write_string(row, 0, str(item.employee_id), f.text)
+            sheet.write_string(row, 1, "" if pd.isna(item.name) else str(item.name), f.text)
+            reason = item.reason_en if lang == "en" else f"{item.reason_zh}\n{item.reason_en}"
+            sheet.merge_range(row, 2, row, 7, "", f.wrap)
+            sheet.write_string(row, 2, reason, f.wrap)
+            sheet.write_string(row, 8, str(item.where), f.text)
+            sheet.set_row(row, 30 if lang == "en" else 42)
+    _print_setup(sheet, (top, top))
+    sheet.activate()
+    return sheet
+
+
+# ------------------------------------------------------------------------------ workbook
+
+def employee_sheet_name(employee_id: str, name: str, taken: set[str]) -> str:
+    return safe_sheet_name(f"{employee_id} {name}", taken, fallback=str(employee_id))
+
+
+def write_department_workbook(path: Path, data: DepartmentData, policy: Policy, lang: str = "zh",
+                              *, employee_sheets: bool = True) -> Path:
+    """A department (or team) workbook: the summary first, then one sheet per employee."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    workbook = new_workbook(path, title=f"{data.title or data.department} {data.period}")
+    f = Formats(workbook)
+    taken = {SUMMARY_SHEET.lower()}
+    cells: dict[str, EmployeeCells] = {}
+    totals = data.totals.sort_values(["rank", "employee_id"], kind="stable")
+    # The summary must be the first sheet, but its formulas need the employee sheets' cells:
+    # the sheet names and cell positions are known before writing, so plan them first.
+    plans = []
+    if employee_sheets:
+        details_by_employee = dict(tuple(data.details.groupby("employee_id", sort=False)))
+        ratings_by_employee = dict(tuple(data.ratings.groupby("employee_id", sort=False))) if not data.ratings.empty else {}
+        for emp in totals.to_dict("records"):
+            name = employee_sheet_name(emp["employee_id"], emp["name"], taken)
+            rows = details_by_employee[emp["employee_id"]]
+            ratings = ratings_by_employee.get(emp["employee_id"], data.ratings.iloc[0:0])
+            plans.append((name, emp, rows, ratings))
+    summary_cells = {name_emp["employee_id"]: _planned_cells(name, rows) for name, name_emp, rows, _ in plans}
+    write_summary_sheet(workbook, data, summary_cells, policy, f, lang, linked=employee_sheets)
+    for name, emp, rows, ratings in plans:
+        manager = data.managers.get(emp.get("manager_id"), "") if isinstance(emp.get("manager_id"), str) else ""
+        cells[emp["employee_id"]] = write_employee_sheet(workbook, name, emp, rows, ratings, manager, policy, f, lang)
+    workbook.close()
+    return path
+
+
+def _planned_cells(sheet_name: str, rows: pd.DataFrame) -> EmployeeCells:
+    """The cells write_employee_sheet will use (same layout arithmetic)."""
+    first = TABLE_TOP + 1
+    last = first + len(rows) - 1
+    total_row = last + 1
+    quoted = "'" + sheet_name.replace("'", "''") + "'"
+    return EmployeeCells(
+        sheet=sheet_name,
+        total=f"{quoted}!{xl_rowcol_to_cell(total_row, 11)}",
+        total_rounded=f"{quoted}!{xl_rowcol_to_cell(total_row + 1, 11)}",
+        grade=f"{quoted}!{xl_rowcol_to_cell(total_row + 2, 11)}",
+        bonus=f"{quoted}!{xl_rowcol_to_cell(total_row + 3, 11)}",
+        dimension_range=f"{quoted}!$A${first + 1}:$A${last + 1}",
+        weighted_range=f"{quoted}!$L${first + 1}:$L${last + 1}",
+    )
