@@ -53,6 +53,7 @@ class RunResult:
     findings: list[Finding]
     files: list[Path] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    policy_grades: tuple = ()
 
     @property
     def errors(self) -> list[Finding]:
@@ -246,8 +247,9 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
             for f in findings:
                 if f.file in paths:
                     by_file.setdefault(paths[f.file], []).append(f)
+            by_file = {path: items for path, items in by_file.items() if any(f.is_error for f in items)}
             if by_file:
-                write_errors_books(by_file, errors_dir, lang=lang)
+                write_errors_books(by_file, errors_dir, lang=lang, limits=policy.limits)
             anything_wrong = any(f.is_error for f in findings) or not scores.unscored.empty
             if not (strict and anything_wrong):
                 department_list = department_jobs(scores, inputs.roster, staging / "departments", policy,
@@ -284,7 +286,7 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
     files = sorted(p for p in final.rglob("*") if p.is_file())
     exit_code = 1 if (any(f.is_error for f in findings) or not scores.unscored.empty) else 0
     return RunResult(period=period, period_dir=final, exit_code=exit_code, scores=scores, findings=findings,
-                     files=files, seconds=seconds)
+                     files=files, seconds=seconds, policy_grades=policy.grades)
 
 
 def _weights(inputs: Inputs, policy: Policy):

@@ -156,12 +156,14 @@ def print_run_summary(result, lang: str) -> None:
                     f"  scored {len(totals)}, not scored {len(scores.unscored)}", lang))
     grades = Counter(totals["grade"])
     if grades:
-        click.echo(_say("  等级分布", "  grades", lang) + ": " + "  ".join(f"{g}={grades.get(g, 0)}" for g in sorted(grades)))
+        order = [g.grade for g in result.policy_grades] or sorted(grades)
+        click.echo(_say("  等级分布", "  grades", lang) + ": " + "  ".join(f"{g}={grades.get(g, 0)}" for g in order))
     errors, warnings = len(result.errors), len(result.warnings)
     click.echo(_say(f"  错误 {errors} 个,警告 {warnings} 个", f"  errors {errors}, warnings {warnings}", lang))
     for item in scores.unscored.head(10).itertuples(index=False):
         reason = item.reason_en if lang == "en" else item.reason_zh
-        click.echo(f"    - {item.employee_id} {item.name if isinstance(item.name, str) else ''}: {reason}")
+        where = f"  [{item.where}]" if item.where else ""
+        click.echo(f"    - {item.employee_id} {item.name if isinstance(item.name, str) else ''}: {reason}{where}")
     if len(scores.unscored) > 10:
         click.echo(_say(f"    ……另有 {len(scores.unscored) - 10} 人,见 summary.xlsx", f"    ... {len(scores.unscored) - 10} more in summary.xlsx", lang))
     click.echo(_say(f"  输出: {result.period_dir}", f"  output: {result.period_dir}", lang))

@@ -42,12 +42,12 @@ RULES: dict[str, tuple[str, str, str]] = {
     "missing_column": (
         ERROR,
         "缺少必填列“{column}”。请按模板补上这一列的表头。",
-        "Required column '{column}' is missing. Add this column header as in the template.",
+        "Required column '{column_en}' is missing. Add this column header as in the template.",
     ),
     "duplicate_column": (
         ERROR,
         "列“{column}”出现了两次({cells})。请删除多余的一列。",
-        "Column '{column}' appears twice ({cells}). Delete the extra one.",
+        "Column '{column_en}' appears twice ({cells}). Delete the extra one.",
     ),
     "formula_no_value": (
         ERROR,
@@ -61,17 +61,17 @@ RULES: dict[str, tuple[str, str, str]] = {
         "This cell holds the error value {value}. Fix the formula or type the value.",
     ),
     # values
-    "required": (ERROR, "“{column}”为必填项,不能为空。", "'{column}' is required and is empty."),
+    "required": (ERROR, "“{column}”为必填项,不能为空。", "'{column_en}' is required and is empty."),
     "not_a_number": (
         ERROR,
         "“{column}”应为数字,但填的是“{value}”。请填写数字(可带 % 或千分位)。",
-        "'{column}' must be a number but holds '{value}'. Type a number (%, thousands "
+        "'{column_en}' must be a number but holds '{value}'. Type a number (%, thousands "
         "separators are fine).",
     ),
     "bad_choice": (
         ERROR,
         "“{column}”的值“{value}”不在可选范围内。可选:{choices}。",
-        "'{column}' value '{value}' is not allowed. Choose one of: {choices}.",
+        "'{column_en}' value '{value}' is not allowed. Choose one of: {choices}.",
     ),
     "bad_period": (
         ERROR,
@@ -81,14 +81,14 @@ RULES: dict[str, tuple[str, str, str]] = {
     "out_of_range": (
         ERROR,
         "“{column}”的值 {value} 超出范围 {low}–{high}。",
-        "'{column}' value {value} is outside {low}–{high}.",
+        "'{column_en}' value {value} is outside {low}–{high}.",
     ),
     "not_half_step": (
         ERROR,
         "评分 {value} 只能是整数或 0.5 分(如 3、3.5)。",
         "Score {value} must be a whole or half point (e.g. 3, 3.5).",
     ),
-    "negative": (ERROR, "“{column}”不能为负数(填的是 {value})。", "'{column}' cannot be negative (got {value})."),
+    "negative": (ERROR, "“{column}”不能为负数(填的是 {value})。", "'{column_en}' cannot be negative (got {value})."),
     "duplicate_key": (
         ERROR,
         "{what}重复:{key} 同时出现在 {cells}。请只保留一行。",
@@ -302,6 +302,9 @@ def finding(rule: str, *, severity: str | None = None, file: str = "", sheet: st
     text_value = "" if value is None else str(value)
     ctx = _Blank(column=column, value=text_value, period=period, employee=employee_id, cell=cell,
                  file=file, sheet=sheet, **context)
+    head, _, tail = column.partition(" ")
+    if tail and any("\u4e00" <= ch <= "\u9fff" for ch in head):  # "员工编号 Employee ID" -> "Employee ID"
+        ctx.setdefault("column_en", tail)
     for key in list(ctx):  # `{x_en}` falls back to `{x}` where no English text is given
         ctx.setdefault(f"{key}_en", ctx[key])
     return Finding(

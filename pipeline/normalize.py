@@ -48,6 +48,7 @@ def parse_number(value: object) -> float | None:
     if not isinstance(value, str):
         return None  # dates, times: not a number
     text = _text(value).replace(",", "").replace(" ", "").replace("\u00a0", "")
+    text = text.replace("\u2212", "-").replace("\u2013", "-")  # − and – pasted from documents
     text = text.strip(_CURRENCY)
     scale = 1.0
     if text.endswith("%"):
@@ -88,6 +89,8 @@ def parse_period(value: object) -> str | None:
         number = float(value)
         if number.is_integer() and 1900 <= number <= 2999:
             return f"{int(number)}"
+        if number.is_integer() and 190001 <= number <= 299912 and 1 <= int(number) % 100 <= 12:
+            return f"{int(number) // 100}-{int(number) % 100:02d}"  # 202610 typed, Excel kept a number
         return None
     if not isinstance(value, str):
         return None

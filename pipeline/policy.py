@@ -6,6 +6,7 @@ A policy error names the key and what is expected, in both languages, before any
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -69,27 +70,63 @@ class Policy:
         return self.rater_weights.get(role_family, self.rater_weights.get("default", {}))
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a key written twice in one mapping (YAML would keep the last)."""
+
+
+def _unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            duplicate = key in seen
+            seen.add(key)
+        except TypeError:  # unhashable key: let YAML report it
+            continue
+        if duplicate:
+            line = key_node.start_mark.line + 1
+            raise PolicyError(str(key), f"在第 {line} 行再次出现;同一项只能写一次",
+                              f"appears a second time at line {line}; write each key once")
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+# Sections whose keys are the user's own (role families), merged family by family.
+_FREE_FORM = ("rater_weights", "dimension_weights")
+
+
 def _merge(base: dict, override: dict, path: str = "") -> dict:
+    """`override` over `base`, key by key; a key the defaults do not have is an error at any depth."""
     merged = dict(base)
     for key, value in (override or {}).items():
         where = f"{path}{key}"
-        if key not in base and path == "":
-            raise PolicyError(where, "未知的配置项", "unknown key")
-        if isinstance(value, dict) and isinstance(base.get(key), dict) and key not in (
-                "rater_weights", "dimension_weights"):
-            merged[key] = _merge(base[key], value, f"{where}.")
-        elif key in ("rater_weights", "dimension_weights") and isinstance(value, dict):
-            merged[key] = {**base.get(key, {}), **value}
-        else:
+        if key not in base:
+            known = ", ".join(str(k) for k in base)
+            raise PolicyError(where, f"未知的配置项(可选:{known})", f"unknown key (known keys: {known})")
+        current = base[key]
+        if not isinstance(current, dict):
             merged[key] = value
+        elif value is None:
+            continue  # a section left empty (children commented out) keeps its defaults
+        elif not isinstance(value, dict):
+            raise PolicyError(where, f"应为映射(键: 值),现为 {value!r}", f"must be a mapping (key: value), got {value!r}")
+        elif path == "" and key in _FREE_FORM:
+            merged[key] = {**current, **value}
+        else:
+            merged[key] = _merge(current, value, f"{where}.")
     return merged
 
 
 def _number(data: dict, key: str, path: str, low: float | None = None, high: float | None = None) -> float:
     value = data.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise PolicyError(f"{path}.{key}", f"应为数字,现为 {value!r}", f"must be a number, got {value!r}")
     if (low is not None and value < low) or (high is not None and value > high):
+        if high is None:
+            raise PolicyError(f"{path}.{key}", f"应不小于 {low},现为 {value}", f"must be at least {low}, got {value}")
+        if low is None:
+            raise PolicyError(f"{path}.{key}", f"应不大于 {high},现为 {value}", f"must be at most {high}, got {value}")
         raise PolicyError(f"{path}.{key}", f"应在 {low}–{high} 之间,现为 {value}",
                           f"must be between {low} and {high}, got {value}")
     return float(value)
@@ -102,7 +139,7 @@ def _shares(data: object, path: str, allowed: set[str]) -> dict[str, dict[str, f
     for family, weights in data.items():
         if not isinstance(weights, dict) or not weights:
             raise PolicyError(f"{path}.{family}", "应为 {名称: 权重} 的映射", "must map names to weights")
-        for name, weight in weights.items():
+        for name in weights:
             if name not in allowed:
                 raise PolicyError(f"{path}.{family}.{name}", f"未知名称,可选 {sorted(allowed)}",
                                   f"unknown name; choose from {sorted(allowed)}")
@@ -111,10 +148,17 @@ def _shares(data: object, path: str, allowed: set[str]) -> dict[str, dict[str, f
     return result
 
 
+def _integer(data: dict, key: str, path: str, low: int) -> int:
+    value = _number(data, key, path, low)
+    if not value.is_integer():
+        raise PolicyError(f"{path}.{key}", f"应为整数,现为 {data.get(key)!r}", f"must be a whole number, got {data.get(key)!r}")
+    return int(value)
+
+
 def parse_policy(text: str) -> Policy:
     """Validate a policy text merged over the defaults; raise PolicyError naming the key."""
     try:
-        override = yaml.safe_load(text) or {}
+        override = yaml.load(text, Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as exc:
         raise PolicyError("(file)", f"YAML 格式错误:{exc}", f"not valid YAML: {exc}") from None
     if not isinstance(override, dict):
@@ -127,20 +171,32 @@ def parse_policy(text: str) -> Policy:
         raise PolicyError("achievement.floor", "不能大于 cap", "cannot exceed cap")
     if ach.get("lower_is_better") not in ("ratio", "linear"):
         raise PolicyError("achievement.lower_is_better", "应为 ratio 或 linear", "must be ratio or linear")
+    # Tiered scores rise from base to target to stretch: base_score ≤ 1 ≤ stretch_score.
+    base_score = _number(tiered, "base_score", "tiered", 0, 1)
+    stretch_score = _number(tiered, "stretch_score", "tiered", 1)
     relations = {c.code for c in RELATIONS}
     grades_raw = data["grades"]
     if not isinstance(grades_raw, list) or not grades_raw:
         raise PolicyError("grades", "应为等级列表", "must be a list of grades")
-    grades = []
+    grades: list[Grade] = []
     for i, g in enumerate(grades_raw):
         if not isinstance(g, dict) or "grade" not in g:
             raise PolicyError(f"grades[{i}]", "每项需 grade、min、bonus", "each needs grade, min, bonus")
-        grades.append(Grade(str(g["grade"]), _number(g, "min", f"grades[{i}]"), _number(g, "bonus", f"grades[{i}]", 0)))
-    if any(a.min <= b.min for a, b in zip(grades, grades[1:])):
-        raise PolicyError("grades", "min 须从高到低排列", "min must decrease from first to last")
+        unknown = set(g) - {"grade", "min", "bonus"}
+        if unknown:
+            raise PolicyError(f"grades[{i}].{sorted(map(str, unknown))[0]}", "未知的配置项(可选:grade、min、bonus)",
+                              "unknown key (known keys: grade, min, bonus)")
+        grade = Grade(str(g["grade"]), _number(g, "min", f"grades[{i}]"), _number(g, "bonus", f"grades[{i}]", 0))
+        if any(grade.grade == other.grade for other in grades):
+            raise PolicyError(f"grades[{i}].grade", f"等级 {grade.grade} 重复", f"grade {grade.grade} appears twice")
+        if grades and grade.min >= grades[-1].min:
+            raise PolicyError(f"grades[{i}].min", f"min 须从高到低排列,{grade.min} 不低于上一等级的 {grades[-1].min}",
+                              f"min must decrease from first to last; {grade.min} is not below the previous "
+                              f"grade's {grades[-1].min}")
+        grades.append(grade)
     forced = data.get("forced_distribution")
     if forced is not None:
-        if not isinstance(forced, dict) or set(forced) - {g.grade for g in grades}:
+        if not isinstance(forced, dict) or {str(k) for k in forced} - {g.grade for g in grades}:
             raise PolicyError("forced_distribution", "应为 等级 → 比例,等级须在 grades 中",
                               "must map grades (from grades) to shares")
         for key in forced:
@@ -152,13 +208,24 @@ def parse_policy(text: str) -> Policy:
     if rounding.get("mode") != "half_up":
         raise PolicyError("rounding.mode", "只支持 half_up(四舍五入)", "only half_up is supported")
     decimals = rounding.get("decimals")
-    if not isinstance(decimals, int) or not 0 <= decimals <= 6:
+    if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 6:
         raise PolicyError("rounding.decimals", "应为 0–6 的整数", "must be an integer 0-6")
     checks = data["checks"]
     per_employee = checks["indicators_per_employee"]
     calibration = checks["calibration"]
+    indicators_min = _integer(per_employee, "min", "checks.indicators_per_employee", 0)
+    indicators_max = _integer(per_employee, "max", "checks.indicators_per_employee", 1)
+    if indicators_min > indicators_max:
+        raise PolicyError("checks.indicators_per_employee.min", f"不能大于 max({indicators_max})",
+                          f"cannot exceed max ({indicators_max})")
+    too_easy = _number(calibration, "too_easy", "checks.calibration", 0, 1)
+    too_hard = _number(calibration, "too_hard", "checks.calibration", 0, 1)
+    if too_hard >= too_easy:
+        raise PolicyError("checks.calibration.too_hard", f"应小于 too_easy({too_easy})",
+                          f"must be below too_easy ({too_easy})")
     ri_list = data["ahp"]["ri_table"]
-    if not isinstance(ri_list, list) or not all(isinstance(v, (int, float)) for v in ri_list):
+    if not isinstance(ri_list, list) or not ri_list or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0 for v in ri_list):
         raise PolicyError("ahp.ri_table", "应为数字列表(n = 1, 2, …)", "must be a list of numbers (n = 1, 2, ...)")
     limits_raw = data["limits"]
     mb = 1024 * 1024
@@ -170,22 +237,28 @@ def parse_policy(text: str) -> Policy:
         max_columns=int(_number(limits_raw, "max_columns", "limits", 5)),
     )
     max_sheets = data["output"].get("max_sheets")
-    if not isinstance(max_sheets, int) or max_sheets < 1:
+    if isinstance(max_sheets, bool) or not isinstance(max_sheets, int) or max_sheets < 1:
         raise PolicyError("output.max_sheets", "应为正整数", "must be a positive integer")
+    rater_weights = _shares(data["rater_weights"], "rater_weights", relations)
+    for family, weights in rater_weights.items():
+        if sum(weights.values()) <= 0:
+            raise PolicyError(f"rater_weights.{family}", "至少一种评价关系的权重应大于 0",
+                              "at least one relation needs a weight above 0")
+    dimension_weights = _shares(data["dimension_weights"], "dimension_weights", {c.code for c in DIMENSIONS})
+    for family, shares in dimension_weights.items():
+        if sum(shares.values()) > 1 + 1e-6:
+            raise PolicyError(f"dimension_weights.{family}", f"各维度比例之和不能超过 1(现为 {sum(shares.values()):g})",
+                              f"the shares cannot sum to more than 1 (got {sum(shares.values()):g})")
     return Policy(
         cap=cap, floor=floor, lower_is_better=ach["lower_is_better"],
-        base_score=_number(tiered, "base_score", "tiered", 0),
-        stretch_score=_number(tiered, "stretch_score", "tiered", 0),
+        base_score=base_score, stretch_score=stretch_score,
         scale_max=_number(rating, "scale_max", "rating", 1),
-        rater_weights=_shares(data["rater_weights"], "rater_weights", relations),
-        dimension_weights=_shares(data["dimension_weights"], "dimension_weights", {c.code for c in DIMENSIONS}),
+        rater_weights=rater_weights, dimension_weights=dimension_weights,
         grades=tuple(grades), forced_distribution=forced, decimals=decimals, max_sheets=max_sheets,
         weight_sum_tolerance=_number(checks, "weight_sum_tolerance", "checks", 0, 0.5),
-        indicators_min=int(_number(per_employee, "min", "checks.indicators_per_employee", 0)),
-        indicators_max=int(_number(per_employee, "max", "checks.indicators_per_employee", 1)),
+        indicators_min=indicators_min, indicators_max=indicators_max,
         performance_weight_min=_number(checks, "performance_weight_min", "checks", 0, 1),
-        too_easy=_number(calibration, "too_easy", "checks.calibration", 0, 1),
-        too_hard=_number(calibration, "too_hard", "checks.calibration", 0, 1),
+        too_easy=too_easy, too_hard=too_hard,
         ri_table_name=str(data["ahp"].get("ri_table_name", "")),
         ri_table={n: float(v) for n, v in enumerate(ri_list, start=1)},
         limits=limits, text=text,

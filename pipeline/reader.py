@@ -19,8 +19,8 @@ from defusedxml import ElementTree as SafeET
 from openpyxl.utils import get_column_letter
 from python_calamine import CalamineWorkbook
 
-from pipeline.findings import Finding, finding
-from pipeline.kinds import KINDS, TEMPLATE_VERSION, Kind, SheetSpec, fold, header_aliases
+from pipeline.findings import WARNING, Finding, finding
+from pipeline.kinds import ID, KINDS, TEMPLATE_VERSION, Kind, SheetSpec, fold, header_aliases
 from pipeline.normalize import is_blank
 from pipeline.safety import Limits, UnreadableInput, check_workbook_file
 
@@ -85,7 +85,9 @@ def _sheet_matches(spec: SheetSpec, sheet_name: str) -> bool:
     name = fold(sheet_name)
     if spec.prefix:
         return name.startswith(fold(spec.prefix))
-    return name in {fold(spec.name), fold(spec.zh), fold(spec.en)}
+    names = {fold(spec.name), fold(spec.zh), fold(spec.en), fold(f"{spec.en} {spec.zh}"),
+             fold(spec.zh + spec.en)} - {""}
+    return name in names
 
 
 def _header_row(grid: list[list], aliases: dict[str, str]) -> tuple[int, dict[int, str], int]:
@@ -103,39 +105,57 @@ def _header_row(grid: list[list], aliases: dict[str, str]) -> tuple[int, dict[in
     return best
 
 
+def _meta_text(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # version 1 typed as a number reads 1.0
+    return str(value).strip()
+
+
 def _meta(workbook: CalamineWorkbook) -> tuple[str | None, str | None]:
     names = {fold(n): n for n in workbook.sheet_names}
     if "_meta" not in names:
         return None, None
     grid = workbook.get_sheet_by_name(names["_meta"]).to_python(skip_empty_area=False)
-    meta = {fold(row[0]): str(row[1]).strip() for row in grid if len(row) >= 2 and isinstance(row[0], str)}
+    meta = {fold(row[0]): _meta_text(row[1]) for row in grid if len(row) >= 2 and isinstance(row[0], str)}
     return meta.get("kind"), meta.get("version")
 
 
-def classify(workbook: CalamineWorkbook, grids: dict[str, list[list]]) -> tuple[list[str], str]:
-    """Candidate kinds for a workbook and how they were found (`meta`, `sheets`, `headers`)."""
-    kind, _ = _meta(workbook)
-    if kind in KINDS:
-        return [kind], "meta"
-    by_sheet = [
-        k.name for k in KINDS.values()
-        if any(_sheet_matches(s, n) for s in k.sheets for n in workbook.sheet_names)
-    ]
-    if by_sheet:
-        return by_sheet, "sheets"
+def _kinds_by_headers(grid: list[list]) -> list[str]:
+    """The kinds whose sheet this grid's header row fits best (required columns all present)."""
     scores: dict[str, int] = {}
     for kind in KINDS.values():
         for spec in kind.tables:
-            aliases = _ALIASES[(kind.name, spec.name)]
-            required = {f.name for f in spec.required}
-            for grid in grids.values():
-                _, matched, count = _header_row(grid, aliases)
-                if required <= set(matched.values()):
-                    scores[kind.name] = max(scores.get(kind.name, 0), count)
+            _, matched, count = _header_row(grid, _ALIASES[(kind.name, spec.name)])
+            if {f.name for f in spec.required} <= set(matched.values()):
+                scores[kind.name] = max(scores.get(kind.name, 0), count)
     if not scores:
-        return [], "headers"
+        return []
     top = max(scores.values())
-    return sorted(k for k, v in scores.items() if v == top), "headers"
+    return [k for k, v in scores.items() if v == top]
+
+
+def _named_sheet(sheet_name: str) -> bool:
+    return any(_sheet_matches(s, sheet_name) for k in KINDS.values() for s in k.sheets)
+
+
+def classify(workbook: CalamineWorkbook, grids: dict[str, list[list]]) -> tuple[list[str], str]:
+    """Candidate kinds for a workbook and how they were found (`meta`, `sheets`, `headers`).
+
+    Several candidates mean the file is ambiguous: sheets named for two kinds, or sheets whose
+    headers fit two kinds (e.g. a roster pasted beside the actuals), are reported, not guessed.
+    """
+    kind, _ = _meta(workbook)
+    if kind in KINDS:
+        return [kind], "meta"
+    by_sheet = {
+        k.name for k in KINDS.values()
+        if any(_sheet_matches(s, n) for s in k.sheets for n in workbook.sheet_names)
+    }
+    # Sheets not named for any kind count by their headers, so nothing in the file is ignored.
+    by_headers = {k for name, grid in grids.items() if not _named_sheet(name) for k in _kinds_by_headers(grid)}
+    if by_sheet:
+        return sorted(by_sheet | by_headers), "sheets"
+    return sorted(by_headers), "headers"
 
 
 # ------------------------------------------------------------------------------ hidden cells
@@ -155,6 +175,10 @@ def _sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
     return parts
 
 
+# A formula element (any namespace prefix) or an error-typed cell: only then is the XML parsed.
+_MAY_HIDE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s>/]|\st=[\"']e[\"']")
+
+
 def special_cells(path: Path, sheet_names: list[str]) -> dict[str, dict[str, tuple[str, str]]]:
     """Per sheet, cells calamine shows blank but are not: {cell: ("formula"|"error", text)}."""
     found: dict[str, dict[str, tuple[str, str]]] = {}
@@ -168,7 +192,7 @@ def special_cells(path: Path, sheet_names: list[str]) -> dict[str, dict[str, tup
             if part is None or part not in archive.namelist():
                 continue
             data = archive.read(part)
-            if b"<f" not in data and b't="e"' not in data and b"<x:f" not in data:
+            if not _MAY_HIDE.search(data):
                 continue
             cells: dict[str, tuple[str, str]] = {}
             for _, element in SafeET.iterparse(_BytesReader(data)):
@@ -177,6 +201,8 @@ def special_cells(path: Path, sheet_names: list[str]) -> dict[str, dict[str, tup
                 formula = element.find(f"{_NS}f")
                 value = element.find(f"{_NS}v")
                 cached = value is not None and value.text not in (None, "")
+                if value is not None and element.get("t") == "str":
+                    cached = True  # Excel's `<c t="str"><v></v>`: the formula's result is ""
                 if element.get("t") == "e":
                     cells[element.get("r")] = ("error", value.text if cached else "#ERROR")
                 elif formula is not None and not cached and element.get("t") != "inlineStr":
@@ -203,24 +229,48 @@ class _BytesReader:
 
 # ------------------------------------------------------------------------------ reading
 
-def _fill_merged(grid: list[list], merged: list, first_data: int) -> None:
-    """A value merged down several data rows (e.g. a department) belongs to each of them."""
-    for (r0, c0), (r1, c1) in merged or ():
-        if r1 < first_data:
+def _header_view(grid: list[list], merged: list) -> list[list]:
+    """The rows where a header may be, with a cell merged down several rows shown in each."""
+    view = [list(row) for row in grid[:HEADER_SCAN_ROWS]]
+    for (r0, c0), (r1, _) in merged or ():
+        if r1 == r0 or r0 >= len(view) or c0 >= len(view[r0]):
             continue
-        value = grid[r0][c0] if r0 < len(grid) and c0 < len(grid[r0]) else ""
-        for r in range(max(r0, first_data), min(r1, len(grid) - 1) + 1):
+        for r in range(r0 + 1, min(r1, len(view) - 1) + 1):
+            if c0 < len(view[r]):
+                view[r][c0] = view[r0][c0]
+    return view
+
+
+def _fill_merged(grid: list[list], merged: list, first_data: int) -> dict[int, set[int]]:
+    """A value merged down several data rows (e.g. a department) belongs to each of them.
+
+    Only ranges that start in the data count: a title or header merged down into the data is
+    not data. Returns the cells filled ({grid row: columns}) beyond each range's first cell.
+    """
+    filled: dict[int, set[int]] = {}
+    for (r0, c0), (r1, c1) in merged or ():
+        if r0 < first_data or r0 >= len(grid) or c0 >= len(grid[r0]):
+            continue
+        value = grid[r0][c0]
+        for r in range(r0, min(r1, len(grid) - 1) + 1):
             for c in range(c0, min(c1, len(grid[r]) - 1) + 1):
-                grid[r][c] = value
+                if (r, c) != (r0, c0):
+                    grid[r][c] = value
+                    filled.setdefault(r, set()).add(c)
+    return filled
 
 
 _EXAMPLE = re.compile(r"^\s*(示例|example|e\.g\.)", re.IGNORECASE)
 
 
-def _read_table(spec: SheetSpec, kind: Kind, file: str, sheet_name: str, grid: list[list],
+def _is_example(value: object) -> bool:
+    return isinstance(value, str) and bool(_EXAMPLE.match(value))
+
+
+def _read_table(spec: SheetSpec, kind: Kind, file: str, sheet_name: str, grid: list[list], view: list[list],
                 merged: list, hidden: dict[str, tuple[str, str]]) -> tuple[Table | None, list[Finding]]:
     aliases = _ALIASES[(kind.name, spec.name)]
-    header_index, matched, _ = _header_row(grid, aliases)
+    header_index, matched, _ = _header_row(view, aliases)
     findings: list[Finding] = []
     if header_index < 0:
         example = spec.fields[0].header.replace("\n", " ")
@@ -239,14 +289,14 @@ def _read_table(spec: SheetSpec, kind: Kind, file: str, sheet_name: str, grid: l
         letters[name] = get_column_letter(col + 1)
     extra = {
         str(value).strip(): get_column_letter(col + 1)
-        for col, value in enumerate(grid[header_index])
+        for col, value in enumerate(view[header_index])
         if col not in matched and not is_blank(value)
     }
     for f in spec.required:
         if f.name not in columns:
             findings.append(finding("missing_column", file=file, sheet=sheet_name,
                                     cell=f"{header_row}", column=f.label))
-    _fill_merged(grid, merged, header_index + 1)
+    filled = _fill_merged(grid, merged, header_index + 1)
     body = grid[header_index + 1:]
     width = max(columns.values(), default=0) + 1
     records = [row[:width] + [""] * (width - len(row)) for row in body]
@@ -270,12 +320,23 @@ def _read_table(spec: SheetSpec, kind: Kind, file: str, sheet_name: str, grid: l
         data_columns = [n for n in columns]
         blank = pd.concat([frame[n].map(is_blank) for n in data_columns], axis=1).all(axis=1) if data_columns else \
             pd.Series(True, index=frame.index)
+        if filled and data_columns:
+            # A merged value running past the last real row does not make a row.
+            by_position = {columns[n]: n for n in data_columns}
+            for grid_row, cols in filled.items():
+                index = grid_row - header_index - 1
+                own = [n for c, n in by_position.items() if c not in cols]
+                if 0 <= index < len(frame) and not blank.iloc[index]:
+                    blank.iloc[index] = all(is_blank(frame[n].iloc[index]) for n in own)
         if bad_cells:
             flagged_rows = {int(re.sub(r"[A-Z]+", "", c)) for c in bad_cells}
             blank &= ~frame["_row"].isin(flagged_rows)
+        # The template's example row is marked in its first column (`示例E000`); HR may have
+        # moved the columns, so an ID column starting with 示例 marks it too.
         first_col = min(columns, key=columns.get) if columns else None
-        example = frame[first_col].map(lambda v: isinstance(v, str) and bool(_EXAMPLE.match(v))) \
-            if first_col else pd.Series(False, index=frame.index)
+        marked = [n for n in columns if n == first_col or spec.field(n).type == ID]
+        example = pd.concat([frame[n].map(_is_example) for n in marked], axis=1).any(axis=1) \
+            if marked else pd.Series(False, index=frame.index)
         frame = frame[~blank & ~example].reset_index(drop=True)
     table = Table(spec=spec, file=file, sheet=sheet_name, frame=frame, letters=letters, extra=extra,
                   header_row=header_row, bad_cells=bad_cells)
@@ -308,7 +369,10 @@ def read_workbook(path: Path, file: str | None = None, limits: Limits = Limits()
                 )
             grids[name] = sheet.to_python(skip_empty_area=False)
             merged[name] = sheet.merged_cell_ranges
-        kinds, how = classify(workbook, grids)
+        # Header rows are looked for in a view where a header merged down two rows (a tall
+        # header) shows in each of them; the grid itself keeps merges out of the data.
+        views = {name: _header_view(grid, merged[name]) for name, grid in grids.items()}
+        kinds, how = classify(workbook, views)
         _, result.version = _meta(workbook)
         if not kinds:
             result.findings.append(finding("unknown_kind", file=file))
@@ -328,20 +392,21 @@ def read_workbook(path: Path, file: str | None = None, limits: Limits = Limits()
                     role_family = re.sub(r"^\s*ahp\s*[-_ ]\s*", "", name, flags=re.IGNORECASE).strip()
                     result.matrices.append(MatrixSheet(file=file, sheet=name, role_family=role_family))
                 continue
-            if not names and how == "headers" or not names and len(kind.tables) == 1:
+            if not names:
                 # No sheet by that name: take the sheet whose headers fit best.
                 aliases = _ALIASES[(kind.name, spec.name)]
                 required = {f.name for f in spec.required}
-                fits = [(n, _header_row(g, aliases)) for n, g in grids.items() if n not in used]
+                fits = [(n, _header_row(g, aliases)) for n, g in views.items()
+                        if n not in used and not _named_sheet(n)]
                 fits = [(n, h) for n, h in fits if required <= set(h[1].values())]
-                names = [max(fits, key=lambda item: item[1][2])[0]] if fits else []
+                names = [n for n, _ in fits]  # e.g. one sheet per month: read them all
             if not names:
                 if spec.name not in kind.optional_sheets:
                     result.findings.append(finding("missing_sheet", file=file, sheet_label=spec.name))
                 continue
             for name in names:
                 used.add(name)
-                table, table_findings = _read_table(spec, kind, file, name, grids[name], merged[name],
+                table, table_findings = _read_table(spec, kind, file, name, grids[name], views[name], merged[name],
                                                     hidden_cells.get(name, {}))
                 result.findings.extend(table_findings)
                 if table is not None:
@@ -350,16 +415,31 @@ def read_workbook(path: Path, file: str | None = None, limits: Limits = Limits()
         result.findings.append(finding("unreadable", file=file, reason=exc.reason_zh,
                                        reason_en=exc.reason_en))
     except Exception as exc:  # a user's file must never cost a traceback
-        reason = f"{type(exc).__name__}: {exc}"[:300]
-        result.findings.append(finding("unreadable", file=file, reason=reason))
+        detail = f"{type(exc).__name__}: {exc}"[:300]
+        result.findings.append(finding(
+            "unreadable", file=file,
+            reason=f"文件已损坏,或由不兼容的程序生成,无法解析。请在 Excel 中打开并另存为 .xlsx({detail})",
+            reason_en=f"the file is damaged or was written by an incompatible program and cannot be parsed; "
+                      f"open it in Excel and save it as .xlsx ({detail})"))
     return result
 
 
+_SYSTEM_FILES = {"thumbs.db", "desktop.ini", "ehthumbs.db"}
+_SYSTEM_FOLDERS = {"__macosx"}
+
+
 def inbox_files(folder: Path) -> list[Path]:
-    """Every candidate input in the inbox, in a stable order; Office lock files are skipped."""
+    """Every candidate input in the inbox, in a stable order.
+
+    Skipped: Office lock files (`~$…`), hidden files and folders, and what Windows and macOS
+    leave in shared folders (Thumbs.db, desktop.ini, __MACOSX).
+    """
     files = []
     for path in sorted(folder.rglob("*")):
-        if not path.is_file() or path.name.startswith(("~$", ".")):
+        if not path.is_file() or path.name.startswith(("~$", ".")) or path.name.lower() in _SYSTEM_FILES:
+            continue
+        folders = path.relative_to(folder).parts[:-1]
+        if any(part.startswith(".") or part.lower() in _SYSTEM_FOLDERS for part in folders):
             continue
         files.append(path)
     return files
@@ -379,12 +459,26 @@ def read_inbox(folder: Path, limits: Limits = Limits()) -> list[WorkbookRead]:
     return results
 
 
+IGNORED_SUFFIXES = {".txt", ".md", ".pdf", ".doc", ".docx", ".png", ".jpg", ".jpeg", ".json", ".yaml", ".yml"}
+
+
 def _unsupported(path: Path, name: str) -> Finding:
     suffix = path.suffix.lower()
+    if suffix in IGNORED_SUFFIXES:  # notes HR keeps beside the data: say so, but it is not an error
+        return finding("unreadable", severity="warning", file=name,
+                       reason=f"不是 Excel 工作簿({suffix}),已忽略。", reason_en=f"not an Excel workbook ({suffix}); ignored.")
     if suffix == ".xls":
         zh, en = "旧版 .xls 文件不受支持,请在 Excel 中另存为 .xlsx。", "legacy .xls files are not supported; save it as .xlsx in Excel."
     elif suffix == ".csv":
         zh, en = "CSV 文件不受支持,请使用模板并另存为 .xlsx。", "CSV files are not supported; use the template and save as .xlsx."
-    else:
+    elif suffix in _OTHER_SPREADSHEETS:
+        zh = f"不支持 {suffix} 格式,请在 Excel 或 WPS 中另存为 .xlsx。"
+        en = f"{suffix} files are not supported; save it as .xlsx in Excel or WPS."
+    else:  # a note or a picture left in the inbox: said, not an error
         zh, en = f"不是 Excel 工作簿({suffix or '无扩展名'}),已跳过。", f"not an Excel workbook ({suffix or 'no extension'}); skipped."
+        return finding("unreadable", severity=WARNING, file=name, reason=zh, reason_en=en)
     return finding("unreadable", file=name, reason=zh, reason_en=en)
+
+
+# Spreadsheets HR may have meant as inputs: an error, so the batch does not run without them.
+_OTHER_SPREADSHEETS = {".xlsb", ".ods", ".et", ".ett", ".numbers", ".tsv", ".xlt", ".xltx", ".xltm"}

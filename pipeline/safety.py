@@ -7,6 +7,7 @@ an encrypted workbook is not a zip at all. We look first, with limits HR can rai
 from __future__ import annotations
 
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,14 +66,11 @@ def check_workbook_file(path: Path, limits: Limits = Limits()) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
-            bad = archive.testzip() if size < 20 * 1024 * 1024 else None
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
         raise UnreadableInput(
             f"文件已损坏或不完整(可能未传完):{exc}",
             f"the file is damaged or truncated (perhaps not fully copied): {exc}",
         )
-    if bad is not None:
-        raise UnreadableInput(f"文件已损坏:压缩成员 {bad} 校验失败", f"the file is damaged: member {bad} fails its CRC")
     if len(members) > limits.max_members:
         raise UnreadableInput(
             f"压缩包成员过多({len(members)} 个,上限 {limits.max_members})",
@@ -93,6 +91,20 @@ def check_workbook_file(path: Path, limits: Limits = Limits()) -> None:
                 f"abnormal compression ratio ({member.filename}: {member.compress_size / member.file_size:.4f}); "
                 "possibly a zip bomb",
             )
+    # Only now, with the sizes known to be sane, inflate the members to check their CRCs.
+    if size < 20 * 1024 * 1024:
+        try:
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, RuntimeError,
+                NotImplementedError) as exc:
+            raise UnreadableInput(
+                f"文件已损坏或不完整(可能未传完):{exc}",
+                f"the file is damaged or truncated (perhaps not fully copied): {exc}",
+            )
+        if bad is not None:
+            raise UnreadableInput(f"文件已损坏:压缩成员 {bad} 校验失败",
+                                  f"the file is damaged: member {bad} fails its CRC")
     names = {m.filename for m in members}
     if "xl/workbook.xml" not in names and "xl/workbook.bin" not in names:
         if "EncryptedPackage" in names:

@@ -21,6 +21,10 @@ DETAIL_COLUMNS = ["employee_id", "period", "indicator_id", "weight", "base", "ta
 # Below this many employees on an indicator, a share reaching 100% says little: no flag.
 CALIBRATION_MIN_EMPLOYEES = 5
 TOTAL_COLUMNS = ["employee_id", "period", "total", "total_rounded", "grade", "bonus"]
+# Two values this close (relative) are equal for pass_fail and for the tiered base line: a
+# rolled-up mean of three monthly 10% rates is 0.10000000000000002 and must meet a 10% target
+# (Excel and LibreOffice compare at about 15 significant digits too).
+EQUAL_RTOL = 1e-12
 
 
 # ------------------------------------------------------------------------------ numbers
@@ -42,11 +46,31 @@ def rounded_percent(total: float, decimals: int = 2) -> Decimal:
 
 def grade_for(total_rounded: Decimal, policy: Policy) -> tuple[str, float]:
     """First grade whose minimum the rounded total reaches (grades run from high to low)."""
-    for g in policy.grades:
-        if total_rounded >= Decimal(format(g.min, ".10g")) * 100:
-            return g.grade, g.bonus
+    grades, bonuses = grades_for(pd.Series([float(total_rounded)]), policy)
+    return str(grades.iloc[0]), float(bonuses.iloc[0])
+
+
+def grades_for(total_rounded: pd.Series, policy: Policy) -> tuple[pd.Series, pd.Series]:
+    """(grade, bonus) per rounded total in percent; below every minimum, the last grade.
+
+    The minimums are read as decimals (0.9 → 90, not 90.00000000000001) before they become
+    floats, so a rounded total of exactly 90.00 reaches 0.90.
+    """
+    values = total_rounded.to_numpy(float)
+    minimums = [float(Decimal(format(g.min, ".10g")) * 100) for g in policy.grades]
+    reached = [values >= m for m in minimums]
     last = policy.grades[-1]
-    return last.grade, last.bonus
+    grade = np.select(reached, [g.grade for g in policy.grades], default=last.grade)
+    bonus = np.select(reached, [g.bonus for g in policy.grades], default=last.bonus)
+    return (pd.Series(grade, index=total_rounded.index, dtype=object),
+            pd.Series(bonus, index=total_rounded.index, dtype="float64"))
+
+
+def rounded_percents(totals: pd.Series, decimals: int = 2) -> pd.Series:
+    """`rounded_percent` of each total, as floats (Decimal work done once per distinct total)."""
+    distinct = pd.unique(totals.to_numpy(float))
+    lookup = {value: float(rounded_percent(value, decimals)) for value in distinct}
+    return pd.Series(totals.to_numpy(float), index=totals.index).map(lookup).astype("float64")
 
 
 # ------------------------------------------------------------------------------ achievement
@@ -58,7 +82,7 @@ def achievement(method: pd.Series, direction: pd.Series, actual: pd.Series, targ
     b, s = base.to_numpy(float), stretch.to_numpy(float)
     m, lower = method.to_numpy(object), direction.to_numpy(object) == "lower"
     out = np.full(len(a), np.nan)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ratio = m == "ratio"
         higher_ratio = a / t
         if policy.lower_is_better == "linear":
@@ -67,7 +91,8 @@ def achievement(method: pd.Series, direction: pd.Series, actual: pd.Series, targ
             lower_ratio = np.where(a == 0, policy.cap, t / a)
         out = np.where(ratio, np.where(lower, lower_ratio, higher_ratio), out)
 
-        passed = np.where(lower, a <= t, a >= t)
+        equal = np.isclose(a, t, rtol=EQUAL_RTOL, atol=0.0)
+        passed = np.where(lower, a <= t, a >= t) | equal
         out = np.where(m == "pass_fail", passed.astype(float), out)
 
         # Tiered: distance travelled from base to target, and target to stretch, in the
@@ -75,8 +100,9 @@ def achievement(method: pd.Series, direction: pd.Series, actual: pd.Series, targ
         sign = np.where(lower, -1.0, 1.0)
         ga, gb, gt, gs = a * sign, b * sign, t * sign, s * sign
         bs, ss = policy.base_score, policy.stretch_score
+        below_base = (ga < gb) & ~np.isclose(ga, gb, rtol=EQUAL_RTOL, atol=0.0)
         tiered = np.select(
-            [ga < gb, ga < gt, ga < gs],
+            [below_base, ga < gt, ga < gs],
             [0.0, bs + (1 - bs) * (ga - gb) / (gt - gb), 1 + (ss - 1) * (ga - gt) / (gs - gt)],
             default=ss,
         )
@@ -119,16 +145,19 @@ def period_actuals(inputs, period: str, indicators: pd.DataFrame) -> pd.DataFram
     months = period_months(period)
     if months == [period]:
         return direct.reset_index(drop=True)
-    monthly = actuals[actuals["period"].isin(months)].sort_values(["employee_id", "indicator_id", "period"])
+    keys = ["employee_id", "indicator_id"]
+    monthly = actuals[actuals["period"].isin(months)].sort_values(keys + ["period"], kind="stable")
+    if monthly.empty:
+        return direct.reset_index(drop=True)
     monthly = monthly.join(indicators.set_index("indicator_id")["aggregation"], on="indicator_id")
     monthly["aggregation"] = monthly["aggregation"].fillna("sum")
-    grouped = monthly.groupby(["employee_id", "indicator_id"], sort=True)
+    grouped = monthly.groupby(keys, sort=True)
     rolled = pd.DataFrame({
         "sum": grouped["actual"].sum(),
         "mean": grouped["actual"].mean(),
         "last": grouped["actual"].last(),
         "aggregation": grouped["aggregation"].first(),
-        "source": grouped["source"].agg("; ".join),
+        "source": _joined_sources(monthly, keys),
         "months": grouped["actual"].size(),
     })
     rolled["actual"] = np.select([rolled["aggregation"] == "mean", rolled["aggregation"] == "last"],
@@ -137,6 +166,17 @@ def period_actuals(inputs, period: str, indicators: pd.DataFrame) -> pd.DataFram
     direct_keys = pd.MultiIndex.from_frame(direct[["employee_id", "indicator_id"]])
     rolled = rolled[~pd.MultiIndex.from_frame(rolled[["employee_id", "indicator_id"]]).isin(direct_keys)]
     return pd.concat([direct, rolled], ignore_index=True)
+
+
+def _joined_sources(monthly: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """Each group's source cells in month order, joined by "; " (vectorised: one pass per month slot)."""
+    slot = monthly.groupby(keys, sort=False).cumcount().rename("_slot")
+    wide = monthly.set_index(keys + [slot])["source"].unstack("_slot")  # groups x month slots, sorted
+    joined = wide[0].astype(object)
+    for column in wide.columns[1:]:  # at most 12 slots: months in a year
+        more = wide[column]
+        joined = joined.where(more.isna(), joined + "; " + more)
+    return joined
 
 
 # ------------------------------------------------------------------------------ 360 ratings
@@ -214,23 +254,27 @@ def score_period(inputs, policy: Policy, period: str) -> Scores:
         relevant = [f for p, f in blocks if p == "" or p in months or p == period]
         if relevant:
             reasons[employee_id] = relevant
+    active = roster[roster["status"].fillna("active") == "active"]
+    personal = set(agreements.loc[agreements["kpi_source"] == "employee", "employee_id"])
     for (family, p), reason in inputs.bad_role_sets.items():
         if p == period:
-            for employee_id in agreements.loc[(agreements["kpi_source"] == "role") & agreements["employee_id"].isin(
-                    roster.loc[roster["role_family"] == family, "employee_id"]), "employee_id"].unique():
+            # The set's bad rows are already dropped (all of them when its weights do not sum
+            # to 100%): its people are found from the roster, not from what is left of the set.
+            members = active.loc[(active["role_family"] == family) & ~active["employee_id"].isin(personal), "employee_id"]
+            for employee_id in members.unique():
                 reasons.setdefault(employee_id, []).append(reason)
     for indicator_id, reason in inputs.bad_indicators.items():
         for employee_id in agreements.loc[agreements["indicator_id"] == indicator_id, "employee_id"].unique():
             reasons.setdefault(employee_id, []).append(reason)
-    unknown = agreements["method"].isna()
-    for employee_id in agreements.loc[unknown, "employee_id"].unique():
+    unknown = agreements.loc[agreements["method"].isna(), ["employee_id", "indicator_id"]]
+    # one pass, not one filter per employee: a role set may carry the unknown indicator to thousands
+    unknown_ids = unknown["indicator_id"].astype(str).groupby(unknown["employee_id"], sort=False).agg(", ".join)
+    for employee_id, indicator_ids in unknown_ids.items():
         reasons.setdefault(employee_id, []).append(
-            finding("unknown_indicator", value=", ".join(agreements.loc[unknown & (agreements["employee_id"] == employee_id),
-                                                                        "indicator_id"].astype(str)),
-                    employee_id=employee_id, period=period))
-    active = roster[roster["status"].fillna("active") == "active"]
+            finding("unknown_indicator", value=indicator_ids, employee_id=employee_id, period=period))
     for employee_id in active.loc[~active["employee_id"].isin(agreements["employee_id"]), "employee_id"]:
-        reasons.setdefault(employee_id, []).append(finding("no_agreement", employee_id=employee_id, period=period))
+        if employee_id not in reasons:  # a rejected agreement set already says why it is missing
+            reasons[employee_id] = [finding("no_agreement", employee_id=employee_id, period=period)]
 
     # Actual per agreed row: measured actuals, or the weighted 360 rating.
     actuals = period_actuals(inputs, period, inputs.indicators)
@@ -241,23 +285,24 @@ def score_period(inputs, policy: Policy, period: str) -> Scores:
     detail["actual"] = detail["actual"].astype("float64").where(~is_rating, detail["rating"].astype("float64"))
     detail["source"] = detail["source"].astype(object).where(~is_rating, "360")
     missing = detail["actual"].isna()
-    for row in detail[missing].itertuples(index=False):
-        if row.employee_id in reasons:
+    for row in detail.loc[missing, ["employee_id", "indicator_id", "method", "_file", "_sheet"]].to_dict("records"):
+        if row["employee_id"] in reasons:
             continue
-        rule = "missing_rating" if row.method == "rating" else "missing_actual"
-        f = finding(rule, employee_id=row.employee_id, period=period, indicator=row.indicator_id,
-                    file=row._file, sheet=row._sheet)
-        reasons.setdefault(row.employee_id, []).append(f)
+        rule = "missing_rating" if row["method"] == "rating" else "missing_actual"
+        f = finding(rule, employee_id=row["employee_id"], period=period, indicator=row["indicator_id"],
+                    file=row["_file"], sheet=row["_sheet"])
+        reasons.setdefault(row["employee_id"], []).append(f)
         findings.append(f)
     # Missing supervisor ratings are worth a warning (seed 003: the supervisor weighs most).
     if not rating_detail.empty:
         has_supervisor = rating_detail.assign(sup=rating_detail["relation"] == "supervisor").groupby(
             ["employee_id", "indicator_id"])["sup"].any()
-        for (employee_id, indicator_id), ok in has_supervisor.items():
-            if not ok:
-                findings.append(finding("no_supervisor_rating", employee_id=employee_id, period=period,
-                                        indicator=indicator_id))
+        for employee_id, indicator_id in has_supervisor[~has_supervisor].index:
+            findings.append(finding("no_supervisor_rating", employee_id=employee_id, period=period,
+                                    indicator=indicator_id))
 
+    # Every agreed row's actual, scored or not: the department rollup counts everyone's valid actuals.
+    agreed_actuals = detail[["employee_id", "indicator_id", "actual"]]
     scorable = ~detail["employee_id"].isin(reasons)
     detail = detail[scorable].copy()
     raw = achievement(detail["method"], detail["direction"], detail["actual"], detail["target"],
@@ -270,10 +315,8 @@ def score_period(inputs, policy: Policy, period: str) -> Scores:
 
     totals = detail.groupby("employee_id", sort=True)["weighted_score"].sum().rename("total").reset_index()
     totals["period"] = period
-    rounded = [rounded_percent(t, policy.decimals) for t in totals["total"]]
-    totals["total_rounded"] = [float(r) for r in rounded]
-    graded = [grade_for(r, policy) for r in rounded]
-    totals["score_grade"] = [g for g, _ in graded]
+    totals["total_rounded"] = rounded_percents(totals["total"], policy.decimals)
+    totals["score_grade"] = grades_for(totals["total_rounded"], policy)[0]
     totals = totals.merge(roster[["employee_id", "name", "department", "position", "role_family", "manager_id"]],
                           on="employee_id", how="left")
     if policy.forced_distribution:
@@ -291,12 +334,14 @@ def score_period(inputs, policy: Policy, period: str) -> Scores:
     dimensions = dimensions.reindex(columns=["performance", "ability", "attitude"], fill_value=0.0).reset_index()
 
     names = roster.set_index("employee_id")
-    unscored = pd.DataFrame([_reason_rows(e, r) for e, r in sorted(reasons.items())],
+    left = roster[roster["status"] == "left"]
+    # Someone who has left is listed once, as left, even if one of their rows also has an error.
+    listed = {e: r for e, r in reasons.items() if e not in set(left["employee_id"])}
+    unscored = pd.DataFrame([_reason_rows(e, r) for e, r in sorted(listed.items())],
                             columns=["employee_id", "reason_zh", "reason_en", "where", "rule", "problems"])
     unscored.insert(1, "period", period)
     for column in ("name", "department"):
         unscored.insert(2 if column == "name" else 3, column, unscored["employee_id"].map(names[column]) if len(names) else None)
-    left = roster[roster["status"] == "left"]
     if not left.empty:
         left_rows = pd.DataFrame({"employee_id": left["employee_id"], "period": period, "name": left["name"],
                                   "department": left["department"], "reason_zh": "已离职,本期不评分。",
@@ -311,7 +356,7 @@ def score_period(inputs, policy: Policy, period: str) -> Scores:
                     cascade=pd.DataFrame(), findings=findings)
     scores.calibration, calibration_findings = calibration(detail, inputs.indicators, policy)
     scores.findings.extend(calibration_findings)
-    scores.cascade = cascade(inputs, agreements, detail, period)
+    scores.cascade = cascade(inputs, agreements, agreed_actuals, period)
     return scores
 
 
@@ -326,18 +371,19 @@ def forced_grades(totals: pd.DataFrame, policy: Policy) -> pd.Series:
     """
     shares = policy.forced_distribution or {}
     order = [g.grade for g in policy.grades if g.grade in shares]
-    result = pd.Series(index=totals.index, dtype=object)
-    for _, group in totals.groupby("department", sort=True, dropna=False):
-        n = len(group)
-        ranks = group["total_rounded"].rank(method="min", ascending=False)
-        cumulative, bounds = 0.0, []
-        for grade in order:
-            cumulative += shares[grade]
-            bounds.append((grade, int(half_up(cumulative * n, 0))))
-        for index, rank in ranks.items():
-            grade = next((g for g, bound in bounds if rank <= bound), order[-1])
-            result[index] = grade
-    return result
+    if totals.empty or not order:
+        return pd.Series(index=totals.index, dtype=object)
+    by_department = totals.groupby("department", sort=False, dropna=False)["total_rounded"]
+    size = by_department.transform("size").to_numpy(int)
+    rank = by_department.rank(method="min", ascending=False).to_numpy(float)
+    # Cumulative quota per grade for each department size (one Decimal rounding per distinct size).
+    cumulative = np.cumsum([shares[g] for g in order])
+    sizes = np.unique(size)
+    quota = np.array([[int(half_up(c * n, 0)) for c in cumulative] for n in sizes])
+    bounds = quota[np.searchsorted(sizes, size)]  # employees x grades
+    within = rank[:, None] <= bounds
+    first = np.where(within.any(axis=1), within.argmax(axis=1), len(order) - 1)
+    return pd.Series(np.array(order, dtype=object)[first], index=totals.index, dtype=object)
 
 
 # ------------------------------------------------------------------------------ company views
@@ -362,7 +408,11 @@ def calibration(detail: pd.DataFrame, indicators: pd.DataFrame, policy: Policy) 
 
 
 def cascade(inputs, agreements: pd.DataFrame, detail: pd.DataFrame, period: str) -> pd.DataFrame:
-    """Department targets against the individual targets (coverage) and actuals (rollup)."""
+    """Department targets against the individual targets (coverage) and actuals (rollup).
+
+    `detail` holds the actual per agreed (employee, indicator), NaN where there is none; an
+    employee who could not be scored still counts with the actuals they do have.
+    """
     columns = ["department", "period", "indicator_id", "name", "department_target", "individual_targets",
                "coverage", "actual", "department_achievement", "employees"]
     targets = inputs.dept_targets[inputs.dept_targets["period"] == period]
@@ -375,7 +425,7 @@ def cascade(inputs, agreements: pd.DataFrame, detail: pd.DataFrame, period: str)
     people["aggregation"] = people["indicator_id"].map(indicators["aggregation"]).fillna("sum")
     grouped = people.groupby(["department", "indicator_id"])
     summary = pd.DataFrame({
-        "target_sum": grouped["target"].sum(), "target_mean": grouped["target"].mean(),
+        "target_sum": grouped["target"].sum(min_count=1), "target_mean": grouped["target"].mean(),
         "actual_sum": grouped["actual"].sum(min_count=1), "actual_mean": grouped["actual"].mean(),
         "employees": grouped.size(), "aggregation": grouped["aggregation"].first(),
     }).reset_index()

@@ -99,6 +99,8 @@ def write_template(kind: Kind, path, rows: dict | None = None, *, example: bool 
     path = Path(path)
     rows = dict(rows or {})
     matrices = {name: rows.pop(name) for name in list(rows) if name.startswith(AHP_PREFIX)}
+    if matrices and not any(spec.matrix for spec in kind.sheets):
+        raise KeyError(f"{kind.name} has no matrix sheets: {sorted(matrices)}")
     tables: dict[str, list[dict]] = {}
     for key, table_rows in rows.items():
         tables[kind.sheet(key).name] = list(table_rows)  # KeyError: a sheet this kind lacks

@@ -17,7 +17,7 @@ import pandas as pd
 
 from pipeline.findings import ERROR, Finding, finding
 from pipeline.kinds import ACTUALS, AGREEMENTS, DEPT_TARGETS, INDICATORS, KINDS, RATINGS, ROSTER, WEIGHTS, SheetSpec
-from pipeline.normalize import parse_column, period_months
+from pipeline.normalize import parse_column, parse_period, period_months
 from pipeline.policy import Policy
 from pipeline.reader import MatrixSheet, Table, WorkbookRead
 from pipeline.schemas import schema_failures
@@ -117,7 +117,7 @@ def _parse_table(table: Table, index: int) -> tuple[pd.DataFrame, list[Finding],
                     continue
                 flagged.add(cell)
                 findings.append(finding(rule, file=table.file, sheet=table.sheet, cell=cell, column=f.label,
-                                        value=value, choices=choices))
+                                        value=_show(value), choices=choices))
     typed["_row"] = raw["_row"].astype("int64")
     typed["_file"], typed["_sheet"], typed["_table"] = table.file, table.sheet, index
     failures = schema_failures(spec, typed.set_index("_row", drop=False).rename_axis(None))
@@ -131,13 +131,25 @@ def _parse_table(table: Table, index: int) -> tuple[pd.DataFrame, list[Finding],
                 continue
         flagged.add(cell)
         rule = "not_half_step" if check == "half_points" else check
+        typed_in = raw.loc[raw["_row"] == int(row_number), column] if column in raw else pd.Series(dtype=object)
+        shown = typed_in.iloc[0] if len(typed_in) else failure_case  # as typed: 6, not 6.0
         findings.append(finding(rule, file=table.file, sheet=table.sheet, cell=cell, column=f.label,
-                                value="" if pd.isna(failure_case) else failure_case,
-                                low=_fmt(f.minimum), high=_fmt(f.maximum),
+                                value=_show(shown), low=_fmt(f.minimum), high=_fmt(f.maximum),
                                 choices="、".join(c.label for c in f.choices)))
     bad_rows = {int("".join(ch for ch in cell if ch.isdigit())) for cell in flagged if any(ch.isdigit() for ch in cell)}
     typed["_bad"] = typed["_row"].isin(bad_rows)
+    if any(f.name not in table.letters for f in spec.required):
+        typed["_bad"] = True  # the reader reported the missing column; no row of this sheet is usable
     return typed.reset_index(drop=True), findings, bad_rows
+
+
+def _show(value: object) -> str:
+    """A cell value as a person reads it: 6 not 6.0, 3.3 not 3.2999999999999998, blank for none."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, (float, np.floating)):
+        return format(float(value), ".15g")
+    return str(value).strip()
 
 
 def _fmt(number: float | None) -> str:
@@ -150,17 +162,20 @@ def _fmt(number: float | None) -> str:
 
 def validate(workbooks: list[WorkbookRead], policy: Policy, period: str | None = None) -> Inputs:
     """All the checks of SPEC §1 and §2 over the inbox; `period` narrows the actuals checks."""
+    if period is not None:
+        canonical = parse_period(period)
+        if canonical is None:  # a usage error (the CLI checks first), not a problem in a file
+            raise ValueError(f"not a period: {period!r} (write 2026-10, 2026-Q3, 2026-H1 or 2026)")
+        period = canonical
     tables = [t for wb in workbooks for t in wb.tables]
     inputs = Inputs(workbooks=workbooks, tables=tables, frames={},
                     matrices=[m for wb in workbooks for m in wb.matrices],
                     findings=[f for wb in workbooks for f in wb.findings])
     by_spec: dict[str, list[pd.DataFrame]] = {}
-    row_findings: list[tuple[str, pd.DataFrame, list[Finding]]] = []
     for index, table in enumerate(tables):
         typed, findings, _ = _parse_table(table, index)
         inputs.findings.extend(findings)
         by_spec.setdefault(table.spec.name, []).append(typed)
-        row_findings.append((table.spec.name, typed, findings))
     for kind in KINDS.values():
         for spec in kind.tables:
             parts = by_spec.get(spec.name)
@@ -176,10 +191,12 @@ def validate(workbooks: list[WorkbookRead], policy: Policy, period: str | None =
     _duplicates(inputs)
     _block_bad_rows(inputs)
     _references(inputs)
+    agreed = {spec.name: inputs.frames[spec.name].dropna(subset=[owner, "period"])
+              for spec, owner in ((ROLE_KPIS, "role_family"), (EMPLOYEE_KPIS, "employee_id"))}
     for name in list(inputs.frames):
         frame = inputs.frames[name]
         inputs.frames[name] = frame[~frame["_bad"]].drop(columns="_bad").reset_index(drop=True)
-    _agreement_checks(inputs, policy)
+    _agreement_checks(inputs, policy, agreed)
     _completeness(inputs, policy, period)
     _missing_kinds(inputs)
     return inputs
@@ -193,8 +210,9 @@ def _spec_of(tables: list[Table], f: Finding) -> SheetSpec | None:
 
 
 def _cells(inputs: Inputs, rows: pd.DataFrame, field_name: str) -> str:
-    return ", ".join(f"{r._file}!{r._sheet}!{inputs.tables[int(r._table)].cell(field_name, int(r._row))}"
-                     for r in rows[["_file", "_sheet", "_row", "_table"]].itertuples(index=False))
+    # not itertuples: it renames columns that start with "_" to positions
+    return ", ".join(f"{r['_file']}!{r['_sheet']}!{inputs.tables[int(r['_table'])].cell(field_name, int(r['_row']))}"
+                     for r in rows[["_file", "_sheet", "_row", "_table"]].to_dict("records"))
 
 
 def _duplicates(inputs: Inputs) -> None:
@@ -236,16 +254,19 @@ def _text(value: object) -> str:
 def _block_bad_rows(inputs: Inputs) -> None:
     """Whoever a row with errors belongs to cannot be scored (for that row's period)."""
     reasons = {}
+    sheet_reasons = {}  # a missing required column makes every row of its sheet unusable
     for f in inputs.findings:
-        if f.is_error and f.cell:
+        if f.is_error and f.rule == "missing_column":
+            sheet_reasons.setdefault((f.file, f.sheet), f)
+        elif f.is_error and f.cell:
             reasons.setdefault((f.file, f.sheet, int("".join(ch for ch in f.cell if ch.isdigit()) or 0)), f)
     for name, frame in inputs.frames.items():
         bad = frame[frame["_bad"]]
-        for row in bad.itertuples(index=False):
-            reason = reasons.get((row._file, row._sheet, int(row._row)))
+        for row_dict in bad.to_dict("records"):
+            reason = reasons.get((row_dict["_file"], row_dict["_sheet"], int(row_dict["_row"]))) \
+                or sheet_reasons.get((row_dict["_file"], row_dict["_sheet"]))
             if reason is None:
                 continue
-            row_dict = row._asdict()
             period = row_dict.get("period") or ""
             if name == INDICATORS.sheets[0].name and row_dict.get("indicator_id"):
                 inputs.bad_indicators.setdefault(row_dict["indicator_id"], reason)
@@ -302,12 +323,18 @@ def _references(inputs: Inputs) -> None:
 
 # ------------------------------------------------------------------------------ agreements
 
-def _agreement_checks(inputs: Inputs, policy: Policy) -> None:
-    """Weights per set sum to 100%; targets usable by the indicator's method; design warnings."""
+def _agreement_checks(inputs: Inputs, policy: Policy, agreed: dict[str, pd.DataFrame]) -> None:
+    """Weights per set sum to 100%; targets usable by the indicator's method; design warnings.
+
+    `agreed` holds every agreement row, those with errors too: a set's weights are summed over
+    all its rows, so a row refused for another reason (say an unknown indicator) does not also
+    make the set look as if it summed to 90%.
+    """
     methods = inputs.indicators.set_index("indicator_id")[["method", "direction", "dimension"]]
     for spec, owner in ((ROLE_KPIS, "role_family"), (EMPLOYEE_KPIS, "employee_id")):
         frame = inputs.frames[spec.name]
-        if frame.empty:
+        everything = agreed[spec.name]
+        if everything.empty:
             continue
         frame = frame.join(methods, on="indicator_id")
         bad_index: set[int] = set()
@@ -317,23 +344,29 @@ def _agreement_checks(inputs: Inputs, policy: Policy) -> None:
                 inputs.findings.append(problem)
                 bad_index.add(index)
                 _block_set(inputs, owner, row, problem)
-        totals = frame.groupby([owner, "period"], sort=True)["weight"]
-        for (who, period), weights in totals:
-            total = weights.sum()
-            group = frame.loc[weights.index]
+        clean_sets = {key: group for key, group in frame.groupby([owner, "period"], sort=True)}
+        for (who, period), group in everything.groupby([owner, "period"], sort=True):
+            if group["weight"].isna().any():
+                continue  # a weight that is missing or not a number is reported on its own cell
+            total = group["weight"].sum()
             who_zh, who_en = _who(owner, who)
             if abs(total - 1) > policy.weight_sum_tolerance:
-                cells = ", ".join(inputs.cell(r, "weight") for _, r in group.iterrows())
+                several = group[["_file", "_sheet"]].drop_duplicates().shape[0] > 1
+                cells = ", ".join((f"{r['_file']}!{r['_sheet']}!" if several else "") + inputs.cell(r, "weight")
+                                  for _, r in group.iterrows())
                 first = group.iloc[0]
                 f = finding("weight_sum", file=first["_file"], sheet=first["_sheet"], cell=inputs.cell(first, "weight"),
                             column=spec.field("weight").label, value=f"{total:.2%}", who=who_zh, who_en=who_en,
                             period=period, total=f"{total * 100:.2f}%", cells=cells,
                             employee_id=who if owner == "employee_id" else "")
                 inputs.findings.append(f)
-                bad_index.update(group.index)
+                if (who, period) in clean_sets:
+                    bad_index.update(clean_sets[(who, period)].index)
                 _block_set(inputs, owner, first, f)
                 continue
-            _design_warnings(inputs, policy, group, who_zh, who_en, period, owner)
+            clean = clean_sets.get((who, period))
+            if clean is not None and len(clean) == len(group):
+                _design_warnings(inputs, policy, clean, who_zh, who_en, period, owner)
         keep = ~inputs.frames[spec.name].index.isin(list(bad_index))
         inputs.frames[spec.name] = inputs.frames[spec.name][keep].reset_index(drop=True)
 
@@ -403,7 +436,8 @@ def _design_warnings(inputs: Inputs, policy: Policy, group: pd.DataFrame, who: s
         labels = {c.code: c.zh for c in INDICATORS.sheets[0].field("dimension").choices}
         if any(abs(float(shares.get(d, 0.0)) - share) > 0.05 + 1e-9 for d, share in expected.items()):
             def describe(values: dict, zh: bool) -> str:
-                return "、".join(f"{labels[d] if zh else d} {float(values.get(d, 0.0)):.0%}" for d in expected)
+                return ("、" if zh else ", ").join(
+                    f"{labels[d] if zh else d} {float(values.get(d, 0.0)):.0%}" for d in expected)
             inputs.findings.append(finding("dimension_share", shares=describe(shares, True),
                                            shares_en=describe(shares, False), expected=describe(expected, True),
                                            expected_en=describe(expected, False), **where))
@@ -437,14 +471,14 @@ def _completeness(inputs: Inputs, policy: Policy, period: str | None) -> None:
             present = rows.merge(keys.drop_duplicates(), on=["employee_id", "indicator_id"], how="left", indicator=True)
             missing = present[present["_merge"] == "left_only"]
             blocked_already = {e for e, reasons in inputs.blocked.items() if any(q in ("", p) or q in months for q, _ in reasons)}
-            for row in missing.itertuples(index=False):
-                if row.employee_id in blocked_already:
+            for row in missing.to_dict("records"):
+                if row["employee_id"] in blocked_already:
                     continue
-                f = finding(rule, file=row._file, sheet=row._sheet,
-                            cell=inputs.tables[int(row._table)].cell("indicator_id", int(row._row)),
-                            employee_id=row.employee_id, period=p, indicator=row.indicator_id)
+                f = finding(rule, file=row["_file"], sheet=row["_sheet"],
+                            cell=inputs.tables[int(row["_table"])].cell("indicator_id", int(row["_row"])),
+                            employee_id=row["employee_id"], period=p, indicator=row["indicator_id"])
                 inputs.findings.append(f)
-                inputs.block(row.employee_id, p, f)
+                inputs.block(row["employee_id"], p, f)
 
 
 def _missing_kinds(inputs: Inputs) -> None:

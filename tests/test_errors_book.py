@@ -224,11 +224,21 @@ def test_openpyxl_built_source_keeps_text_comments_and_dropdowns(tmp_path: Path)
     dv = DataValidation(type="list", formula1='"销售部,研发部,行政部"', allow_blank=True)
     dv.add("C2:C200")
     ws.add_data_validation(dv)
+    secret = wb.create_sheet("_meta")
+    secret["A1"] = "roster"
+    secret.sheet_state = "veryHidden"
     source = tmp_path / "roster.xlsx"
     wb.save(source)
     bad = finding("unknown_manager", file="roster.xlsx", sheet="员工花名册 Roster", cell="B2",
                   value="X")
-    out = openpyxl.load_workbook(write_errors_workbook(source, [bad], tmp_path / "r.xlsx"))
+    absent = finding("missing_sheet", file="roster.xlsx", sheet="指标库 Indicators",
+                     sheet_label="指标库 Indicators")
+    out = openpyxl.load_workbook(
+        write_errors_workbook(source, [bad, absent], tmp_path / "r.xlsx"))
+    assert out["_meta"].sheet_state == "veryHidden" and out["_meta"]["A1"].value == "roster"
+    listed = out[LIST_SHEET]
+    assert listed["B2"].value == "员工花名册 Roster" and listed["B2"].hyperlink is not None
+    assert listed["B3"].value == "指标库 Indicators" and listed["B3"].hyperlink is None
     copy = out["员工花名册 Roster"]
     assert copy["B3"].value == INJECTION and copy["B3"].data_type == "s"
     assert copy["D2"].value == "=1+1" and copy["D2"].data_type == "f"
@@ -259,9 +269,9 @@ def test_source_sheet_named_like_the_list_sheet(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        (bytes(range(256)) * 40, "不是 Excel .xlsx 文件"),
+        (bytes(range(256)) * 40, "不是 Excel 工作簿"),
         (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600, "加密"),
-        (b"PK\x03\x04" + b"\x14" * 200, "不是 Excel .xlsx 文件"),  # truncated zip
+        (b"PK\x03\x04" + b"\x14" * 200, "损坏或不完整"),  # truncated zip
     ],
     ids=["random", "encrypted-or-xls", "truncated"],
 )
@@ -314,6 +324,14 @@ def test_huge_sheet_is_shortened_to_head_and_problem_rows(tmp_path: Path) -> Non
     assert copy.max_row == 251  # nothing after the last problem row
     notes = [r[0] for r in openpyxl.load_workbook(out)[LIST_SHEET].iter_rows(values_only=True)]
     assert any("Data" in str(n) and "太大" in str(n) for n in notes)
+
+
+def test_zh_the_cli_default_is_chinese_first_with_english(source: Path, tmp_path: Path) -> None:
+    out = write_errors_workbook(source, source_findings(), tmp_path / "zh.xlsx", lang="zh")
+    book = openpyxl.load_workbook(out)
+    assert next(book[LIST_SHEET].iter_rows(values_only=True)) == tuple(LIST_COLUMNS_BOTH)
+    required = source_findings()[0]
+    assert book[SHEET]["A4"].comment.text == f"{required.message_zh}\n\n{required.message_en}"
 
 
 def test_english_only(source: Path, tmp_path: Path) -> None:
@@ -374,3 +392,25 @@ def test_any_text_round_trips_as_text(tmp_path: Path, text: str) -> None:
     cell = out["S"]["A1"]
     assert (cell.value, cell.data_type) == (text, "s")
     assert out[LIST_SHEET]["E2"].value == text
+
+
+def test_fixed_copy_of_a_template_is_read_as_the_same_kind(tmp_path: Path) -> None:
+    """The round trip HR does: the errors copy of a template, dropped back into the inbox,
+    is classified like the original (hidden `_meta` kept, list sheet ignored), with its
+    dropdowns and input messages still in place."""
+    from pipeline.reader import read_workbook
+
+    template = Path(__file__).parents[1] / "workbooks" / "templates" / "actuals.xlsx"
+    if not template.exists():
+        pytest.skip("templates not generated")
+    f = finding("required", file="actuals.xlsx", sheet="实际值 Actuals", cell="A3",
+                column="员工编号 Employee ID")
+    out = write_errors_workbook(template, [f], tmp_path / "actuals.xlsx.errors.xlsx")
+    original, copy = read_workbook(template), read_workbook(out)
+    assert copy.kind == original.kind == "actuals"
+    assert copy.findings == []
+    source_sheet = openpyxl.load_workbook(template)["实际值 Actuals"]
+    copied_sheet = openpyxl.load_workbook(out)["实际值 Actuals"]
+    assert len(copied_sheet.data_validations.dataValidation) == len(
+        source_sheet.data_validations.dataValidation) > 0
+    assert copied_sheet["A1"].border.bottom.style == source_sheet["A1"].border.bottom.style

@@ -18,9 +18,11 @@ import xlsxwriter
 from builders import headers, sheet_name, table, write_book, write_sheets
 
 import pipeline.reader as reader
+from pipeline.kinds import KINDS, TEMPLATE_VERSION
 from pipeline.policy import load_policy
 from pipeline.reader import WorkbookRead, read_inbox, read_workbook
 from pipeline.safety import Limits
+from pipeline.templates import write_template
 from pipeline.validate import validate
 
 ACTUALS = sheet_name("actuals")
@@ -44,11 +46,21 @@ def the(findings: list, rule: str):
     return found[0]
 
 
+def _split_label(needle: str) -> tuple[str, str]:
+    """A bilingual column label `实际值 Actual`: Chinese text shows its Chinese part, English its English."""
+    head, _, tail = needle.partition(" ")
+    if tail and any("\u4e00" <= ch <= "\u9fff" for ch in head) and tail.isascii():
+        return head, tail
+    return needle, needle
+
+
 def assert_messages(f, *needles: str) -> None:
-    assert f.message_zh and f.message_en
+    """Both messages are there and mention each value or column."""
+    assert f.message_zh.strip() and f.message_en.strip()
     for needle in needles:
-        assert needle in f.message_zh, (needle, f.message_zh)
-        assert needle in f.message_en, (needle, f.message_en)
+        zh, en = _split_label(needle)
+        assert zh in f.message_zh, (zh, f.message_zh)
+        assert en in f.message_en, (en, f.message_en)
 
 
 def no_errors(findings: list) -> list:
@@ -100,7 +112,7 @@ def test_without_meta_the_same_file_is_ambiguous(tmp_path):
     assert wb.kind is None and not wb.tables
 
 
-@pytest.mark.parametrize("name", ["实际值 Actuals", "实际值", "Actuals", "actuals"])
+@pytest.mark.parametrize("name", ["实际值 Actuals", "实际值", "Actuals", "actuals", "实际值Actuals", " Actuals 实际值 "])
 def test_sheet_name_classifies_even_when_a_column_is_missing(tmp_path, name):
     # Without the 实际值 column the headers match no kind; the sheet name still does.
     path = write_sheets(tmp_path / "a.xlsx", {name: [["员工编号", "考核周期", "指标编号"],
@@ -346,10 +358,12 @@ def test_numbers_as_people_type_them(tmp_path):
         ("E004", "2026-10", "K1", " 35 "),
         ("E005", "2026-10", "K1", 7),
         ("E006", "2026-10", "K1", "１，２００．５"),
+        ("E007", "2026-10", "K1", "\u22125"),
+        ("E008", "2026-10", "K1", "¥3,000"),
     )})
     frame, findings = actuals_frame(path)
     assert not no_errors(findings)
-    assert frame["actual"].tolist() == [1200.0, 12.0, 0.015, 35.0, 7.0, 1200.5]
+    assert frame["actual"].tolist() == [1200.0, 12.0, 0.015, 35.0, 7.0, 1200.5, -5.0, 3000.0]
 
 
 @pytest.mark.parametrize("text", ["N/A", "abc", "12个", "TRUE"])
@@ -410,6 +424,7 @@ def test_period_typed_as_a_month_that_excel_made_a_date(tmp_path):
     ("2026Q3", "2026-Q3"), ("2026-Q3", "2026-Q3"), ("2026 q3", "2026-Q3"), ("2026年第3季度", "2026-Q3"),
     ("2026年第三季度", "2026-Q3"), ("2026-H1", "2026-H1"), ("2026年上半年", "2026-H1"),
     ("2026", "2026"), (2026, "2026"), (2026.0, "2026"), ("２０２６－１０", "2026-10"),
+    (202610, "2026-10"), ("202610", "2026-10"),
 ])
 def test_periods_parse(tmp_path, typed, expected):
     path = write_sheets(tmp_path / "a.xlsx", {ACTUALS: actual_rows(("E001", typed, "K1", 5))})
@@ -418,7 +433,7 @@ def test_periods_parse(tmp_path, typed, expected):
     assert frame["period"].tolist() == [expected]
 
 
-@pytest.mark.parametrize("typed", ["2026-13", "2026-Q5", "十月", "2026-00", 26])
+@pytest.mark.parametrize("typed", ["2026-13", "2026-Q5", "十月", "2026-00", 26, 202613])
 def test_bad_period_names_the_cell(tmp_path, typed):
     path = write_sheets(tmp_path / "a.xlsx", {ACTUALS: actual_rows(
         ("E001", "2026-10", "K1", 5),
@@ -566,7 +581,8 @@ def test_workbook_damaged_inside(tmp_path):
     path = tmp_path / "bad.xlsx"
     path.write_bytes(bytes(data))
     f = the(read_workbook(path).findings, "unreadable")
-    assert f.file == "bad.xlsx" and f.message_zh and f.message_en
+    assert f.file == "bad.xlsx" and f.cell == ""
+    assert "damaged" in f.message_en and "损坏" in f.message_zh
 
 
 def test_ole2_file_mentions_password_and_xls(tmp_path):
@@ -672,9 +688,9 @@ def test_xml_entity_expansion_is_refused(tmp_path):
                 data = bomb.encode()
             archive.writestr(member, data)
     result = read_workbook(path)
-    assert [f.rule for f in result.findings] in (["unreadable"], ["unknown_kind"])
-    assert all(f.file == "lol.xlsx" for f in result.findings)
-    assert not any("lollol" in str(v) for t in result.tables for v in t.frame.values.ravel())
+    f = the(result.findings, "unreadable")
+    assert f.file == "lol.xlsx" and f.cell == "" and len(result.findings) == 1
+    assert not result.tables
 
 
 def test_openpyxl_is_protected_by_defusedxml():
@@ -689,3 +705,120 @@ def test_workbook_written_by_openpyxl_in_memory_roundtrip(tmp_path):
                       cells={ACTUALS: {"D3": "=B3*2"}}, meta={"kind": "actuals"})
     book = openpyxl.load_workbook(io.BytesIO(path.read_bytes()))
     assert book["_meta"].sheet_state == "hidden" and book[ACTUALS]["D3"].value == "=B3*2"
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_blank_generated_templates_read_clean_with_the_example_skipped(tmp_path, kind):
+    path = write_template(KINDS[kind], tmp_path / f"{kind}.xlsx")
+    wb = read_workbook(path)
+    assert wb.kind == kind and wb.version == TEMPLATE_VERSION
+    assert not wb.findings, [(f.rule, f.where) for f in wb.findings]
+    assert [len(t.frame) for t in wb.tables] == [0] * len(KINDS[kind].tables)
+
+
+def test_tall_header_merged_down_two_rows_is_not_data(tmp_path):
+    # Each header merged A1:A2, B1:B2 ...: the second row must not become a row of header text.
+    path = write_book(tmp_path / "a.xlsx", {ACTUALS: actual_rows(
+        ("E001", "2026-10", "K1", 5), ("E002", "2026-10", "K1", "x"))},
+        start_row={ACTUALS: 2},
+        cells={ACTUALS: {f"{c}1": v for c, v in zip("ABCD", ACTUALS_HEADERS)} | {f"{c}2": None for c in "ABCD"}},
+        merges={ACTUALS: ["A1:A2", "B1:B2", "C1:C2", "D1:D2"]})
+    frame, findings = actuals_frame(path)
+    assert [(f.rule, f.cell) for f in findings if f.is_error] == [("not_a_number", "D4")]
+    assert frame["_row"].tolist() == [3]
+
+
+def test_two_row_header_with_group_titles(tmp_path):
+    # Row 1: 基本信息 over A:C and 实际值 merged down D1:D2; row 2: the other headers.
+    path = write_book(tmp_path / "a.xlsx", {ACTUALS: [
+        ["基本信息", None, None, "实际值\nActual"],
+        ["员工编号", "考核周期", "指标编号"],
+        ["E001", "2026-10", "K1", 5],
+        ["E002", "2026-10", "K1", "N/A"],
+    ]}, merges={ACTUALS: ["A1:C1", "D1:D2"]})
+    wb = read_workbook(path)
+    assert wb.kind == "actuals"
+    assert wb.tables[0].header_row == 2
+    assert wb.tables[0].letters["actual"] == "D"
+    frame, findings = actuals_frame(path)
+    assert the(findings, "not_a_number").where == f"a.xlsx!{ACTUALS}!D4"
+    assert frame["actual"].tolist() == [5.0]
+
+
+def test_merged_department_running_past_the_last_row(tmp_path):
+    roster = table("roster", [
+        {"employee_id": "E001", "name": "张三", "department": "销售部", "role_family": "销售"},
+        {"employee_id": "E002", "name": "李四", "role_family": "销售"},
+    ])
+    path = write_book(tmp_path / "roster.xlsx", {sheet_name("roster"): roster},
+                      merges={sheet_name("roster"): ["C2:C6"]})
+    _, inputs, findings = validated(path)
+    assert not no_errors(findings)
+    assert inputs.roster["_row"].tolist() == [2, 3]
+    assert inputs.roster["department"].tolist() == ["销售部", "销售部"]
+
+
+def _with_cell_type(path: Path, cell: str, cell_type: str) -> Path:
+    """Rewrite one `<c r="...">` of the first sheet with a `t=` attribute, as Excel would write it."""
+    out = path.with_name("typed_" + path.name)
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for member in source.infolist():
+            data = source.read(member)
+            if member.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(f'<c r="{cell}">'.encode(), f'<c r="{cell}" t="{cell_type}">'.encode())
+            archive.writestr(member, data)
+    return out
+
+
+def test_formula_whose_saved_result_is_empty_text_is_blank_not_an_error(tmp_path):
+    # =IFERROR(VLOOKUP(...),"") in the note column, saved by Excel: <c t="str"><f>…</f><v></v></c>
+    path = tmp_path / "a.xlsx"
+    workbook = xlsxwriter.Workbook(path)
+    sheet = workbook.add_worksheet(ACTUALS)
+    for col, text in enumerate(ACTUALS_HEADERS):
+        sheet.write_string(0, col, text)
+    sheet.write_row(1, 0, ["E001", "2026-10", "K1", 5])
+    sheet.write_formula("F2", '=IFERROR(VLOOKUP(A2,Z:Z,1,0),"")', None, "")
+    workbook.close()
+    frame, findings = actuals_frame(_with_cell_type(path, "F2", "str"))
+    assert not no_errors(findings)
+    assert frame["note"].tolist() == [None]
+    # The same cell with no saved result at all is an error naming it.
+    frame, findings = actuals_frame(path)
+    assert the(findings, "formula_no_value").cell == "F2"
+
+
+def test_uncalculated_formula_found_in_prefixed_sheet_xml(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    path = write_book(tmp_path / "a.xlsx", {ACTUALS: actual_rows(("E001", "2026-10", "K1", None))},
+                      cells={ACTUALS: {"D2": "=B2*2"}})
+    namespace = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    ET.register_namespace("ss", namespace)
+    out = tmp_path / "prefixed.xlsx"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for member in source.infolist():
+            data = source.read(member)
+            if member.filename == "xl/worksheets/sheet1.xml":
+                data = ET.tostring(ET.fromstring(data), encoding="UTF-8")
+                assert b"<ss:f>" in data
+            archive.writestr(member, data)
+    f = the(read_workbook(out).findings, "formula_no_value")
+    assert f.where == f"prefixed.xlsx!{ACTUALS}!D2"
+
+
+def test_system_files_are_skipped_and_notes_only_warned_about(tmp_path):
+    inbox = tmp_path / "inbox"
+    (inbox / "__MACOSX").mkdir(parents=True)
+    (inbox / "Thumbs.db").write_bytes(b"\0" * 64)
+    (inbox / "desktop.ini").write_text("[.ShellClassInfo]")
+    (inbox / "__MACOSX" / "._actuals.xlsx").write_bytes(b"\0" * 64)
+    (inbox / "说明.txt").write_text("十月数据", "utf-8")
+    (inbox / "roster.xlsx.bak").write_bytes(b"old")
+    (inbox / "targets.ods").write_bytes(b"PK")
+    results = {r.file: r for r in read_inbox(inbox)}
+    assert sorted(results) == ["roster.xlsx.bak", "targets.ods", "说明.txt"]
+    assert [f.severity for f in results["说明.txt"].findings] == ["warning"]
+    assert [f.severity for f in results["roster.xlsx.bak"].findings] == ["warning"]
+    f = the(results["targets.ods"].findings, "unreadable")
+    assert f.is_error and ".xlsx" in f.message_en and ".xlsx" in f.message_zh

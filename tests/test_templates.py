@@ -252,6 +252,8 @@ def test_ahp_rows_replace_the_example_matrix(tmp_path):
 def test_unknown_sheet_or_field_is_refused(tmp_path):
     with pytest.raises(KeyError):
         write_template(ROSTER, tmp_path / "x.xlsx", {"花名册2": []})
+    with pytest.raises(KeyError, match="AHP-销售"):
+        write_template(ROSTER, tmp_path / "x.xlsx", {"AHP-销售": {"ids": [], "matrix": []}})
     with pytest.raises(KeyError, match="salary"):
         write_template(ROSTER, tmp_path / "x.xlsx", {"Roster": [{"salary": 1}]})
 

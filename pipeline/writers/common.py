@@ -57,12 +57,13 @@ def fit_width(values, minimum: int = 6, maximum: int = 60) -> float:
     return float(min(max(widest + 2, minimum), maximum))
 
 
-_SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
+# Excel forbids []:*?/\ ; we also drop quotes and '!' so formulas never need escaping.
+_SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\'!]")
 
 
 def safe_sheet_name(name: str, taken: set[str], fallback: str = "Sheet") -> str:
     """A valid, unique (case-insensitively) Excel sheet name of at most 31 characters."""
-    base = _SHEET_FORBIDDEN.sub("_", unicodedata.normalize("NFKC", str(name))).strip().strip("'")
+    base = _SHEET_FORBIDDEN.sub("_", unicodedata.normalize("NFKC", str(name))).strip().lstrip("=+-@")
     base = "".join(ch for ch in base if ch.isprintable()) or fallback
     if base.lower() == "history":  # reserved by Excel
         base = f"{base}_"

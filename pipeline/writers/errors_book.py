@@ -29,6 +29,7 @@ from openpyxl.utils.cell import range_boundaries as _range_boundaries
 from openpyxl.utils.datetime import to_excel
 
 from pipeline.findings import ERROR, Finding, sort_findings
+from pipeline.safety import Limits, UnreadableInput, assert_defusedxml_in_force, check_workbook_file
 from pipeline.writers.common import (
     FONT,
     display_width,
@@ -52,17 +53,11 @@ MAX_COMMENTS_PER_SHEET = 10_000  # beyond this the cells are still filled, witho
 MAX_LINKS = 65_000  # Excel allows 65,530 hyperlinks per worksheet
 MAX_MERGE_CELLS = 100_000  # a hostile merge over a whole sheet would pad billions of blanks
 MAX_VALIDATIONS = 1_000
-# Zip sanity limits (NOTES: neither openpyxl nor calamine limits decompressed size).
-MAX_MEMBERS = 10_000
-MAX_UNCOMPRESSED = 1 << 30
-MIN_INFLATE_RATIO = 0.01  # Apache POI's default: compressed / uncompressed below this is a bomb
 # openpyxl keeps every cell of a normally loaded workbook in memory (~400 bytes a cell);
 # above this estimate the sheets are streamed (read-only: no merges, widths or panes).
 FULL_LOAD_CELLS = 500_000
 DEFAULT_WIDTH = 8.43  # Excel's default column width, in characters
 MIN_CELL_XML_BYTES = 20  # `<c r="A1"><v>1</v></c>`: bytes of sheet XML per stored cell, at least
-
-_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 _HEADERS = {
     "file": ("文件", "File"),
@@ -89,6 +84,13 @@ _VALIGN = {
     "top": "top", "center": "vcenter", "bottom": "bottom",
     "justify": "vjustify", "distributed": "vdistributed",
 }
+_BORDERS = {
+    "thin": 1, "medium": 2, "dashed": 3, "dotted": 4, "thick": 5, "double": 6, "hair": 7,
+    "mediumDashed": 8, "dashDot": 9, "mediumDashDot": 10, "dashDotDot": 11,
+    "mediumDashDotDot": 12, "slantDashDot": 13,
+}
+_BORDER_KEYS = {f"{side}{suffix}" for side in ("left", "right", "top", "bottom")
+                for suffix in ("", "_color")}
 _DV_TYPES = {
     "whole": "whole", "decimal": "decimal", "list": "list", "date": "date",
     "time": "time", "textLength": "length", "custom": "custom",
@@ -101,16 +103,10 @@ _DV_CRITERIA = {
 }
 
 
-class _Unreadable(Exception):
-    """The source cannot (or must not) be opened; args are (reason_zh, reason_en)."""
-
-
 def _text(zh: str, en: str, lang: str, sep: str = " ") -> str:
-    if lang == "zh":
-        return zh
-    if lang == "en":
-        return en
-    return f"{zh}{sep}{en}"
+    """English alone for `en`; otherwise Chinese first with English beside (SPEC: Chinese
+    first, English beside; `zh` is the CLI's default and means the same)."""
+    return en if lang == "en" else f"{zh}{sep}{en}"
 
 
 # ----------------------------------------------------------------------------- names
@@ -124,7 +120,8 @@ def errors_file_name(source_name: str) -> str:
 
 
 def write_errors_books(
-    findings_by_file: dict[Path, list[Finding]], out_dir: Path, *, lang: str = "both"
+    findings_by_file: dict[Path, list[Finding]], out_dir: Path, *, lang: str = "both",
+    limits: Limits | None = None,
 ) -> list[Path]:
     """One errors workbook per input that has findings, in `out_dir`, names unique
     case-insensitively (two inboxes' `actuals.xlsx` must not overwrite each other)."""
@@ -138,7 +135,8 @@ def write_errors_books(
             continue
         stem = errors_file_name(Path(source).name)[: -len(".xlsx")]
         name = unique_stem(stem, taken, fallback="input.errors") + ".xlsx"
-        written.append(write_errors_workbook(Path(source), findings, out_dir / name, lang=lang))
+        written.append(write_errors_workbook(Path(source), findings, out_dir / name, lang=lang,
+                                             limits=limits))
     return written
 
 
@@ -199,36 +197,16 @@ def _resolve_sheets(wanted, names: list[str]) -> dict[str, str]:
 # ----------------------------------------------------------------------------- reading
 
 
-def _check_container(source: Path) -> int:
-    """Refuse what must not be opened (not a zip, OLE2, zip bomb); return the bytes of sheet
-    XML, from which the number of stored cells is estimated before anything is parsed."""
-    try:
-        with open(source, "rb") as handle:
-            magic = handle.read(8)
-    except OSError as exc:
-        raise _Unreadable(f"无法打开文件({exc.strerror or exc})",
-                          f"the file cannot be opened ({exc.strerror or exc})") from exc
-    if magic == _OLE2_MAGIC:
-        raise _Unreadable("文件已加密(设置了密码)或是旧版 .xls 格式;请去掉密码或另存为 .xlsx",
-                          "the file is password-protected (encrypted) or a legacy .xls; "
-                          "remove the password or save it as .xlsx")
-    if not zipfile.is_zipfile(source):
-        raise _Unreadable("不是 Excel .xlsx 文件,或文件已损坏", "not an Excel .xlsx file, or damaged")
+def _sheet_xml_bytes(source: Path, limits: Limits) -> int:
+    """Refuse what must not be opened (not a zip, encrypted or .xls, zip bomb: the same checks
+    as the reader); return the bytes of sheet XML, from which the number of stored cells is
+    estimated before anything is parsed."""
+    check_workbook_file(source, limits)
     try:
         with zipfile.ZipFile(source) as archive:
             members = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise _Unreadable("文件已损坏或不完整", "the file is damaged or truncated") from exc
-    if len(members) > MAX_MEMBERS:
-        raise _Unreadable("文件结构异常(成员过多)", "abnormal file structure (too many parts)")
-    total = sum(m.file_size for m in members)
-    bomb = any(
-        m.file_size > (1 << 20) and m.compress_size / m.file_size < MIN_INFLATE_RATIO
-        for m in members
-    )
-    if total > MAX_UNCOMPRESSED or bomb:
-        raise _Unreadable("文件解压后异常庞大(疑似压缩炸弹)",
-                          "the file inflates to an abnormal size (zip bomb?)")
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise UnreadableInput("文件已损坏或不完整", "the file is damaged or truncated") from exc
     return sum(m.file_size for m in members if m.filename.startswith("xl/worksheets/"))
 
 
@@ -297,6 +275,14 @@ class _Copier:
                 props["align"] = _HALIGN[alignment.horizontal]
             if alignment.vertical in _VALIGN:
                 props["valign"] = _VALIGN[alignment.vertical]
+            border = cell.border
+            for side in ("left", "right", "top", "bottom"):
+                edge = getattr(border, side, None)
+                if edge is not None and edge.style in _BORDERS:
+                    props[side] = _BORDERS[edge.style]
+                    color = edge.color
+                    if color is not None and color.type == "rgb" and len(color.rgb) == 8:
+                        props[f"{side}_color"] = "#" + color.rgb[2:]
         except (AttributeError, IndexError, KeyError, TypeError, ValueError):
             pass
         if key is not None:
@@ -439,7 +425,8 @@ class _Copier:
                     copy.comments[(row - 1, col - 1)] = (comment.text, comment.author or "")
                 marks = flagged.get((row - 1, col - 1))
                 if marks:
-                    props = {**props, **self.flag_props(marks)}
+                    props = {**{k: v for k, v in props.items() if k not in _BORDER_KEYS},
+                             **self.flag_props(marks)}
                     copy.written.add((row - 1, col - 1))
                 if (row, col) in merge_tops:
                     min_col, min_row, max_col, max_row = merge_tops.pop((row, col))
@@ -540,7 +527,26 @@ class _Copier:
                 ws_out.freeze_panes(row - 1, col - 1)
         except (AttributeError, TypeError, ValueError):
             pass
+        self.copy_page_setup(ws_out, ws_in)
         return widths
+
+    @staticmethod
+    def copy_page_setup(ws_out, ws_in) -> None:
+        """Orientation, paper, fit-to-page and gridlines: the copy prints like the original."""
+        try:
+            setup = ws_in.page_setup
+            if setup.orientation == "landscape":
+                ws_out.set_landscape()
+            if setup.paperSize:
+                ws_out.set_paper(int(setup.paperSize))
+            fit = ws_in.sheet_properties.pageSetUpPr
+            if fit is not None and fit.fitToPage:
+                ws_out.fit_to_pages(int(setup.fitToWidth if setup.fitToWidth is not None else 1),
+                                    int(setup.fitToHeight if setup.fitToHeight is not None else 1))
+            if ws_in.sheet_view.showGridLines is False:
+                ws_out.hide_gridlines(2)
+        except (AttributeError, TypeError, ValueError):
+            pass
 
     def copy_validations(self, ws_out, ws_in) -> None:
         """Dropdowns and input messages, so the fixed copy still guides HR like the template."""
@@ -670,14 +676,8 @@ def _wrapped_lines(text: str, width: float) -> int:
 
 def _comment_text(findings: list[Finding], lang: str) -> str:
     """Every finding on the cell, each in Chinese and English separated by a blank line."""
-    blocks = []
-    for f in findings:
-        if lang == "zh":
-            blocks.append(f.message_zh)
-        elif lang == "en":
-            blocks.append(f.message_en)
-        else:
-            blocks.append(f"{f.message_zh}\n\n{f.message_en}")
+    blocks = [f.message_en if lang == "en" else f"{f.message_zh}\n\n{f.message_en}"
+              for f in findings]
     text = "\n\n".join(blocks)
     return text if len(text) <= 32_000 else text[:32_000] + "…"
 
@@ -700,12 +700,15 @@ def write_errors_workbook(
     *,
     lang: str = "both",
     max_cells: int = 2_000_000,
+    limits: Limits | None = None,
 ) -> Path:
     """Write the errors workbook for `source` to `out_path` and return `out_path`.
 
-    Copies at most `max_cells` cells; beyond that only the first rows and the rows with
-    findings are kept, and the list sheet says so. An unreadable source yields a workbook
-    with the list sheet alone. Same inputs → identical bytes.
+    `lang`: "en" writes English only; "both" and "zh" (the CLI's default) write Chinese with
+    English beside it. Copies at most `max_cells` cells of the whole workbook; beyond that
+    only the first rows and the rows with findings are kept, and the list sheet says so.
+    `limits` are the reader's size limits (pass the policy's when HR raised them). An
+    unreadable source yields the list sheet alone. Same inputs → identical bytes.
     """
     if lang not in LANGS:
         raise ValueError(f"lang must be one of {LANGS}, not {lang!r}")
@@ -718,18 +721,22 @@ def write_errors_workbook(
         if position:
             by_cell.setdefault(f.sheet, {}).setdefault(position, []).append(f)
 
+    assert_defusedxml_in_force()  # a broken installation, not a user's file: this one raises
     notes: list[tuple[str, str]] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # xlsxwriter warns (not raises) on odd input
         workbook = new_workbook(out_path, title=f"{source.name} — {LIST_SHEET}")
         try:
             wanted = {f.sheet for f in ordered if f.sheet}
-            copies = _copy_source(workbook, source, by_cell, wanted, lang, max_cells, notes)
+            copies = _copy_source(workbook, source, by_cell, wanted, lang, max_cells,
+                                  limits or Limits(), notes)
         except Exception as exc:  # noqa: BLE001 - never raise for a user's file
-            reason = exc.args if isinstance(exc, _Unreadable) else (
-                f"读取出错({type(exc).__name__})", f"reading failed ({type(exc).__name__})")
-            notes = [(f"未能复制原文件的工作表:{reason[0]}。请直接修改原文件。",
-                      f"The sheets of the original file could not be copied: {reason[1]}. "
+            if isinstance(exc, UnreadableInput):
+                zh, en = exc.reason_zh.rstrip("。."), exc.reason_en.rstrip(".")
+            else:
+                zh, en = f"读取出错({type(exc).__name__})", f"reading failed ({type(exc).__name__})"
+            notes = [(f"未能复制原文件的工作表:{zh}。请直接修改原文件。",
+                      f"The sheets of the original file could not be copied: {en}. "
                       "Fix the original file directly.")]
             workbook = new_workbook(out_path, title=f"{source.name} — {LIST_SHEET}")
             copies = None
@@ -739,13 +746,13 @@ def write_errors_workbook(
 
 
 def _copy_source(workbook, source: Path, by_cell, wanted: set[str], lang: str, max_cells: int,
-                 notes: list) -> dict:
+                 limits: Limits, notes: list) -> dict:
     """Add the list sheet (placeholder, first) and a copy of every source sheet.
 
     Returns {sheet name as findings give it, and as the source has it: _SheetCopy};
     raises when the source cannot be read at all.
     """
-    sheet_xml_bytes = _check_container(source)
+    sheet_xml_bytes = _sheet_xml_bytes(source, limits)
     estimate = sheet_xml_bytes // MIN_CELL_XML_BYTES
     full = estimate <= min(max_cells, FULL_LOAD_CELLS)
     book = load_workbook(_open(source), read_only=not full, data_only=False)
@@ -827,8 +834,7 @@ def _write_list(workbook, findings: list[Finding], copies, source: Path, lang: s
     else:
         ws = workbook.worksheets()[0]
     ws.activate()
-    columns = [c for c in _HEADERS if not (
-        (lang == "zh" and c == "message_en") or (lang == "en" and c == "message_zh"))]
+    columns = [c for c in _HEADERS if not (lang == "en" and c == "message_zh")]
     header_fmt = workbook.add_format({
         "bold": True, "text_wrap": True, "valign": "top", "bg_color": "#D9E1F2",
         "border": 1, "font_name": FONT, "font_size": 10})
@@ -850,7 +856,7 @@ def _write_list(workbook, findings: list[Finding], copies, source: Path, lang: s
     headers = [_text(*_HEADERS[c], lang, sep="\n") for c in columns]
     for col, header in enumerate(headers):
         ws.write_string(0, col, header, header_fmt)
-    ws.set_row(0, 30 if lang == "both" else None)
+    ws.set_row(0, None if lang == "en" else 30)
 
     listed = findings[: MAX_ROWS - 20]
     table = [_list_values(f, source, lang) for f in listed]
@@ -915,7 +921,7 @@ def _write_list(workbook, findings: list[Finding], copies, source: Path, lang: s
         summary.append((f"仅列出前 {MAX_ROWS - 20} 条。", f"Only the first {MAX_ROWS - 20} are listed."))
     at = last_row + 2
     for zh, en in [*notes, *summary]:
-        lines = [zh, en] if lang == "both" else [_text(zh, en, lang)]
+        lines = [en] if lang == "en" else [zh, en]
         for line in lines:
             ws.write_string(at, 0, line, note_fmt)
             at += 1

@@ -1,0 +1,221 @@
+"""The monthly batch end to end: files, formulas, determinism, lock, crash safety, exit codes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import openpyxl
+import pytest
+from click.testing import CliRunner
+from company import PERIOD, small_company
+from python_calamine import CalamineWorkbook
+from recalc import mismatches
+
+from pipeline import batch
+from pipeline.batch import BatchError, output_lock, run_batch
+from pipeline.cli import main
+from pipeline.policy import load_policy
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clean")
+    inbox = small_company(root / "inbox")
+    result = run_batch(inbox, PERIOD, root / "out", load_policy(), jobs=1)
+    return root, inbox, result
+
+
+@pytest.fixture(scope="module")
+def mistake_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mistake")
+    inbox = small_company(root / "inbox", mistake=True, hostile_name=True)
+    before = _hashes(inbox)
+    result = run_batch(inbox, PERIOD, root / "out", load_policy(), jobs=1)
+    return root, inbox, result, before
+
+
+def test_clean_run_scores_everyone_active_and_exits_0_or_lists_why(clean_run):
+    _, _, result = clean_run
+    totals = result.scores.totals
+    assert sorted(totals["employee_id"]) == ["R001", "R002", "S001", "S002", "S003"]
+    # R003 has left: listed, not scored, not lost.
+    assert list(result.scores.unscored["employee_id"]) == ["R003"]
+    assert result.scores.unscored.iloc[0]["rule"] == "left"
+    assert not result.errors
+    assert result.exit_code == 1  # an excluded employee makes the run exit 1 (SPEC §6)
+
+
+def test_output_layout(clean_run):
+    _, _, result = clean_run
+    files = set(_hashes(result.period_dir))
+    assert {"departments/销售部.xlsx", "departments/研发部.xlsx", "summary.xlsx", "audit/manifest.json"} <= files
+    assert not any(name.startswith("errors/") for name in files)
+
+
+def test_department_workbook_has_summary_and_one_sheet_per_employee(clean_run):
+    _, _, result = clean_run
+    book = openpyxl.load_workbook(result.period_dir / "departments" / "销售部.xlsx")
+    assert book.sheetnames[0] == "汇总 Summary"
+    assert sorted(book.sheetnames[1:]) == ["S001 王芳", "S002 李强", "S003 赵敏"]
+
+
+def test_every_employee_sheet_has_live_formulas_with_cached_values(clean_run):
+    _, _, result = clean_run
+    path = result.period_dir / "departments" / "销售部.xlsx"
+    formulas = openpyxl.load_workbook(path)
+    cached = openpyxl.load_workbook(path, data_only=True)
+    for name in formulas.sheetnames[1:]:
+        sheet = formulas[name]
+        formula_cells = [c for row in sheet.iter_rows() for c in row if c.data_type == "f"]
+        assert len(formula_cells) >= 8, name
+        assert all(cached[name][c.coordinate].value is not None for c in formula_cells), name
+    # S002: 销售额 210/200 → 1.05 with the achievement formula next to its inputs.
+    sheet, values = formulas["S002 李强"], cached["S002 李强"]
+    row = next(r for r in range(1, 40) if sheet.cell(r, 2).value == "K01")
+    assert sheet.cell(row, 11).value.startswith("=MIN(1.2,MAX(0,J")
+    assert values.cell(row, 11).value == pytest.approx(1.05, abs=1e-12)
+    assert sheet.cell(row, 12).value == f"=F{row}*K{row}"
+
+
+def test_recalculation_agrees_with_cached_values(clean_run):
+    _, _, result = clean_run
+    for name in ("销售部.xlsx", "研发部.xlsx"):
+        checked, problems = mismatches(result.period_dir / "departments" / name)
+        assert checked > 40
+        assert problems == []
+
+
+def test_summary_machine_sheets(clean_run):
+    _, _, result = clean_run
+    book = CalamineWorkbook.from_path(str(result.period_dir / "summary.xlsx"))
+    details = book.get_sheet_by_name("明细 Details").to_python()
+    assert details[0][:11] == ["employee_id", "period", "indicator_id", "weight", "base", "target", "stretch",
+                               "actual", "achievement", "weighted_score", "source"]
+    s003 = {row[2]: row for row in details[1:] if row[0] == "S003"}
+    # 销售额 typed with full-width digits "１８０" against 200 → 0.9
+    assert s003["K01"][8] == pytest.approx(0.9, abs=1e-12)
+    assert s003["K01"][10] == "actuals_销售部.xlsx!实际值 Actuals!D8"
+    totals = book.get_sheet_by_name("总分 Totals").to_python()
+    assert totals[0][:6] == ["employee_id", "period", "total", "total_rounded", "grade", "bonus"]
+    by_id = {row[0]: row for row in totals[1:]}
+    assert by_id["R003"][2] == "" and by_id["R003"][4] == ""
+
+
+def test_manifest_holds_true_hashes(clean_run):
+    _, inbox, result = clean_run
+    manifest = json.loads((result.period_dir / "audit" / "manifest.json").read_text("utf-8"))
+    outputs = {item["path"]: item["sha256"] for item in manifest["outputs"]}
+    actual = _hashes(result.period_dir)
+    actual.pop("audit/manifest.json")
+    assert outputs == actual
+    inputs = {Path(item["path"]).name: item["sha256"] for item in manifest["inputs"]}
+    assert inputs == {name: digest for name, digest in _hashes(inbox).items()}
+    assert manifest["policy"]["sha256"] == hashlib.sha256(manifest["policy"]["content"].encode()).hexdigest()
+
+
+def test_planted_mistake_is_commented_and_the_employee_listed(mistake_run):
+    _, inbox, result, before = mistake_run
+    assert result.exit_code == 1
+    assert _hashes(inbox) == before  # inputs untouched
+    unscored = result.scores.unscored.set_index("employee_id")
+    assert unscored.loc["R002", "rule"] == "not_a_number"
+    assert "D6" in unscored.loc["R002", "where"]
+    assert "R002" not in set(result.scores.totals["employee_id"])
+    assert {"R001", "S001", "S002", "S003"} <= set(result.scores.totals["employee_id"])
+    errors_book = openpyxl.load_workbook(result.period_dir / "errors" / "actuals_研发部.xlsx.errors.xlsx")
+    cell = errors_book["实际值 Actuals"]["D6"]
+    assert cell.value == "N/A"
+    assert "N/A" in cell.comment.text
+
+
+def test_injected_text_stays_text(mistake_run):
+    _, _, result, _ = mistake_run
+    for path in (result.period_dir / "departments" / "销售部.xlsx", result.period_dir / "summary.xlsx"):
+        book = openpyxl.load_workbook(path)
+        found = [c for ws in book.worksheets for row in ws.iter_rows() for c in row
+                 if c.value == "=cmd|' /C calc'!A0"]
+        assert found, path
+        assert all(c.data_type == "s" for c in found), path
+
+
+def test_two_runs_are_byte_identical_and_jobs_do_not_matter(tmp_path):
+    inbox = small_company(tmp_path / "inbox", mistake=True)
+    first = run_batch(inbox, PERIOD, tmp_path / "a", load_policy(), jobs=1)
+    second = run_batch(inbox, PERIOD, tmp_path / "b", load_policy(), jobs=2)
+    assert _hashes(first.period_dir) == _hashes(second.period_dir)
+    again = run_batch(inbox, PERIOD, tmp_path / "a", load_policy(), jobs=2)
+    assert _hashes(again.period_dir) == _hashes(second.period_dir)
+
+
+def test_strict_writes_no_scorecards(tmp_path):
+    inbox = small_company(tmp_path / "inbox", mistake=True)
+    result = run_batch(inbox, PERIOD, tmp_path / "out", load_policy(), strict=True)
+    assert result.exit_code == 1
+    assert not (result.period_dir / "departments").exists()
+    assert (result.period_dir / "errors").exists()
+
+
+def test_lock_names_the_holder(tmp_path):
+    with output_lock(tmp_path):
+        with pytest.raises(BatchError) as raised:
+            with output_lock(tmp_path):
+                pass
+    assert str(os.getpid()) in raised.value.en
+    assert not (tmp_path / batch.LOCK_NAME).exists()
+
+
+def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
+    (tmp_path / batch.LOCK_NAME).write_text(json.dumps({"pid": 999_999_999, "host": os.uname().nodename}))
+    with output_lock(tmp_path):
+        pass
+
+
+def test_crash_in_the_middle_leaves_no_partial_period(tmp_path, monkeypatch):
+    inbox = small_company(tmp_path / "inbox")
+    good = run_batch(inbox, PERIOD, tmp_path / "out", load_policy(), jobs=1)
+    before = _hashes(good.period_dir)
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("pipeline.writers.summary_book.write_summary_workbook", explode)
+    with pytest.raises(RuntimeError):
+        run_batch(inbox, PERIOD, tmp_path / "out", load_policy(), jobs=1)
+    assert _hashes(good.period_dir) == before  # the previous period is intact
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [PERIOD]  # no temp folder, no lock
+
+
+def test_cli_run_json_and_exit_codes(tmp_path):
+    inbox = small_company(tmp_path / "inbox", mistake=True)
+    runner = CliRunner()
+    result = runner.invoke(main, ["run", str(inbox), "--period", PERIOD, "--out", str(tmp_path / "out"), "--json",
+                                  "--jobs", "1"])
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["scored"] == 4
+    assert [u["employee_id"] for u in report["unscored"]] == ["R002", "R003"]
+    bad_period = runner.invoke(main, ["run", str(inbox), "--period", "2026-13", "--out", str(tmp_path / "out")])
+    assert bad_period.exit_code == 2
+    assert "2026-13" in bad_period.output
+    missing = runner.invoke(main, ["run", str(tmp_path / "nope"), "--period", PERIOD, "--out", str(tmp_path / "o")])
+    assert missing.exit_code == 2
+    assert "Traceback" not in missing.output
+
+
+def test_cli_validate_names_cells_and_exits_1(tmp_path):
+    inbox = small_company(tmp_path / "inbox", mistake=True)
+    result = CliRunner().invoke(main, ["validate", str(inbox), "--lang", "en"])
+    assert result.exit_code == 1
+    assert "实际值 Actuals!D6" in result.output
+    assert "must be a number but holds 'N/A'" in result.output
+    clean = small_company(tmp_path / "clean")
+    ok = CliRunner().invoke(main, ["validate", str(clean)])
+    assert ok.exit_code == 0, ok.output
