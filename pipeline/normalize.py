@@ -28,14 +28,20 @@ def is_blank(value: object) -> bool:
     return isinstance(value, str) and value.strip() in ("",)
 
 
+# Zero-width characters come along when IDs are pasted from chat apps and web pages; they
+# make `E001` and `E001\u200b` look identical yet differ.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+
+
 def _text(value: object) -> str:
-    return unicodedata.normalize("NFKC", str(value)).strip()
+    return unicodedata.normalize("NFKC", str(value)).translate(_INVISIBLE).strip()
 
 
 # ------------------------------------------------------------------------------ numbers
 
 _NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _CURRENCY = "¥$€£元"
+_GROUPED_RE = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?(%|‰)?$")
 
 
 def parse_number(value: object) -> float | None:
@@ -47,9 +53,15 @@ def parse_number(value: object) -> float | None:
         return None if math.isnan(number) or math.isinf(number) else number
     if not isinstance(value, str):
         return None  # dates, times: not a number
-    text = _text(value).replace(",", "").replace(" ", "").replace("\u00a0", "")
+    text = _text(value).replace(" ", "").replace("\u00a0", "")
     text = text.replace("\u2212", "-").replace("\u2013", "-")  # − and – pasted from documents
     text = text.strip(_CURRENCY)
+    if "," in text:
+        # Thousands separators only where they group thousands: `1,200` is 1200, but `1,2`
+        # (a decimal comma, or a typo) is not silently read as 12.
+        if not _GROUPED_RE.match(text):
+            return None
+        text = text.replace(",", "")
     scale = 1.0
     if text.endswith("%"):
         text, scale = text[:-1], 0.01

@@ -398,8 +398,13 @@ def read_workbook(path: Path, file: str | None = None, limits: Limits = Limits()
                 required = {f.name for f in spec.required}
                 fits = [(n, _header_row(g, aliases)) for n, g in views.items()
                         if n not in used and not _named_sheet(n)]
-                fits = [(n, h) for n, h in fits if required <= set(h[1].values())]
-                names = [n for n, _ in fits]  # e.g. one sheet per month: read them all
+                full = [n for n, h in fits if required <= set(h[1].values())]
+                names = full  # e.g. one sheet per month: read them all
+                partial = [(h[2], n) for n, h in fits if h[2] >= 2]
+                if not names and how == "meta" and partial:
+                    # The template says what this is, and one sheet looks like it but lacks a
+                    # column: read that sheet so the missing column is named, not the sheet.
+                    names = [max(partial, key=lambda item: item[0])[1]]
             if not names:
                 if spec.name not in kind.optional_sheets:
                     result.findings.append(finding("missing_sheet", file=file, sheet_label=spec.name))

@@ -822,3 +822,40 @@ def test_system_files_are_skipped_and_notes_only_warned_about(tmp_path):
     assert [f.severity for f in results["roster.xlsx.bak"].findings] == ["warning"]
     f = the(results["targets.ods"].findings, "unreadable")
     assert f.is_error and ".xlsx" in f.message_en and ".xlsx" in f.message_zh
+
+
+def test_meta_file_with_a_renamed_sheet_missing_a_column_names_the_column(tmp_path):
+    path = write_book(tmp_path / "roster.xlsx", {"Sheet1": [
+        ["员工编号", "姓名", "部门"],
+        ["E001", "张三", "销售部"],
+    ]}, meta={"kind": "roster", "version": "1"})
+    wb = read_workbook(path)
+    assert wb.kind == "roster"
+    f = the(wb.findings, "missing_column")
+    assert f.where == "roster.xlsx!Sheet1!1"
+    assert_messages(f, "岗位类别 Role family")
+    assert "missing_sheet" not in {x.rule for x in wb.findings}
+
+
+def test_meta_file_without_the_sheet_names_the_sheet(tmp_path):
+    path = write_book(tmp_path / "roster.xlsx", {"Sheet1": [["备注"], ["无"]]}, meta={"kind": "roster"})
+    f = the(read_workbook(path).findings, "missing_sheet")
+    assert f.where == "roster.xlsx"
+    assert_messages(f, "员工花名册 Roster")
+
+
+@pytest.mark.parametrize("typed", ["1,2", "12,00", "1,2345"])
+def test_commas_that_do_not_group_thousands_are_not_guessed(tmp_path, typed):
+    path = write_sheets(tmp_path / "a.xlsx", {ACTUALS: actual_rows(("E001", "2026-10", "K1", typed))})
+    _, findings = actuals_frame(path)
+    f = the(findings, "not_a_number")
+    assert f.where == f"a.xlsx!{ACTUALS}!D2"
+    assert_messages(f, typed)
+
+
+def test_invisible_characters_pasted_into_ids_are_removed(tmp_path):
+    path = write_sheets(tmp_path / "a.xlsx", {ACTUALS: actual_rows(
+        ("\ufeffE001\u200b", "2026-10", "K1\u200d", 5))})
+    frame, findings = actuals_frame(path)
+    assert not no_errors(findings)
+    assert frame[["employee_id", "indicator_id"]].values.tolist() == [["E001", "K1"]]

@@ -594,3 +594,25 @@ def test_weights_of_one_employee_across_two_files_name_the_files(inbox):
     f = the(inputs, "weight_sum")
     assert_messages(f, "90.00%", f"agreements.xlsx!{EMPLOYEE_KPIS}!D2",
                     f"agreements_extra.xlsx!{EMPLOYEE_KPIS}!D2")
+
+
+def test_negative_weight(inbox):
+    employee_kpis(inbox, [kpi("K1", "60%", 200), kpi("K2", "50%", 15), kpi("K3", "-10%", "2%")])
+    inputs = run(inbox)
+    f = the(inputs, "negative")
+    assert f.where == f"agreements.xlsx!{EMPLOYEE_KPIS}!D4"
+    assert_messages(f, "-10%", "权重 Weight")
+    assert PERIOD in blocked_periods(inputs, "S002")
+
+
+def test_expert_score_outside_1_to_10(inbox):
+    sheet = sheet_name("weights", 0)
+    write_book(inbox / "weights.xlsx", {sheet: table("weights", [
+        {"role_family": "销售", "expert_id": "X1", "indicator_id": "K1", "score": 8},
+        {"role_family": "销售", "expert_id": "X1", "indicator_id": "K2", "score": "11"},
+    ])})
+    inputs = run(inbox)
+    f = the(inputs, "out_of_range")
+    assert f.where == f"weights.xlsx!{sheet}!D3"
+    assert_messages(f, "11", "1–10", "重要性分数 Importance score")
+    assert inputs.expert_scores["score"].tolist() == [8.0]

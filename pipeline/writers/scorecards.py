@@ -210,13 +210,14 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: pd.Dat
         (("直属上级", "Manager"), manager_name), (("考核周期", "Period"), employee["period"]),
     ]
     for i, ((zh, en), value) in enumerate(header_block):
-        row, col = 3 + i % 3, (i // 3) * 3
+        row, col = 3 + i % 3, (i // 3) * 5
+        sheet.merge_range(row, col, row, col + 1, "", f.key)
         sheet.write_string(row, col, inline(zh, en, lang), f.key)
-        sheet.merge_range(row, col + 1, row, col + 2, "", f.value)
-        sheet.write_string(row, col + 1, "" if value is None or pd.isna(value) else str(value), f.value)
+        sheet.merge_range(row, col + 2, row, col + 3, "", f.value)
+        sheet.write_string(row, col + 2, "" if value is None or pd.isna(value) else str(value), f.value)
 
     # Grade table (ascending minimums, visible): the grade and bonus formulas look it up.
-    grade_col = 14
+    grade_col = 10
     sheet.write_string(2, grade_col, inline("等级表", "Grades", lang), f.key)
     for j, (zh, en) in enumerate((("最低分", "From"), ("等级", "Grade"), ("奖金系数", "Bonus"))):
         sheet.write_string(3, grade_col + j, inline(zh, en, lang), f.header)
@@ -232,15 +233,14 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: pd.Dat
 
     for col, (zh, en, width) in enumerate(DETAIL_HEADERS):
         sheet.write_string(TABLE_TOP, col, label(zh, en, lang), f.header)
-        sheet.set_column(col, col, width if lang == "en" else max(width, display_width(zh) + 2))
-    sheet.set_row(TABLE_TOP, 30)
-    sheet.set_column(grade_col, grade_col + 2, 9)
+        sheet.set_column(col, col, max(width, display_width(zh) + 2, min(len(en), 14) + 2))
+    sheet.set_row(TABLE_TOP, 32)
 
     # 360 detail goes below the indicator table; rating rows need its row numbers first.
     first = TABLE_TOP + 1
     last = first + len(rows) - 1
     total_row = last + 1
-    rating_top = total_row + 7
+    rating_top = total_row + 8
     rating_rows: dict[str, tuple[int, int]] = {}
     cursor = rating_top + 1
     for indicator_id, group in ratings.groupby("indicator_id", sort=False):
@@ -269,8 +269,8 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: pd.Dat
                 sheet.write_number(r, 7, policy.scale_max, f.number)
             low, high = rating_rows.get(row.indicator_id, (None, None))
             if low is not None:
-                weights = f"G{low + 1}:G{high + 1}"
-                means = f"E{low + 1}:E{high + 1}"
+                weights = f"I{low + 1}:I{high + 1}"
+                means = f"G{low + 1}:G{high + 1}"
                 sheet.write_formula(r, 9, f"=SUMPRODUCT({weights},{means})", f.number, float(row.actual))
             else:
                 sheet.write_number(r, 9, float(row.actual), f.number)
@@ -309,7 +309,7 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: pd.Dat
                         float(employee["bonus"]))
 
     feedback_row = total_row + 5
-    sheet.write_string(feedback_row - 1 + 0, 0, inline("评语", "Feedback", lang), f.key) if False else None
+    sheet.write_string(feedback_row - 1, 0, inline("评语", "Feedback", lang), f.key)
     sheet.merge_range(feedback_row, 0, feedback_row, 12, "", f.feedback)
     sheet.write_string(feedback_row, 0, feedback_text(rows, float(employee["total_rounded"]), str(employee["grade"]), lang),
                        f.feedback)
@@ -317,23 +317,28 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: pd.Dat
 
     # 360 detail: mean score per relation, the policy weight and the weight used after renormalising.
     if not ratings.empty:
-        heads = [("指标", "Indicator"), ("评价关系", "Relation"), ("评价人数", "Raters"), ("计入", "Counted"),
-                 ("平均分", "Mean score"), ("政策权重", "Policy weight"), ("实际权重", "Weight used")]
-        sheet.write_string(rating_top - 1, 0, inline("360 评分明细", "360 ratings", lang), f.key)
-        for col, (zh, en) in enumerate(heads):
+        heads = [("指标编号", "Indicator ID"), ("指标名称", "Indicator"), ("评价关系", "Relation"),
+                 ("评价人数", "Raters"), ("计入", "Counted"), ("平均分", "Mean score"), ("政策权重", "Policy weight"),
+                 ("实际权重", "Weight used")]
+        sheet.merge_range(rating_top - 1, 1, rating_top - 1, 2, "", f.key)
+        sheet.write_string(rating_top - 1, 1, inline("360 评分明细", "360 ratings", lang), f.key)
+        for col, (zh, en) in enumerate(heads, start=1):
             sheet.write_string(rating_top, col, label(zh, en, lang), f.header)
+        sheet.set_row(rating_top, 32)
         names_by_id = dict(zip(rows["indicator_id"], rows["name"]))
         r = rating_top + 1
         for indicator_id, group in ratings.groupby("indicator_id", sort=False):
             for item in group.itertuples(index=False):
-                sheet.write_string(r, 0, f"{indicator_id} {names_by_id.get(indicator_id, '')}", f.text)
+                sheet.write_string(r, 1, str(indicator_id), f.text)
+                sheet.write_string(r, 2, str(names_by_id.get(indicator_id, "")), f.text)
                 relation = _RELATION.get(item.relation)
-                sheet.write_string(r, 1, choice_text(relation, lang) if relation else str(item.relation), f.text)
-                sheet.write_number(r, 2, int(item.raters), f.integer)
-                sheet.write_string(r, 3, ("是" if item.counted else "否") if lang != "en" else ("yes" if item.counted else "no"), f.text)
-                sheet.write_number(r, 4, float(item.mean_score), f.number)
-                sheet.write_number(r, 5, float(item.policy_weight), f.weight)
-                sheet.write_number(r, 6, float(item.weight_used), f.score_percent)
+                sheet.write_string(r, 3, choice_text(relation, lang) if relation else str(item.relation), f.text)
+                sheet.write_number(r, 4, int(item.raters), f.integer)
+                counted = ("是" if item.counted else "否") if lang != "en" else ("yes" if item.counted else "no")
+                sheet.write_string(r, 5, counted, f.text)
+                sheet.write_number(r, 6, float(item.mean_score), f.number)
+                sheet.write_number(r, 7, float(item.policy_weight), f.weight)
+                sheet.write_number(r, 8, float(item.weight_used), f.score_percent)
                 r += 1
         chart_row = r + 1
     else:
@@ -387,8 +392,8 @@ def write_summary_sheet(workbook, data: DepartmentData, cells: dict[str, Employe
     top = 3
     for col, (zh, en, width) in enumerate(headers):
         sheet.write_string(top, col, label(zh, en, lang), f.header)
-        sheet.set_column(col, col, width if lang == "en" else max(width, display_width(zh) + 2))
-    sheet.set_row(top, 30)
+        sheet.set_column(col, col, max(width, display_width(zh) + 2, min(len(en), 14) + 2))
+    sheet.set_row(top, 32)
     totals = data.totals.sort_values(["rank", "employee_id"], kind="stable").reset_index(drop=True)
     first, last = top + 1, top + len(totals)
     dim_subtotals = data.details.pivot_table(index="employee_id", columns="dimension", values="weighted_score",
