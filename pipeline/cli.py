@@ -322,9 +322,11 @@ def _register_optional() -> None:
     """Commands from modules that carry their own click definitions."""
     from pipeline.audit import verify_command
     from pipeline.diff import diff_command
+    from pipeline.trace import trace_command
 
     main.add_command(diff_command, "diff")
     main.add_command(verify_command, "verify")
+    main.add_command(trace_command, "trace")
 
 
 _register_optional()

@@ -311,6 +311,11 @@ def score_period(inputs, policy: Policy, period: str) -> Scores:
     detail["achievement"] = clip(raw, policy)
     detail["weighted_score"] = detail["weight"] * detail["achievement"]
     detail["period"] = period
+    # Where the weight and targets came from (the agreement row), for auditors and `kpi trace`.
+    rows = detail["_row"].astype("Int64").astype(str)
+    for column, field_name in (("agreement_source", "weight"), ("target_source", "target")):
+        prefix = {i: f"{t.file}!{t.sheet}!{t.letters.get(field_name, '')}" for i, t in enumerate(inputs.tables)}
+        detail[column] = detail["_table"].map(prefix) + rows
     detail = detail.sort_values(["employee_id", "_file", "_sheet", "_row"], kind="stable").reset_index(drop=True)
 
     totals = detail.groupby("employee_id", sort=True)["weighted_score"].sum().rename("total").reset_index()

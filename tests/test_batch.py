@@ -219,3 +219,21 @@ def test_cli_validate_names_cells_and_exits_1(tmp_path):
     clean = small_company(tmp_path / "clean")
     ok = CliRunner().invoke(main, ["validate", str(clean)])
     assert ok.exit_code == 0, ok.output
+
+
+def test_trace_names_input_cells_hashes_and_formulas(clean_run):
+    from pipeline.trace import trace_employee
+
+    _, inbox, result = clean_run
+    report = trace_employee(result.period_dir, "S002")
+    assert report.scorecard == "departments/销售部.xlsx!S002 李强"
+    by_key = {(n.indicator_id, n.item): n for n in report.numbers}
+    actual = by_key[("K01", "actual")]
+    assert actual.value == 210 and actual.source == "actuals_销售部.xlsx!实际值 Actuals!D4"
+    assert actual.sha256 == hashlib.sha256((inbox / "actuals_销售部.xlsx").read_bytes()).hexdigest()
+    assert by_key[("K01", "weight")].source == "agreements.xlsx!岗位指标 RoleKPIs!D2"
+    assert by_key[("K01", "achievement")].formula.startswith("=MIN(1.2,MAX(0,J")
+    assert by_key[("", "total")].formula.startswith("=SUM(L")
+    assert by_key[("", "grade")].formula.startswith("=LOOKUP(")
+    cli = CliRunner().invoke(main, ["trace", str(result.period_dir), "R003"])
+    assert cli.exit_code == 0 and "not scored" in cli.output

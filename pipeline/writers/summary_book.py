@@ -57,7 +57,8 @@ SHEETS = (OVERVIEW_SHEET, EMPLOYEES_SHEET, CASCADE_SHEET, CALIBRATION_SHEET, WAR
           DETAILS_SHEET, TOTALS_SHEET, UNSCORED_SHEET)
 
 # Machine sheets: the stable names first (SPEC §5), extras after them.
-DETAIL_EXTRA_COLUMNS = ["achievement_raw", "dimension", "method", "direction", "indicator_name"]
+DETAIL_EXTRA_COLUMNS = ["achievement_raw", "dimension", "method", "direction", "indicator_name", "agreement_source",
+                        "target_source"]
 TOTAL_EXTRA_COLUMNS = ["name", "department", "rank", "score_grade"]
 UNSCORED_COLUMNS = ["employee_id", "period", "name", "department", "reason_zh", "reason_en", "where", "rule",
                     "problems"]
@@ -458,7 +459,7 @@ def _machine_sheet(book: _Book, name: str, frame: pd.DataFrame, columns: list[st
 
 def _write_details(book: _Book, scores: Scores, library: pd.DataFrame) -> None:
     details = scores.details
-    frame = details.reindex(columns=[c for c in DETAIL_COLUMNS + DETAIL_EXTRA_COLUMNS if c != "indicator_name"])
+    frame = details.reindex(columns=DETAIL_COLUMNS + DETAIL_EXTRA_COLUMNS)
     names = _col(details, "name")
     if not library.empty:
         names = names.where(names.notna(), details["indicator_id"].map(library["name"]) if len(details) else names)

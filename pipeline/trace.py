@@ -1,0 +1,169 @@
+"""`kpi trace`: every number on one employee's scorecard, with the input cell it came from.
+
+It reads only the period folder: the machine sheets of summary.xlsx (values and source cells),
+the employee's sheet in the department workbook (the formulas), and the manifest (the SHA-256
+of each input file), so an auditor can trace a score without the inbox at hand.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import click
+import openpyxl
+from python_calamine import CalamineWorkbook
+
+from pipeline.audit import ManifestError, load_manifest
+
+
+@dataclass
+class TracedNumber:
+    item: str  # what the number is (weight, target, actual, achievement, ...)
+    indicator_id: str
+    value: object
+    source: str = ""  # file!sheet!cell of the input, or the scorecard cell for computed numbers
+    sha256: str = ""  # of the input file the source cell is in
+    formula: str = ""  # how the scorecard computes it
+
+
+@dataclass
+class TraceReport:
+    employee_id: str
+    period: str
+    scorecard: str = ""  # workbook!sheet holding the live formulas
+    numbers: list[TracedNumber] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {"employee_id": self.employee_id, "period": self.period, "scorecard": self.scorecard,
+                "numbers": [asdict(n) for n in self.numbers]}
+
+
+class TraceError(Exception):
+    def __init__(self, zh: str, en: str):
+        super().__init__(en)
+        self.zh, self.en = zh, en
+
+
+def _rows(path: Path, sheet: str) -> list[dict]:
+    grid = CalamineWorkbook.from_path(str(path)).get_sheet_by_name(sheet).to_python()
+    header = [str(h) for h in grid[0]]
+    return [dict(zip(header, row)) for row in grid[1:]]
+
+
+def _find_sheet(period_dir: Path, employee_id: str) -> tuple[Path, str] | None:
+    for path in sorted((period_dir / "departments").rglob("*.xlsx")):
+        for name in CalamineWorkbook.from_path(str(path)).sheet_names:
+            if name == employee_id or name.startswith(f"{employee_id} "):
+                return path, name
+    return None
+
+
+def trace_employee(period_dir: Path, employee_id: str) -> TraceReport:
+    """Trace one employee's scorecard back to the input cells and the formulas."""
+    period_dir = Path(period_dir)
+    manifest = load_manifest(period_dir)
+    hashes: dict[str, str] = {}
+    for item in manifest.get("inputs", []):
+        for key in (item.get("file"), Path(str(item.get("path", ""))).name):
+            if key:
+                hashes[key] = item.get("sha256", "")
+    summary = period_dir / "summary.xlsx"
+    details = [r for r in _rows(summary, "明细 Details") if str(r.get("employee_id")) == employee_id]
+    totals = [r for r in _rows(summary, "总分 Totals") if str(r.get("employee_id")) == employee_id]
+    if not totals:
+        raise TraceError(f"员工 {employee_id} 不在 {summary} 中。", f"Employee {employee_id} is not in {summary}.")
+    report = TraceReport(employee_id=employee_id, period=str(manifest.get("period", "")))
+    if totals[0].get("total") in ("", None):
+        unscored = [r for r in _rows(summary, "未评分 Unscored") if str(r.get("employee_id")) == employee_id]
+        reason = unscored[0] if unscored else {}
+        report.numbers.append(TracedNumber("not scored", "", reason.get("reason_en", ""),
+                                           source=str(reason.get("where", ""))))
+        return report
+
+    formulas: dict[tuple[str, str], tuple[str, str]] = {}
+    located = _find_sheet(period_dir, employee_id)
+    if located:
+        path, sheet_name = located
+        report.scorecard = f"{path.relative_to(period_dir).as_posix()}!{sheet_name}"
+        sheet = openpyxl.load_workbook(path, read_only=True)[sheet_name]
+        for row in sheet.iter_rows(min_row=1, max_row=sheet.max_row):
+            cells = {c.column_letter: c for c in row if getattr(c, "column_letter", None)}
+            indicator = cells.get("B").value if "B" in cells else None
+            label = str(cells["A"].value or "") if "A" in cells else ""
+            for letter, item in (("J", "actual"), ("K", "achievement"), ("L", "weighted_score")):
+                cell = cells.get(letter)
+                if cell is not None and isinstance(cell.value, str) and cell.value.startswith("="):
+                    if indicator and item != "weighted_score" or indicator:
+                        formulas.setdefault((str(indicator), item), (cell.coordinate, cell.value))
+            total_cell = cells.get("L")
+            if total_cell is not None and isinstance(total_cell.value, str) and total_cell.value.startswith("="):
+                for key, words in (("total", ("总分 Total", "Total")), ("total_rounded", ("总分(百分制", "Total (points")),
+                                   ("grade", ("等级 Grade", "Grade")), ("bonus", ("奖金系数", "Bonus"))):
+                    if any(label.startswith(w) for w in words) and ("", key) not in formulas:
+                        formulas[("", key)] = (total_cell.coordinate, total_cell.value)
+                        break
+
+    def sha(source: str) -> str:
+        return hashes.get(source.split("!", 1)[0], "") if source and "!" in source else ""
+
+    for row in details:
+        indicator = str(row["indicator_id"])
+        for item, source_key in (("weight", "agreement_source"), ("base", "agreement_source"),
+                                 ("target", "target_source"), ("stretch", "agreement_source"), ("actual", "source")):
+            value = row.get(item)
+            if value in ("", None):
+                continue
+            source = str(row.get(source_key) or "")
+            if item in ("base", "stretch") and source:
+                source = f"{source} (row)"
+            coordinate, formula = formulas.get((indicator, item), ("", ""))
+            report.numbers.append(TracedNumber(item, indicator, value, source, sha(source), formula))
+        for item in ("achievement", "weighted_score"):
+            coordinate, formula = formulas.get((indicator, item), ("", ""))
+            report.numbers.append(TracedNumber(item, indicator, row.get(item), coordinate, "", formula))
+    for item in ("total", "total_rounded", "grade", "bonus"):
+        coordinate, formula = formulas.get(("", item), ("", ""))
+        report.numbers.append(TracedNumber(item, "", totals[0].get(item), coordinate, "", formula))
+    return report
+
+
+def format_trace(report: TraceReport, lang: str = "zh") -> str:
+    lines = [f"{report.employee_id}  {report.period}  {report.scorecard}"]
+    for n in report.numbers:
+        value = f"{n.value:.6g}" if isinstance(n.value, float) else str(n.value)
+        parts = [f"  {n.indicator_id:<10} {n.item:<15} {value:>14}"]
+        if n.source:
+            parts.append(f"  ← {n.source}")
+        if n.formula:
+            parts.append(f"  {n.formula}")
+        if n.sha256:
+            parts.append(f"  sha256 {n.sha256[:16]}…")
+        lines.append("".join(parts))
+    return "\n".join(lines)
+
+
+@click.command("trace")
+@click.argument("period_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("employee_id")
+@click.option("--json", "as_json", is_flag=True, help="The trace as JSON on stdout.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
+def trace_command(period_dir: Path, employee_id: str, as_json: bool, lang: str) -> None:
+    """Every number on EMPLOYEE_ID's scorecard with the input cell it came from (file, sheet,
+    cell, SHA-256 of the file) and the formula that made it.
+
+    \b
+    Example:  kpi trace output/2026-10 E011
+    """
+    try:
+        report = trace_employee(period_dir, employee_id)
+    except (TraceError, ManifestError) as exc:
+        click.echo(exc.en if lang == "en" else f"{exc.zh}\n{exc.en}" if isinstance(exc, TraceError)
+                   else exc.message(lang), err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2, default=str))
+    else:
+        click.echo(format_trace(report, lang))
