@@ -20,24 +20,19 @@ from typing import Any
 
 import click
 
+from pipeline.findings import BilingualError
+
 MANIFEST_VERSION = 1
 MANIFEST_PATH = "audit/manifest.json"  # relative to the period's output folder
 _CHUNK = 1024 * 1024
 
 
-class ManifestError(Exception):
+class ManifestError(BilingualError):
     """No usable manifest in the folder: verify cannot vouch for anything."""
 
     def __init__(self, path: Any, reason_zh: str, reason_en: str) -> None:
-        self.path = str(path)
-        self.reason_zh = reason_zh
-        self.reason_en = reason_en
-        super().__init__(self.message("en"))
-
-    def message(self, lang: str = "both") -> str:
-        zh = f"无法校验:{self.path}:{self.reason_zh}"
-        en = f"Cannot verify: {self.path}: {self.reason_en}"
-        return {"zh": zh, "en": en}.get(lang, f"{zh}\n{en}")
+        self.path, self.reason_zh, self.reason_en = str(path), reason_zh, reason_en
+        super().__init__(f"无法校验:{self.path}:{reason_zh}", f"Cannot verify: {self.path}: {reason_en}")
 
 
 def sha256_file(path: Any) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline import __version__
-from pipeline.findings import Finding, sort_findings
+from pipeline.findings import BilingualError, Finding, sort_findings
 from pipeline.normalize import parse_period
 from pipeline.policy import Policy
 from pipeline.reader import WorkbookRead, read_inbox
@@ -33,15 +33,8 @@ from pipeline.writers.scorecards import DepartmentData, write_department_workboo
 LOCK_NAME = ".kpi-run.lock"
 
 
-class BatchError(Exception):
+class BatchError(BilingualError):
     """A problem with the run itself (usage, lock, unreadable inbox): exit code 2."""
-
-    def __init__(self, zh: str, en: str):
-        super().__init__(en)
-        self.zh, self.en = zh, en
-
-    def message(self, lang: str = "zh") -> str:
-        return self.en if lang == "en" else f"{self.zh}\n{self.en}"
 
 
 @dataclass

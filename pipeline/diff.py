@@ -44,6 +44,7 @@ from openpyxl.formula.translate import Translator
 from openpyxl.utils.cell import get_column_letter, range_boundaries
 from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 
+from pipeline.findings import BilingualError
 from pipeline.safety import Limits, UnreadableInput, assert_defusedxml_in_force, check_workbook_file
 from pipeline.writers.common import display_width, fit_width, new_workbook, safe_sheet_name
 
@@ -63,19 +64,12 @@ _KEY_SHORT = {"employee": "employee_id", "员工": "employee_id", "indicator": "
               "指标": "indicator_id", "周期": "period"}
 
 
-class DiffInputError(Exception):
+class DiffInputError(BilingualError):
     """A workbook we cannot (or will not) read; the CLI turns it into exit 2, never a traceback."""
 
     def __init__(self, path: Any, reason_zh: str, reason_en: str) -> None:
-        self.path = str(path)
-        self.reason_zh = reason_zh
-        self.reason_en = reason_en
-        super().__init__(self.message("en"))
-
-    def message(self, lang: str = "both") -> str:
-        zh = f"无法读取 {self.path}:{self.reason_zh}"
-        en = f"Cannot read {self.path}: {self.reason_en}"
-        return {"zh": zh, "en": en}.get(lang, f"{zh}\n{en}")
+        self.path, self.reason_zh, self.reason_en = str(path), reason_zh, reason_en
+        super().__init__(f"无法读取 {self.path}:{reason_zh}", f"Cannot read {self.path}: {reason_en}")
 
 
 @dataclass(frozen=True)

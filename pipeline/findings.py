@@ -341,3 +341,15 @@ def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
 
 
 __all__ = ["ERROR", "WARNING", "RULES", "Finding", "finding", "has_errors", "sort_findings"]
+
+
+class BilingualError(Exception):
+    """A problem told to the person at the terminal, in Chinese and English (never a traceback)."""
+
+    def __init__(self, zh: str, en: str):
+        super().__init__(en)
+        self.zh, self.en = zh, en
+
+    def message(self, lang: str = "zh") -> str:
+        """English alone with `en`; otherwise Chinese first with English on the next line."""
+        return self.en if lang == "en" else f"{self.zh}\n{self.en}"

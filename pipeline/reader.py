@@ -176,7 +176,13 @@ def _sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
 
 
 # A formula element (any namespace prefix) or an error-typed cell: only then is the XML parsed.
-_MAY_HIDE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s>/]|\st=[\"']e[\"']")
+# Plain substring tests and a regex with a literal prefix: a 26 MB sheet is scanned in ~0.1 s.
+_PREFIXED_FORMULA = re.compile(rb":f[\s>/]")
+
+
+def _may_hide(data: bytes) -> bool:
+    return (b"<f" in data or b't="e"' in data or b"t='e'" in data
+            or _PREFIXED_FORMULA.search(data) is not None)
 
 
 def special_cells(path: Path, sheet_names: list[str]) -> dict[str, dict[str, tuple[str, str]]]:
@@ -192,7 +198,7 @@ def special_cells(path: Path, sheet_names: list[str]) -> dict[str, dict[str, tup
             if part is None or part not in archive.namelist():
                 continue
             data = archive.read(part)
-            if not _MAY_HIDE.search(data):
+            if not _may_hide(data):
                 continue
             cells: dict[str, tuple[str, str]] = {}
             for _, element in SafeET.iterparse(_BytesReader(data)):

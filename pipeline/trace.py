@@ -17,6 +17,7 @@ import openpyxl
 from python_calamine import CalamineWorkbook
 
 from pipeline.audit import ManifestError, load_manifest
+from pipeline.findings import BilingualError
 
 
 @dataclass
@@ -41,10 +42,8 @@ class TraceReport:
                 "numbers": [asdict(n) for n in self.numbers]}
 
 
-class TraceError(Exception):
-    def __init__(self, zh: str, en: str):
-        super().__init__(en)
-        self.zh, self.en = zh, en
+class TraceError(BilingualError):
+    """The employee or the period folder cannot be traced."""
 
 
 def _rows(path: Path, sheet: str) -> list[dict]:
@@ -160,8 +159,7 @@ def trace_command(period_dir: Path, employee_id: str, as_json: bool, lang: str) 
     try:
         report = trace_employee(period_dir, employee_id)
     except (TraceError, ManifestError) as exc:
-        click.echo(exc.en if lang == "en" else f"{exc.zh}\n{exc.en}" if isinstance(exc, TraceError)
-                   else exc.message(lang), err=True)
+        click.echo(exc.message(lang), err=True)
         sys.exit(1)
     if as_json:
         click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2, default=str))

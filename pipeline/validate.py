@@ -16,7 +16,17 @@ import numpy as np
 import pandas as pd
 
 from pipeline.findings import ERROR, Finding, finding
-from pipeline.kinds import ACTUALS, AGREEMENTS, DEPT_TARGETS, INDICATORS, KINDS, RATINGS, ROSTER, WEIGHTS, SheetSpec
+from pipeline.kinds import (
+    ACTUALS,
+    AGREEMENTS,
+    DEPT_TARGETS,
+    INDICATORS,
+    KINDS,
+    RATINGS,
+    ROSTER,
+    WEIGHTS,
+    SheetSpec,
+)
 from pipeline.normalize import parse_column, parse_period, period_months
 from pipeline.policy import Policy
 from pipeline.reader import MatrixSheet, Table, WorkbookRead
