@@ -69,7 +69,8 @@ def parse_number(value: object) -> float | None:
         text, scale = text[:-1], 0.001
     if not _NUMBER_RE.match(text):
         return None
-    return float(text) * scale
+    number = float(text) * scale
+    return number if math.isfinite(number) else None  # `1e999` is not a number anyone means
 
 
 def _is_percent_text(value: object) -> bool:

@@ -43,7 +43,7 @@ def check_workbook_file(path: Path, limits: Limits = Limits()) -> None:
         with path.open("rb") as handle:
             head = handle.read(8)
     except OSError as exc:
-        raise UnreadableInput(f"无法打开文件({exc.strerror})", f"cannot open the file ({exc.strerror})")
+        raise UnreadableInput(f"无法打开文件({exc.strerror})", f"cannot open the file ({exc.strerror})") from None
     if size == 0:
         raise UnreadableInput("文件为空", "the file is empty")
     if size > limits.max_file_bytes:
@@ -70,7 +70,7 @@ def check_workbook_file(path: Path, limits: Limits = Limits()) -> None:
         raise UnreadableInput(
             f"文件已损坏或不完整(可能未传完):{exc}",
             f"the file is damaged or truncated (perhaps not fully copied): {exc}",
-        )
+        ) from None
     if len(members) > limits.max_members:
         raise UnreadableInput(
             f"压缩包成员过多({len(members)} 个,上限 {limits.max_members})",
@@ -101,7 +101,7 @@ def check_workbook_file(path: Path, limits: Limits = Limits()) -> None:
             raise UnreadableInput(
                 f"文件已损坏或不完整(可能未传完):{exc}",
                 f"the file is damaged or truncated (perhaps not fully copied): {exc}",
-            )
+            ) from None
         if bad is not None:
             raise UnreadableInput(f"文件已损坏:压缩成员 {bad} 校验失败",
                                   f"the file is damaged: member {bad} fails its CRC")

@@ -131,6 +131,7 @@ def _parse_table(table: Table, index: int) -> tuple[pd.DataFrame, list[Finding],
     typed["_row"] = raw["_row"].astype("int64")
     typed["_file"], typed["_sheet"], typed["_table"] = table.file, table.sheet, index
     failures = schema_failures(spec, typed.set_index("_row", drop=False).rename_axis(None))
+    typed_by_row = {column: dict(zip(raw["_row"], raw[column])) for column in set(failures["column"]) if column in raw}
     for column, check, failure_case, row_number in failures.itertuples(index=False):
         f = spec.field(column)
         cell = table.cell(column, int(row_number))
@@ -141,10 +142,9 @@ def _parse_table(table: Table, index: int) -> tuple[pd.DataFrame, list[Finding],
                 continue
         flagged.add(cell)
         rule = "not_half_step" if check == "half_points" else check
-        typed_in = raw.loc[raw["_row"] == int(row_number), column] if column in raw else pd.Series(dtype=object)
-        shown = typed_in.iloc[0] if len(typed_in) else failure_case  # as typed: 6, not 6.0
+        as_typed = typed_by_row.get(column, {}).get(int(row_number), failure_case)  # 6, not 6.0
         findings.append(finding(rule, file=table.file, sheet=table.sheet, cell=cell, column=f.label,
-                                value=_show(shown), low=_fmt(f.minimum), high=_fmt(f.maximum),
+                                value=_show(as_typed), low=_fmt(f.minimum), high=_fmt(f.maximum),
                                 choices="、".join(c.label for c in f.choices)))
     bad_rows = {int("".join(ch for ch in cell if ch.isdigit())) for cell in flagged if any(ch.isdigit() for ch in cell)}
     typed["_bad"] = typed["_row"].isin(bad_rows)
@@ -219,14 +219,16 @@ def _spec_of(tables: list[Table], f: Finding) -> SheetSpec | None:
     return None
 
 
-def _cells(inputs: Inputs, rows: pd.DataFrame, field_name: str) -> str:
-    # not itertuples: it renames columns that start with "_" to positions
-    return ", ".join(f"{r['_file']}!{r['_sheet']}!{inputs.tables[int(r['_table'])].cell(field_name, int(r['_row']))}"
-                     for r in rows[["_file", "_sheet", "_row", "_table"]].to_dict("records"))
+def _where(inputs: Inputs, row: dict, field_name: str) -> str:
+    return f"{row['_file']}!{row['_sheet']}!{inputs.tables[int(row['_table'])].cell(field_name, int(row['_row']))}"
 
 
 def _duplicates(inputs: Inputs) -> None:
-    """The same key twice (within a file or across files) is an error naming every cell."""
+    """The same key twice (within a file or across files) is an error naming every cell.
+
+    Rows are handled as plain records (not pandas groups): the same actuals file dropped into
+    the inbox twice makes every one of its rows a conflict, and that must stay quick.
+    """
     names = {ROSTER.sheets[0].name: ("员工", "employee"), INDICATORS.sheets[0].name: ("指标", "indicator"),
              ROLE_KPIS.name: ("岗位指标", "role KPI"), EMPLOYEE_KPIS.name: ("个人指标", "employee KPI"),
              RATINGS.sheets[0].name: ("评分", "rating"), EXPERT_SCORES.name: ("专家打分", "expert score"),
@@ -241,17 +243,24 @@ def _duplicates(inputs: Inputs) -> None:
             dup = frame.duplicated(key, keep=False) & complete
             if not dup.any():
                 continue
-            value_field = "actual" if spec.name == ACTUALS.sheets[0].name else key[0]
-            for _, group in frame[dup].groupby(key, sort=True):
-                cells = _cells(inputs, group, value_field)
-                key_text = " / ".join(str(group.iloc[0][k]) for k in key)
-                for _, row in group.iterrows():
-                    table = inputs.tables[int(row["_table"])]
-                    rule = "conflict" if spec.name == ACTUALS.sheets[0].name else "duplicate_key"
-                    what, what_en = names.get(spec.name, ("", ""))
+            is_actuals = spec.name == ACTUALS.sheets[0].name
+            value_field = "actual" if is_actuals else key[0]
+            rule = "conflict" if is_actuals else "duplicate_key"
+            what, what_en = names.get(spec.name, ("", ""))
+            column = spec.field(value_field).label
+            wanted = list(dict.fromkeys(key + [value_field, "employee_id", "period", *META]))
+            groups: dict[tuple, list[dict]] = {}
+            for record in frame.loc[dup, [c for c in wanted if c in frame]].to_dict("records"):
+                groups.setdefault(tuple(record[k] for k in key), []).append(record)
+            for key_values in sorted(groups, key=lambda values: tuple(map(str, values))):
+                group = groups[key_values]
+                cells = ", ".join(_where(inputs, r, value_field) for r in group)
+                key_text = " / ".join(str(v) for v in key_values)
+                for row in group:
                     inputs.findings.append(finding(
-                        rule, file=row["_file"], sheet=row["_sheet"], cell=table.cell(value_field, int(row["_row"])),
-                        column=spec.field(value_field).label, value=row[value_field], key=key_text, cells=cells,
+                        rule, file=row["_file"], sheet=row["_sheet"],
+                        cell=inputs.tables[int(row["_table"])].cell(value_field, int(row["_row"])),
+                        column=column, value=_show(row[value_field]), key=key_text, cells=cells,
                         what=what, what_en=what_en, employee_id=_text(row.get("employee_id")),
                         period=_text(row.get("period"))))
             frame.loc[dup, "_bad"] = True
@@ -297,22 +306,24 @@ def _reference(inputs: Inputs, spec_name: str, field_name: str, known: set[str],
     unknown = values.notna() & ~values.isin(known) & ~frame["_bad"]
     if not unknown.any():
         return
-    for index, row in frame[unknown].iterrows():
+    columns = [c for c in dict.fromkeys([field_name, "employee_id", "role_family", "period", *META]) if c in frame]
+    for row in frame.loc[unknown, columns].to_dict("records"):
         table = inputs.tables[int(row["_table"])]
-        spec = table.spec
+        period = _text(row.get("period"))
         f = finding(rule, severity=severity, file=row["_file"], sheet=row["_sheet"],
-                    cell=table.cell(field_name, int(row["_row"])), column=spec.field(field_name).label,
-                    value=row[field_name], employee_id=_text(row.get("employee_id")),
-                    period=_text(row.get("period")))
+                    cell=table.cell(field_name, int(row["_row"])), column=table.spec.field(field_name).label,
+                    value=row[field_name], employee_id=_text(row.get("employee_id")), period=period)
         inputs.findings.append(f)
-        if severity == ERROR:
-            frame.loc[index, "_bad"] = True
-            if spec_name == ROSTER.sheets[0].name:
-                inputs.block(row.get("employee_id"), "", f)
-            elif spec_name == ROLE_KPIS.name:
-                inputs.bad_role_sets.setdefault((row["role_family"], _text(row.get("period"))), f)
-            elif "employee_id" in row and field_name != "employee_id":
-                inputs.block(row.get("employee_id"), _text(row.get("period")), f)
+        if severity != ERROR:
+            continue
+        if spec_name == ROSTER.sheets[0].name:
+            inputs.block(row.get("employee_id"), "", f)
+        elif spec_name == ROLE_KPIS.name:
+            inputs.bad_role_sets.setdefault((row["role_family"], period), f)
+        elif "employee_id" in row and field_name != "employee_id":
+            inputs.block(row.get("employee_id"), period, f)
+    if severity == ERROR:
+        frame.loc[unknown, "_bad"] = True
 
 
 def _references(inputs: Inputs) -> None:

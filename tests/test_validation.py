@@ -128,8 +128,8 @@ def test_a_realistic_messy_inbox_has_no_errors(tmp_path):
         {"employee_id": 1003.0, "name": "张销售", "department": "销售部", "role_family": "销售",
          "manager_id": "S001", "status": "在职"},
     ]
-    write_sheets_en = table("roster", roster, style="en")
-    write_book(folder / "花名册.xlsx", {"Sheet1": write_sheets_en})
+    roster_rows = table("roster", roster, style="en")
+    write_book(folder / "花名册.xlsx", {"Sheet1": roster_rows})
     # Indicators with English and mixed-case choices, an example row, a title row above.
     indicators = table("indicators", [
         {"indicator_id": "示例KPI-01", "name": "示例", "dimension": "业绩", "direction": "越高越好", "method": "比率"},
@@ -616,3 +616,17 @@ def test_expert_score_outside_1_to_10(inbox):
     assert f.where == f"weights.xlsx!{sheet}!D3"
     assert_messages(f, "11", "1–10", "重要性分数 Importance score")
     assert inputs.expert_scores["score"].tolist() == [8.0]
+
+
+def test_the_same_actuals_file_dropped_twice_conflicts_row_by_row(inbox):
+    rows = [actual(e, "K1", 100 + i, f"2026-{m:02d}") for i, e in enumerate(["S001", "S002"])
+            for m in range(1, 13)] + seed_actuals()
+    write_actuals(inbox, rows)
+    write_actuals(inbox, rows, "actuals (1).xlsx")
+    inputs = run(inbox)
+    conflicts = [f for f in inputs.findings if f.rule == "conflict"]
+    assert len(conflicts) == 2 * len(rows)
+    first = next(f for f in conflicts if f.file == "actuals (1).xlsx" and f.cell == "D2")
+    assert_messages(first, f"actuals (1).xlsx!{ACTUALS}!D2", f"actuals.xlsx!{ACTUALS}!D2", "S001 / 2026-01 / K1")
+    assert inputs.actuals.empty
+    assert {p for e in ("S001", "S002") for p in blocked_periods(inputs, e)} >= {PERIOD, "2026-01"}
