@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
@@ -144,11 +145,11 @@ def achievement_formula(method: str, direction: str, actual: str, target: str, b
 
 # ------------------------------------------------------------------------------ feedback
 
-def feedback_text(rows: pd.DataFrame, total_rounded: float, grade: str, lang: str) -> str:
+def feedback_text(rows: list, total_rounded: float, grade: str, lang: str) -> str:
     """A short feedback paragraph in the seeds' style, from the numbers alone."""
-    ordered = rows.sort_values("achievement_raw", ascending=False, kind="stable")
+    ordered = sorted(rows, key=lambda row: -row.achievement_raw)
     parts_zh, parts_en = [], []
-    for row in ordered.itertuples(index=False):
+    for row in ordered:
         pct = f"{row.achievement_raw * 100:.0f}%"
         if row.method == "rating":
             parts_zh.append(f"{row.name}评分 {row.actual:.2f} 分")
@@ -156,20 +157,20 @@ def feedback_text(rows: pd.DataFrame, total_rounded: float, grade: str, lang: st
         else:
             parts_zh.append(f"{row.name}完成 {pct}")
             parts_en.append(f"{row.name} at {pct} of target")
-    best, worst = ordered.iloc[0], ordered.iloc[-1]
-    below = ordered[ordered["achievement_raw"] < 1 - 1e-12]
+    best, worst = ordered[0], ordered[-1]
+    below = [row for row in ordered if row.achievement_raw < 1 - 1e-12]
     zh = f"本期总分 {total_rounded:.2f},等级 {grade}。" + ",".join(parts_zh) + "。"
     en = f"Total {total_rounded:.2f}, grade {grade}. " + "; ".join(parts_en) + "."
     if len(ordered) > 1:
-        zh += f"表现最好的是{best['name']};"
-        en += f" Strongest: {best['name']}."
-    if below.empty:
+        zh += f"表现最好的是{best.name};"
+        en += f" Strongest: {best.name}."
+    if not below:
         zh += "各项指标均达到目标,请保持。"
         en += " Every indicator reached its target; keep it up."
     else:
-        names_zh = "、".join(below["name"].astype(str))
-        zh += f"{names_zh}低于目标,其中{worst['name']}差距最大,建议与上级一起制定改进计划。"
-        en += f" Below target: {', '.join(below['name'].astype(str))}; the widest gap is {worst['name']}, " \
+        names = [str(row.name) for row in below]
+        zh += f"{'、'.join(names)}低于目标,其中{worst.name}差距最大,建议与上级一起制定改进计划。"
+        en += f" Below target: {', '.join(names)}; the widest gap is {worst.name}, " \
               "worth an improvement plan with the manager."
     return en if lang == "en" else zh
 
@@ -198,7 +199,19 @@ class EmployeeCells:
     weighted_range: str
 
 
-def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: pd.DataFrame, ratings: pd.DataFrame,
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _group(records: list, key: str) -> dict[str, list]:
+    """Records grouped by `key`, groups and members in their original order."""
+    groups: dict[str, list] = {}
+    for record in records:
+        groups.setdefault(getattr(record, key), []).append(record)
+    return groups
+
+
+def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, ratings: list,
                          manager_name: str, policy: Policy, f: Formats, lang: str) -> EmployeeCells:
     sheet = workbook.add_worksheet(sheet_name)
     sheet.hide_gridlines(2)
@@ -214,7 +227,7 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: pd.Dat
         sheet.merge_range(row, col, row, col + 1, "", f.key)
         sheet.write_string(row, col, inline(zh, en, lang), f.key)
         sheet.merge_range(row, col + 2, row, col + 3, "", f.value)
-        sheet.write_string(row, col + 2, "" if value is None or pd.isna(value) else str(value), f.value)
+        sheet.write_string(row, col + 2, "" if _missing(value) else str(value), f.value)
 
     # Grade table (ascending minimums, visible): the grade and bonus formulas look it up.
     grade_col = 10
@@ -243,11 +256,12 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: pd.Dat
     rating_top = total_row + 8
     rating_rows: dict[str, tuple[int, int]] = {}
     cursor = rating_top + 1
-    for indicator_id, group in ratings.groupby("indicator_id", sort=False):
+    ratings_by_indicator = _group(ratings, "indicator_id")
+    for indicator_id, group in ratings_by_indicator.items():
         rating_rows[indicator_id] = (cursor, cursor + len(group) - 1)
         cursor += len(group)
 
-    for i, row in enumerate(rows.itertuples(index=False)):
+    for i, row in enumerate(rows):
         r = first + i
         dim = _DIMENSION.get(row.dimension)
         sheet.write_string(r, 0, choice_text(dim, lang) if dim else "", f.text)
@@ -258,14 +272,14 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: pd.Dat
         sheet.write_number(r, 5, float(row.weight), f.weight)
         value_format = f.for_unit(row.unit)
         for col, value in ((6, row.base), (7, row.target), (8, row.stretch)):
-            if pd.notna(value):
+            if not _missing(value):
                 sheet.write_number(r, col, float(value), value_format)
             else:
                 sheet.write_blank(r, col, None, value_format)
         cell = {name: xl_rowcol_to_cell(r, col) for name, col in
                 (("base", 6), ("target", 7), ("stretch", 8), ("actual", 9), ("weight", 5), ("ach", 10))}
         if row.method == "rating":
-            if pd.isna(row.target):
+            if _missing(row.target):
                 sheet.write_number(r, 7, policy.scale_max, f.number)
             low, high = rating_rows.get(row.indicator_id, (None, None))
             if low is not None:
@@ -316,7 +330,7 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: pd.Dat
     sheet.set_row(feedback_row, 48)
 
     # 360 detail: mean score per relation, the policy weight and the weight used after renormalising.
-    if not ratings.empty:
+    if ratings:
         heads = [("指标编号", "Indicator ID"), ("指标名称", "Indicator"), ("评价关系", "Relation"),
                  ("评价人数", "Raters"), ("计入", "Counted"), ("平均分", "Mean score"), ("政策权重", "Policy weight"),
                  ("实际权重", "Weight used")]
@@ -325,10 +339,10 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: pd.Dat
         for col, (zh, en) in enumerate(heads, start=1):
             sheet.write_string(rating_top, col, label(zh, en, lang), f.header)
         sheet.set_row(rating_top, 32)
-        names_by_id = dict(zip(rows["indicator_id"], rows["name"]))
+        names_by_id = {row.indicator_id: row.name for row in rows}
         r = rating_top + 1
-        for indicator_id, group in ratings.groupby("indicator_id", sort=False):
-            for item in group.itertuples(index=False):
+        for indicator_id, group in ratings_by_indicator.items():
+            for item in group:
                 sheet.write_string(r, 1, str(indicator_id), f.text)
                 sheet.write_string(r, 2, str(names_by_id.get(indicator_id, "")), f.text)
                 relation = _RELATION.get(item.relation)
@@ -361,7 +375,7 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: pd.Dat
 
     sheet.freeze_panes(TABLE_TOP + 1, 0)
     _print_setup(sheet, (TABLE_TOP, TABLE_TOP))
-    sheet.set_column(12, 12, max(34, min(60, max((display_width(s) for s in rows["source"].astype(str)), default=10))))
+    sheet.set_column(12, 12, max(34, min(60, max((display_width(row.source) for row in rows), default=10))))
     quoted = "'" + sheet_name.replace("'", "''") + "'"
     return EmployeeCells(
         sheet=sheet_name, total=f"{quoted}!{total_cell}", total_rounded=f"{quoted}!{rounded_cell}",
@@ -399,7 +413,8 @@ def write_summary_sheet(workbook, data: DepartmentData, cells: dict[str, Employe
     dim_subtotals = data.details.pivot_table(index="employee_id", columns="dimension", values="weighted_score",
                                              aggfunc="sum", fill_value=0.0) if not data.details.empty else pd.DataFrame()
     rounded_range = f"$G${first + 1}:$G${last + 1}" if len(totals) else "$G$1:$G$1"
-    for i, emp in enumerate(totals.itertuples(index=False)):
+    subtotals = dim_subtotals.to_dict("index") if not dim_subtotals.empty else {}
+    for i, emp in enumerate(SimpleNamespace(**record) for record in totals.to_dict("records")):
         r = first + i
         link = cells.get(emp.employee_id) if linked else None
         rank_formula = f"=RANK(G{r + 1},{rounded_range})"
@@ -409,7 +424,7 @@ def write_summary_sheet(workbook, data: DepartmentData, cells: dict[str, Employe
         else:
             sheet.write_string(r, 1, str(emp.employee_id), f.text)
         sheet.write_string(r, 2, str(emp.name), f.text)
-        sheet.write_string(r, 3, "" if pd.isna(emp.position) else str(emp.position), f.text)
+        sheet.write_string(r, 3, "" if _missing(emp.position) else str(emp.position), f.text)
         sheet.write_string(r, 4, data.managers.get(emp.manager_id, "") if isinstance(emp.manager_id, str) else "", f.text)
         values = [(5, emp.total, f.score_percent, "total"), (6, emp.total_rounded, f.number, "total_rounded"),
                   (7, emp.grade, f.text, "grade"), (8, emp.bonus, f.number, "bonus")]
@@ -421,8 +436,7 @@ def write_summary_sheet(workbook, data: DepartmentData, cells: dict[str, Employe
             else:
                 sheet.write_number(r, col, float(value), fmt)
         for j, dim in enumerate(dims):
-            value = float(dim_subtotals.loc[emp.employee_id, dim.code]) if (
-                not dim_subtotals.empty and dim.code in dim_subtotals.columns and emp.employee_id in dim_subtotals.index) else 0.0
+            value = float(subtotals.get(emp.employee_id, {}).get(dim.code, 0.0))
             if link:
                 criterion = choice_text(dim, lang)
                 sheet.write_formula(r, 9 + j, f'=SUMIF({link.dimension_range},"{criterion}",{link.weighted_range})',
@@ -497,12 +511,13 @@ def write_department_workbook(path: Path, data: DepartmentData, policy: Policy, 
     # the sheet names and cell positions are known before writing, so plan them first.
     plans = []
     if employee_sheets:
-        details_by_employee = dict(tuple(data.details.groupby("employee_id", sort=False)))
-        ratings_by_employee = dict(tuple(data.ratings.groupby("employee_id", sort=False))) if not data.ratings.empty else {}
+        # Plain records, not per-employee DataFrames: pandas costs ~1 ms a call, a sheet needs dozens.
+        details_by_employee = _group(_records(data.details, DETAIL_FIELDS), "employee_id")
+        ratings_by_employee = _group(_records(data.ratings, RATING_FIELDS), "employee_id")
         for emp in totals.to_dict("records"):
             name = employee_sheet_name(emp["employee_id"], emp["name"], taken)
             rows = details_by_employee[emp["employee_id"]]
-            ratings = ratings_by_employee.get(emp["employee_id"], data.ratings.iloc[0:0])
+            ratings = ratings_by_employee.get(emp["employee_id"], [])
             plans.append((name, emp, rows, ratings))
     summary_cells = {name_emp["employee_id"]: _planned_cells(name, rows) for name, name_emp, rows, _ in plans}
     write_summary_sheet(workbook, data, summary_cells, policy, f, lang, linked=employee_sheets)
@@ -513,7 +528,20 @@ def write_department_workbook(path: Path, data: DepartmentData, policy: Policy, 
     return path
 
 
-def _planned_cells(sheet_name: str, rows: pd.DataFrame) -> EmployeeCells:
+DETAIL_FIELDS = ("employee_id", "indicator_id", "name", "dimension", "method", "direction", "unit", "weight", "base",
+                 "target", "stretch", "actual", "achievement", "achievement_raw", "weighted_score", "source")
+RATING_FIELDS = ("employee_id", "indicator_id", "relation", "raters", "counted", "mean_score", "policy_weight",
+                 "weight_used")
+
+
+def _records(frame: pd.DataFrame, fields: tuple[str, ...]) -> list[SimpleNamespace]:
+    if frame.empty:
+        return []
+    columns = frame.reindex(columns=list(fields))
+    return [SimpleNamespace(**record) for record in columns.to_dict("records")]
+
+
+def _planned_cells(sheet_name: str, rows: list) -> EmployeeCells:
     """The cells write_employee_sheet will use (same layout arithmetic)."""
     first = TABLE_TOP + 1
     last = first + len(rows) - 1
