@@ -232,9 +232,12 @@ def parse_policy(text: str) -> Policy:
     limits = Limits(
         max_file_bytes=int(_number(limits_raw, "max_file_mb", "limits", 1) * mb),
         max_uncompressed_bytes=int(_number(limits_raw, "max_uncompressed_mb", "limits", 1) * mb),
+        min_compression_ratio=_number(limits_raw, "min_compression_ratio", "limits", 0, 1),
+        max_sheet_bytes=int(_number(limits_raw, "max_sheet_mb", "limits", 1) * mb),
         max_sheets=int(_number(limits_raw, "max_sheets", "limits", 1)),
         max_rows=int(_number(limits_raw, "max_rows", "limits", 10)),
         max_columns=int(_number(limits_raw, "max_columns", "limits", 5)),
+        max_cells=int(_number(limits_raw, "max_cells", "limits", 100)),
     )
     max_sheets = data["output"].get("max_sheets")
     if isinstance(max_sheets, bool) or not isinstance(max_sheets, int) or max_sheets < 1:

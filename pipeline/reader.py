@@ -5,14 +5,21 @@ guessed between two kinds. Headers are found under title rows and matched by Chi
 English label, field name or both. Data is read with calamine (fast); the sheet XML is only
 consulted for what calamine hides: formulas never calculated and error cells (#N/A, #DIV/0!),
 which calamine reads as blanks.
+
+Formats: .xlsx and .xlsm (data only: nothing in a workbook is ever run), legacy .xls (BIFF,
+read by calamine) and .csv (UTF-8 or GB18030, one sheet of text). Before calamine sees an
+.xlsx, `pipeline.safety` has sized every member, refused DTDs in every XML part and scanned
+every sheet's cells against the limits, in the same pass that finds the hidden cells.
+Every problem with a file becomes a finding; no exception (not even a Rust panic) escapes.
 """
 
 from __future__ import annotations
 
+import csv
+import gc
 import re
-import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pandas as pd
 from defusedxml import ElementTree as SafeET
@@ -22,10 +29,22 @@ from python_calamine import CalamineWorkbook
 from pipeline.findings import WARNING, Finding, finding
 from pipeline.kinds import ID, KINDS, TEMPLATE_VERSION, Kind, SheetSpec, fold, header_aliases
 from pipeline.normalize import is_blank
-from pipeline.safety import Limits, UnreadableInput, check_workbook_file
+from pipeline.safety import (
+    CSV,
+    XLSX,
+    Limits,
+    SheetExtent,
+    UnreadableInput,
+    cell_positions,
+    check_extent,
+    check_input_file,
+    check_merged_ranges,
+    check_workbook_cells,
+    scan_workbook_sheets,
+)
 
 HEADER_SCAN_ROWS = 30
-WORKBOOK_SUFFIXES = {".xlsx", ".xlsm"}
+WORKBOOK_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".csv"}
 _NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL_NS = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 
@@ -111,11 +130,10 @@ def _meta_text(value: object) -> str:
     return str(value).strip()
 
 
-def _meta(workbook: CalamineWorkbook) -> tuple[str | None, str | None]:
-    names = {fold(n): n for n in workbook.sheet_names}
-    if "_meta" not in names:
+def _meta(grid: list[list] | None) -> tuple[str | None, str | None]:
+    """(kind, version) from a `_meta` sheet's grid (None when the workbook has none)."""
+    if not grid:
         return None, None
-    grid = workbook.get_sheet_by_name(names["_meta"]).to_python(skip_empty_area=False)
     meta = {fold(row[0]): _meta_text(row[1]) for row in grid if len(row) >= 2 and isinstance(row[0], str)}
     return meta.get("kind"), meta.get("version")
 
@@ -138,21 +156,24 @@ def _named_sheet(sheet_name: str) -> bool:
     return any(_sheet_matches(s, sheet_name) for k in KINDS.values() for s in k.sheets)
 
 
-def classify(workbook: CalamineWorkbook, grids: dict[str, list[list]]) -> tuple[list[str], str]:
+def classify(sheet_names: list[str], grids: dict[str, list[list]], meta_kind: str | None = None,
+             named: bool = True) -> tuple[list[str], str]:
     """Candidate kinds for a workbook and how they were found (`meta`, `sheets`, `headers`).
 
     Several candidates mean the file is ambiguous: sheets named for two kinds, or sheets whose
     headers fit two kinds (e.g. a roster pasted beside the actuals), are reported, not guessed.
+    `named=False` (a CSV file, whose one "sheet" is named after the file) classifies by
+    headers alone.
     """
-    kind, _ = _meta(workbook)
-    if kind in KINDS:
-        return [kind], "meta"
+    if meta_kind in KINDS:
+        return [meta_kind], "meta"
     by_sheet = {
         k.name for k in KINDS.values()
-        if any(_sheet_matches(s, n) for s in k.sheets for n in workbook.sheet_names)
+        if named and any(_sheet_matches(s, n) for s in k.sheets for n in sheet_names)
     }
     # Sheets not named for any kind count by their headers, so nothing in the file is ignored.
-    by_headers = {k for name, grid in grids.items() if not _named_sheet(name) for k in _kinds_by_headers(grid)}
+    by_headers = {k for name, grid in grids.items() if not (named and _named_sheet(name))
+                  for k in _kinds_by_headers(grid)}
     if by_sheet:
         return sorted(by_sheet | by_headers), "sheets"
     return sorted(by_headers), "headers"
@@ -160,62 +181,111 @@ def classify(workbook: CalamineWorkbook, grids: dict[str, list[list]]) -> tuple[
 
 # ------------------------------------------------------------------------------ hidden cells
 
-def _sheet_parts(archive: zipfile.ZipFile) -> dict[str, str]:
-    """Sheet name -> its XML part inside the zip."""
-    workbook = SafeET.fromstring(archive.read("xl/workbook.xml"))
-    rels = SafeET.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
-    targets = {r.get("Id"): r.get("Target") for r in rels}
-    parts = {}
-    for sheet in workbook.iter(f"{_NS}sheet"):
-        target = targets.get(sheet.get(f"{_REL_NS}id"), "")
-        if not target:
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+# A formula element (any namespace prefix) or an error-typed cell inside <sheetData>: only
+# those cells are parsed, so a sheet of plain values costs one regex search.
+# Three patterns, each with a literal start: one alternation of them scans 15 times slower.
+_HITS = (re.compile(rb"<f[\s/>]"), re.compile(rb":f[\s/>]"), re.compile(rb"t=[\"']e[\"']"))
+_SHEET_DATA_TAG = re.compile(rb"<([A-Za-z_][\w.\-]*:)?sheetData[\s/>]")
+_NS_DECL = re.compile(rb"""\sxmlns(?::([A-Za-z_][\w.\-]*))?\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+
+
+def hidden_cells(data: bytes) -> dict[str, tuple[str, str]]:
+    """Cells calamine shows blank but are not, in one worksheet's XML: {cell: ("formula" |
+    "error", text)} for formulas never calculated and error values (#N/A, #DIV/0!).
+
+    Only the cells around a formula tag or an error type are parsed (with defusedxml); a
+    sheet where that is not possible (odd prefixes, cells without references) is parsed whole.
+    """
+    match = _SHEET_DATA_TAG.search(data)
+    if not match:
+        return {}
+    start = match.start()
+    end = data.rfind(b"sheetData", match.end())
+    end = len(data) if end < 0 else end
+    hits = sorted(m.start() for pattern in _HITS for m in pattern.finditer(data, start, end))
+    if not hits:
+        return {}
+    prefix = match.group(1) or b""
+    open_tag, close_tag = b"<" + prefix + b"c", b"</" + prefix + b"c>"
+    fragments: dict[int, bytes] = {}
+    for hit in hits:
+        cell = data.rfind(open_tag, start, hit + 1)
+        while cell >= 0 and data[cell + len(open_tag):cell + len(open_tag) + 1] not in (b" ", b"\t", b"\r", b"\n", b">", b"/"):
+            cell = data.rfind(open_tag, start, cell)
+        if cell < 0:
+            return _hidden_cells_parsed(data)
+        if cell in fragments:
             continue
-        path = target.lstrip("/") if target.startswith("/") else str(PurePosixPath("xl") / target)
-        parts[sheet.get("name")] = path
-    return parts
-
-
-# A formula element (any namespace prefix) or an error-typed cell: only then is the XML parsed.
-# Plain substring tests and a regex with a literal prefix: a 26 MB sheet is scanned in ~0.1 s.
-_PREFIXED_FORMULA = re.compile(rb":f[\s>/]")
-
-
-def _may_hide(data: bytes) -> bool:
-    return (b"<f" in data or b't="e"' in data or b"t='e'" in data
-            or _PREFIXED_FORMULA.search(data) is not None)
-
-
-def special_cells(path: Path, sheet_names: list[str]) -> dict[str, dict[str, tuple[str, str]]]:
-    """Per sheet, cells calamine shows blank but are not: {cell: ("formula"|"error", text)}."""
-    found: dict[str, dict[str, tuple[str, str]]] = {}
-    with zipfile.ZipFile(path) as archive:
-        try:
-            parts = _sheet_parts(archive)
-        except (KeyError, SafeET.ParseError):
-            return found
-        for name in sheet_names:
-            part = parts.get(name)
-            if part is None or part not in archive.namelist():
+        tag_end = data.find(b">", cell)
+        if tag_end > 0 and data[tag_end - 1:tag_end] == b"/":
+            stop = tag_end + 1
+        else:
+            close = data.find(close_tag, cell)
+            stop = close + len(close_tag) if close >= 0 else -1
+        if stop < 0 or stop <= hit:
+            return _hidden_cells_parsed(data)
+        fragments[cell] = data[cell:stop]
+    root = data[:start]
+    declarations = b" ".join(b"xmlns" + (b":" + p if p else b"") + b'="' + (a or b) + b'"'
+                             for p, a, b in _NS_DECL.findall(root))
+    try:
+        wrapper = SafeET.fromstring(b"<w " + declarations + b">" + b"".join(fragments.values()) + b"</w>")
+    except SafeET.ParseError:
+        return _hidden_cells_parsed(data)
+    elements = [e for e in wrapper if _local(e.tag) == "c"]
+    if len(elements) != len(fragments):
+        return _hidden_cells_parsed(data)
+    offsets = list(fragments)
+    unnamed = [offsets[i] for i, e in enumerate(elements) if not e.get("r")]
+    positions = cell_positions(data, unnamed) if unnamed else {}
+    found: dict[str, tuple[str, str]] = {}
+    for offset, element in zip(offsets, elements):
+        ref = element.get("r")
+        if not ref:
+            if offset not in positions:
                 continue
-            data = archive.read(part)
-            if not _may_hide(data):
-                continue
-            cells: dict[str, tuple[str, str]] = {}
-            for _, element in SafeET.iterparse(_BytesReader(data)):
-                if element.tag != f"{_NS}c":
-                    continue
-                formula = element.find(f"{_NS}f")
-                value = element.find(f"{_NS}v")
-                cached = value is not None and value.text not in (None, "")
-                if value is not None and element.get("t") == "str":
-                    cached = True  # Excel's `<c t="str"><v></v>`: the formula's result is ""
-                if element.get("t") == "e":
-                    cells[element.get("r")] = ("error", value.text if cached else "#ERROR")
-                elif formula is not None and not cached and element.get("t") != "inlineStr":
-                    cells[element.get("r")] = ("formula", "=" + (formula.text or "(shared formula)"))
-                element.clear()
-            if cells:
-                found[name] = cells
+            row, col = positions[offset]
+            ref = f"{get_column_letter(col)}{row}"
+        what = _hidden(element)
+        if what:
+            found[ref.upper()] = what
+    return found
+
+
+def _hidden(element) -> tuple[str, str] | None:
+    """("formula" | "error", text) when calamine would show this <c> element blank."""
+    formula = value = None
+    for child in element:
+        name = _local(child.tag)
+        if name == "f":
+            formula = child
+        elif name == "v":
+            value = child
+    cached = value is not None and value.text not in (None, "")
+    if value is not None and element.get("t") == "str":
+        cached = True  # Excel's `<c t="str"><v></v>`: the formula's result is ""
+    if element.get("t") == "e":
+        return ("error", value.text if cached else "#ERROR")
+    if formula is not None and not cached and element.get("t") != "inlineStr":
+        return ("formula", "=" + (formula.text or "(shared formula)"))
+    return None
+
+
+def _hidden_cells_parsed(data: bytes) -> dict[str, tuple[str, str]]:
+    """The whole sheet through defusedxml: for the odd sheets the fast path cannot take."""
+    found: dict[str, tuple[str, str]] = {}
+    for _, element in SafeET.iterparse(_BytesReader(data)):
+        if _local(element.tag) != "c":
+            continue
+        what = _hidden(element)
+        ref = element.get("r")
+        if what and ref:
+            found[ref.upper()] = what
+        element.clear()
     return found
 
 
@@ -254,9 +324,17 @@ def _fill_merged(grid: list[list], merged: list, first_data: int) -> dict[int, s
     not data. Returns the cells filled ({grid row: columns}) beyond each range's first cell.
     """
     filled: dict[int, set[int]] = {}
-    for (r0, c0), (r1, c1) in merged or ():
-        if r0 < first_data or r0 >= len(grid) or c0 >= len(grid[r0]):
-            continue
+    ranges = [((r0, c0), (r1, c1)) for (r0, c0), (r1, c1) in merged or ()
+              if first_data <= r0 < len(grid) and c0 < len(grid[r0])]
+    # Merged ranges do not overlap in a file Excel wrote: more merged cells than the sheet has
+    # is a crafted file, refused before it costs minutes.
+    area = sum((min(r1, len(grid) - 1) - r0 + 1) * max(min(c1, len(grid[r0]) - 1) - c0 + 1, 0)
+               for (r0, c0), (r1, c1) in ranges)
+    if area > len(grid) * max((len(row) for row in grid[:1]), default=0):
+        raise UnreadableInput("合并单元格区域互相重叠,不是 Excel 保存的正常文件。请取消合并后另存为 .xlsx。",
+                              "its merged cell ranges overlap, which Excel never saves. Unmerge them "
+                              "and save it again as .xlsx.")
+    for (r0, c0), (r1, c1) in ranges:
         value = grid[r0][c0]
         for r in range(r0, min(r1, len(grid) - 1) + 1):
             for c in range(c0, min(c1, len(grid[r]) - 1) + 1):
@@ -303,13 +381,27 @@ def _read_table(spec: SheetSpec, kind: Kind, file: str, sheet_name: str, grid: l
             findings.append(finding("missing_column", file=file, sheet=sheet_name,
                                     cell=f"{header_row}", column=f.label))
     filled = _fill_merged(grid, merged, header_index + 1)
-    body = grid[header_index + 1:]
     width = max(columns.values(), default=0) + 1
-    records = [row[:width] + [""] * (width - len(row)) for row in body]
+    flagged_rows = {int(re.sub(r"[A-Z]+", "", c)) for c in hidden}
+    # Rows with nothing in the table's columns are dropped here, before any frame is built: a
+    # sheet with one stray value in row 1,048,576 costs a million empty Python lists, not a
+    # million-row frame. Flagged rows (a formula without value reads blank) are kept.
+    records, row_numbers = [], []
+    for number, row in enumerate(grid[header_index + 1:], start=header_row + 1):
+        cells = row[:width]
+        if len(cells) < width:
+            cells = cells + [""] * (width - len(cells))
+        if cells.count("") == width and number not in flagged_rows:
+            continue
+        records.append(cells)
+        row_numbers.append(number)
     raw = pd.DataFrame.from_records(records, columns=range(width)) if records else pd.DataFrame(columns=range(width))
+    del records
     frame = pd.DataFrame({name: raw[col] if col in raw else pd.Series(dtype=object)
                           for name, col in columns.items()})
-    frame["_row"] = range(header_row + 1, header_row + 1 + len(frame))
+    del raw
+    frame["_row"] = pd.Series(row_numbers, dtype="int64")
+    position = {number: index for index, number in enumerate(row_numbers)} if filled else {}
     bad_cells: dict[str, str] = {}
     # Cells calamine reads blank but that hold an uncalculated formula or an error value.
     for cell_ref, (what, text) in hidden.items():
@@ -330,13 +422,13 @@ def _read_table(spec: SheetSpec, kind: Kind, file: str, sheet_name: str, grid: l
             # A merged value running past the last real row does not make a row.
             by_position = {columns[n]: n for n in data_columns}
             for grid_row, cols in filled.items():
-                index = grid_row - header_index - 1
+                index = position.get(grid_row + 1, -1)
                 own = [n for c, n in by_position.items() if c not in cols]
                 if 0 <= index < len(frame) and not blank.iloc[index]:
                     blank.iloc[index] = all(is_blank(frame[n].iloc[index]) for n in own)
         if bad_cells:
-            flagged_rows = {int(re.sub(r"[A-Z]+", "", c)) for c in bad_cells}
-            blank &= ~frame["_row"].isin(flagged_rows)
+            bad_rows = {int(re.sub(r"[A-Z]+", "", c)) for c in bad_cells}
+            blank &= ~frame["_row"].isin(bad_rows)
         # The template's example row is marked in its first column (`示例E000`); HR may have
         # moved the columns, so an ID column starting with 示例 marks it too.
         first_col = min(columns, key=columns.get) if columns else None
@@ -349,90 +441,245 @@ def _read_table(spec: SheetSpec, kind: Kind, file: str, sheet_name: str, grid: l
     return table, findings
 
 
+@dataclass
+class _Book:
+    """A workbook's sheets as grids, whatever the format it came in."""
+
+    sheet_names: list[str]
+    grids: dict[str, list[list]]
+    merged: dict[str, list]
+    hidden: dict[str, dict[str, tuple[str, str]]]
+    meta_grid: list[list] | None = None
+    named: bool = True  # sheet names mean something (not a CSV named after its file)
+
+
+def _is_panic(exc: BaseException) -> bool:
+    """pyo3 reports a panic in Rust code as PanicException, which is not an Exception."""
+    return type(exc).__name__ == "PanicException"
+
+
 def read_workbook(path: Path, file: str | None = None, limits: Limits = Limits()) -> WorkbookRead:
-    """Read one input workbook; every problem becomes a finding, never an exception."""
+    """Read one input workbook (.xlsx, .xlsm, .xls or .csv); every problem becomes a finding,
+    never an exception."""
     file = file or path.name
     result = WorkbookRead(path=path, file=file)
+    collecting = gc.isenabled()
+    gc.disable()  # millions of small lists, none of them cyclic: the collector only costs time
     try:
-        check_workbook_file(path, limits)
-        workbook = CalamineWorkbook.from_path(str(path))
-        sheet_names = list(workbook.sheet_names)
-        if len(sheet_names) > limits.max_sheets:
-            raise UnreadableInput(f"工作表过多({len(sheet_names)} 张,上限 {limits.max_sheets})",
-                                  f"too many sheets ({len(sheet_names)}, limit {limits.max_sheets})")
-        grids: dict[str, list[list]] = {}
-        merged: dict[str, list] = {}
-        for name in sheet_names:
-            if fold(name) == "_meta":
-                continue
-            sheet = workbook.get_sheet_by_name(name)
-            if sheet.total_height > limits.max_rows or sheet.total_width > limits.max_columns:
-                raise UnreadableInput(
-                    f"工作表“{name}”过大({sheet.total_height} 行 × {sheet.total_width} 列,上限 "
-                    f"{limits.max_rows} 行 × {limits.max_columns} 列)",
-                    f"sheet '{name}' is too large ({sheet.total_height} rows × {sheet.total_width} columns; "
-                    f"limit {limits.max_rows} × {limits.max_columns})",
-                )
-            grids[name] = sheet.to_python(skip_empty_area=False)
-            merged[name] = sheet.merged_cell_ranges
-        # Header rows are looked for in a view where a header merged down two rows (a tall
-        # header) shows in each of them; the grid itself keeps merges out of the data.
-        views = {name: _header_view(grid, merged[name]) for name, grid in grids.items()}
-        kinds, how = classify(workbook, views)
-        _, result.version = _meta(workbook)
-        if not kinds:
-            result.findings.append(finding("unknown_kind", file=file))
-            return result
-        if len(kinds) > 1:
-            result.findings.append(finding("ambiguous_kind", file=file, kinds=", ".join(kinds)))
-            return result
-        kind = KINDS[kinds[0]]
-        result.kind = kind.name
-        result.version = result.version or (TEMPLATE_VERSION if how == "meta" else None)
-        hidden_cells = special_cells(path, sheet_names)
-        used: set[str] = set()
-        for spec in kind.sheets:
-            names = [n for n in sheet_names if _sheet_matches(spec, n)]
-            if spec.matrix:
-                for name in names:
-                    role_family = re.sub(r"^\s*ahp\s*[-_ ]\s*", "", name, flags=re.IGNORECASE).strip()
-                    result.matrices.append(MatrixSheet(file=file, sheet=name, role_family=role_family))
-                continue
-            if not names:
-                # No sheet by that name: take the sheet whose headers fit best.
-                aliases = _ALIASES[(kind.name, spec.name)]
-                required = {f.name for f in spec.required}
-                fits = [(n, _header_row(g, aliases)) for n, g in views.items()
-                        if n not in used and not _named_sheet(n)]
-                full = [n for n, h in fits if required <= set(h[1].values())]
-                names = full  # e.g. one sheet per month: read them all
-                partial = [(h[2], n) for n, h in fits if h[2] >= 2]
-                if not names and how == "meta" and partial:
-                    # The template says what this is, and one sheet looks like it but lacks a
-                    # column: read that sheet so the missing column is named, not the sheet.
-                    names = [max(partial, key=lambda item: item[0])[1]]
-            if not names:
-                if spec.name not in kind.optional_sheets:
-                    result.findings.append(finding("missing_sheet", file=file, sheet_label=spec.name))
-                continue
-            for name in names:
-                used.add(name)
-                table, table_findings = _read_table(spec, kind, file, name, grids[name], views[name], merged[name],
-                                                    hidden_cells.get(name, {}))
-                result.findings.extend(table_findings)
-                if table is not None:
-                    result.tables.append(table)
+        fmt = check_input_file(path, limits)
+        book = _csv_book(path, limits) if fmt == CSV else _calamine_book(path, fmt, limits)
+        _read_book(result, book)
     except UnreadableInput as exc:
         result.findings.append(finding("unreadable", file=file, reason=exc.reason_zh,
                                        reason_en=exc.reason_en))
     except Exception as exc:  # a user's file must never cost a traceback
-        detail = f"{type(exc).__name__}: {exc}"[:300]
-        result.findings.append(finding(
-            "unreadable", file=file,
-            reason=f"文件已损坏,或由不兼容的程序生成,无法解析。请在 Excel 中打开并另存为 .xlsx({detail})",
-            reason_en=f"the file is damaged or was written by an incompatible program and cannot be parsed; "
-                      f"open it in Excel and save it as .xlsx ({detail})"))
+        result.findings.append(_damaged_finding(file, exc))
+    except BaseException as exc:
+        if not _is_panic(exc):
+            raise
+        result.findings.append(_damaged_finding(file, exc))
+    finally:
+        if collecting:
+            gc.enable()
+    if any(f.rule == "unreadable" for f in result.findings):
+        result.tables, result.matrices, result.kind = [], [], None  # nothing half-read is used
     return result
+
+
+def _damaged_finding(file: str, exc: BaseException) -> Finding:
+    if type(exc).__name__ == "PasswordError":
+        return finding("unreadable", file=file,
+                       reason="工作簿设置了打开密码(已加密),无法读取。请去掉密码后另存为 .xlsx。",
+                       reason_en="the workbook is password-protected (encrypted) and cannot be read; "
+                                 "remove the password and save it as .xlsx.")
+    detail = f"{type(exc).__name__}: {exc}".splitlines()[0][:300] if str(exc) else type(exc).__name__
+    return finding(
+        "unreadable", file=file,
+        reason=f"文件已损坏,或由不兼容的程序生成,无法解析。请在 Excel 中打开并另存为 .xlsx({detail})",
+        reason_en=f"the file is damaged or was written by an incompatible program and cannot be parsed; "
+                  f"open it in Excel and save it as .xlsx ({detail})")
+
+
+def _read_book(result: WorkbookRead, book: _Book) -> None:
+    file = result.file
+    sheet_names, grids, merged = book.sheet_names, book.grids, book.merged
+    # Header rows are looked for in a view where a header merged down two rows (a tall
+    # header) shows in each of them; the grid itself keeps merges out of the data.
+    views = {name: _header_view(grid, merged.get(name, [])) for name, grid in grids.items()}
+    meta_kind, result.version = _meta(book.meta_grid)
+    kinds, how = classify(sheet_names, views, meta_kind, book.named)
+    if not kinds:
+        result.findings.append(finding("unknown_kind", file=file))
+        return
+    if len(kinds) > 1:
+        result.findings.append(finding("ambiguous_kind", file=file, kinds=", ".join(kinds)))
+        return
+    kind = KINDS[kinds[0]]
+    result.kind = kind.name
+    result.version = result.version or (TEMPLATE_VERSION if how == "meta" else None)
+    used: set[str] = set()
+    for spec in kind.sheets:
+        names = [n for n in sheet_names if n in grids and book.named and _sheet_matches(spec, n)]
+        if spec.matrix:
+            for name in names:
+                role_family = re.sub(r"^\s*ahp\s*[-_ ]\s*", "", name, flags=re.IGNORECASE).strip()
+                result.matrices.append(MatrixSheet(file=file, sheet=name, role_family=role_family))
+            continue
+        if not names:
+            # No sheet by that name: take the sheet whose headers fit best.
+            aliases = _ALIASES[(kind.name, spec.name)]
+            required = {f.name for f in spec.required}
+            fits = [(n, _header_row(g, aliases)) for n, g in views.items()
+                    if n not in used and not (book.named and _named_sheet(n))]
+            full = [n for n, h in fits if required <= set(h[1].values())]
+            names = full  # e.g. one sheet per month: read them all
+            partial = [(h[2], n) for n, h in fits if h[2] >= 2]
+            if not names and how == "meta" and partial:
+                # The template says what this is, and one sheet looks like it but lacks a
+                # column: read that sheet so the missing column is named, not the sheet.
+                names = [max(partial, key=lambda item: item[0])[1]]
+        if not names:
+            if spec.name not in kind.optional_sheets:
+                result.findings.append(finding("missing_sheet", file=file, sheet_label=spec.name))
+            continue
+        for name in names:
+            used.add(name)
+            table, table_findings = _read_table(spec, kind, file, name, grids[name], views[name],
+                                                merged.get(name, []), book.hidden.get(name, {}))
+            result.findings.extend(table_findings)
+            if table is not None:
+                result.tables.append(table)
+
+
+# ------------------------------------------------------------------------------ formats
+
+def _calamine_book(path: Path, fmt: str, limits: Limits) -> _Book:
+    """An .xlsx/.xlsm (every sheet's XML scanned first) or a legacy .xls, read by calamine."""
+    hidden: dict[str, dict] = {}
+    parts: dict[str, str] = {}
+    if fmt == XLSX:  # all sheets checked against the limits before calamine sees the file
+        parts, hidden = _scan_xlsx(path, limits)
+    expected = {".xlsx", ".xlsm"} if fmt == XLSX else {".xls"}
+    if path.suffix.lower() in expected:
+        workbook = CalamineWorkbook.from_path(str(path))
+    else:  # content and name disagree (a .xlsx saved as .xls): calamine goes by content here
+        with path.open("rb") as handle:
+            workbook = CalamineWorkbook.from_filelike(handle)
+    sheet_names = list(workbook.sheet_names)
+    if len(sheet_names) > limits.max_sheets:
+        raise UnreadableInput(
+            f"工作表过多({len(sheet_names)} 张,上限 {limits.max_sheets});如确为正常文件,可在政策文件 "
+            "limits.max_sheets 中调高上限",
+            f"too many sheets ({len(sheet_names)}, limit {limits.max_sheets}); if the file is genuine, "
+            "raise limits.max_sheets in the policy file")
+    book = _Book(sheet_names=sheet_names, grids={}, merged={}, hidden={})
+    total = 0
+    for name in sheet_names:
+        if name in book.grids or (fold(name) == "_meta" and book.meta_grid is not None):
+            continue  # a name twice: calamine gives the first sheet for both
+        book.hidden[name] = hidden.get(parts.get(name, ""), {})
+        sheet = workbook.get_sheet_by_name(name)
+        # The grid runs from A1 to the last cell: checked again before Python builds it (for
+        # .xls, whose cells are not scanned first, this is the check; BIFF caps a sheet at
+        # 65,536 × 256, so calamine's own block stays bounded).
+        extent = SheetExtent(sheet.end[0] + 1, sheet.end[1] + 1) if sheet.height else SheetExtent(0, 0)
+        check_extent(name, extent, limits)
+        total += extent.cells
+        check_workbook_cells(total, limits)
+        grid = _grid(sheet)
+        merged = sheet.merged_cell_ranges or []
+        del sheet
+        check_merged_ranges(name, len(merged), limits)
+        if fold(name) == "_meta":
+            book.meta_grid = grid
+            continue
+        book.grids[name], book.merged[name] = grid, merged
+    return book
+
+
+_SHARE_LIMIT = 200_000
+
+
+def _grid(sheet) -> list[list]:
+    """The sheet from A1 to its last cell, as calamine's `to_python(skip_empty_area=False)`
+    gives it, with equal strings shared: HR's columns repeat the same periods, IDs and
+    relations thousands of times, and one object per distinct text halves the grid's memory."""
+    if not sheet.height:
+        return []
+    (_, first_col), (last_row, last_col) = sheet.start, sheet.end
+    lead = [""] * first_col
+    seen: dict[str, str] = {}
+    share = seen.setdefault
+    grid = []
+    for row in sheet.iter_rows():  # from row 1 (this version pads the rows above), not from column A
+        cells = [share(v, v) if v.__class__ is str else v for v in row]
+        grid.append(lead + cells if first_col and len(cells) < last_col + 1 else cells)
+        if len(seen) > _SHARE_LIMIT:  # text that does not repeat: sharing only costs memory
+            share = seen.get
+    if len(grid) < last_row + 1:  # a version that starts at the first used row
+        grid[:0] = [[""] * (last_col + 1) for _ in range(last_row + 1 - len(grid))]
+    return grid
+
+
+def _scan_xlsx(path: Path, limits: Limits) -> tuple[dict[str, str], dict[str, dict]]:
+    """The safety scan of every sheet (see safety.scan_workbook_sheets), collecting on the way
+    the cells calamine would show blank: each sheet's XML is inflated once."""
+    hidden: dict[str, dict] = {}
+    parts = scan_workbook_sheets(path, limits, each=lambda part, data: hidden.__setitem__(part, hidden_cells(data)))
+    return parts, hidden
+
+
+def _csv_book(path: Path, limits: Limits) -> _Book:
+    """A CSV file as one sheet of text cells (formula-like text stays text), named after the
+    file and classified by its headers. UTF-8 (with or without BOM) or GB18030, which Chinese
+    Excel writes; the size was checked before, rows and columns are counted while reading."""
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        encodings = ["utf-16"]
+    elif head[:3] == b"\xef\xbb\xbf":
+        encodings = ["utf-8-sig"]
+    else:
+        encodings = ["utf-8", "gb18030"]
+    for encoding in encodings:
+        try:
+            grid = _csv_rows(path, encoding, limits)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise UnreadableInput(
+            "CSV 文件的编码无法识别(既不是 UTF-8 也不是 GB18030)。请在 Excel 中另存为 .xlsx。",
+            "the CSV file's encoding is not recognised (neither UTF-8 nor GB18030). Save it as .xlsx in Excel.")
+    name = path.stem or "CSV"
+    return _Book(sheet_names=[name], grids={name: grid}, merged={}, hidden={}, named=False)
+
+
+def _csv_rows(path: Path, encoding: str, limits: Limits) -> list[list]:
+    with path.open("r", encoding=encoding, errors="strict", newline="") as handle:
+        first = handle.readline(64 * 1024)
+        counts = {d: first.count(d) for d in (",", ";", "\t")}
+        delimiter = max(counts, key=lambda d: (counts[d], d == ","))
+        handle.seek(0)
+        rows: list[list] = []
+        width = 0
+        try:
+            for row in csv.reader(handle, delimiter=delimiter):
+                rows.append(row)
+                if len(row) > width:
+                    width = len(row)
+                if len(rows) > limits.max_rows or width > limits.max_columns or len(rows) * width > limits.max_cells:
+                    check_extent(path.stem, SheetExtent(len(rows), width), limits)
+        except csv.Error as exc:
+            raise UnreadableInput(
+                f"CSV 文件格式错误(第 {len(rows) + 1} 行:{exc})。请在 Excel 中另存为 .xlsx。",
+                f"the CSV file is malformed (line {len(rows) + 1}: {exc}). Save it as .xlsx in Excel.") from None
+    for row in rows:  # the grid is rectangular, as calamine's is
+        if len(row) < width:
+            row.extend([""] * (width - len(row)))
+    if rows and rows[0] and isinstance(rows[0][0], str):
+        rows[0][0] = rows[0][0].lstrip("\ufeff")
+    return rows
 
 
 _SYSTEM_FILES = {"thumbs.db", "desktop.ini", "ehthumbs.db"}
@@ -478,11 +725,7 @@ def _unsupported(path: Path, name: str) -> Finding:
     if suffix in IGNORED_SUFFIXES:  # notes HR keeps beside the data: say so, but it is not an error
         return finding("unreadable", severity="warning", file=name,
                        reason=f"不是 Excel 工作簿({suffix}),已忽略。", reason_en=f"not an Excel workbook ({suffix}); ignored.")
-    if suffix == ".xls":
-        zh, en = "旧版 .xls 文件不受支持,请在 Excel 中另存为 .xlsx。", "legacy .xls files are not supported; save it as .xlsx in Excel."
-    elif suffix == ".csv":
-        zh, en = "CSV 文件不受支持,请使用模板并另存为 .xlsx。", "CSV files are not supported; use the template and save as .xlsx."
-    elif suffix in _OTHER_SPREADSHEETS:
+    if suffix in _OTHER_SPREADSHEETS:
         zh = f"不支持 {suffix} 格式,请在 Excel 或 WPS 中另存为 .xlsx。"
         en = f"{suffix} files are not supported; save it as .xlsx in Excel or WPS."
     else:  # a note or a picture left in the inbox: said, not an error

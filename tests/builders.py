@@ -269,3 +269,74 @@ def typed_inputs(**tables: list[dict]):
     for spec in KINDS["weights"].tables:
         frames.setdefault(spec.name, pd.DataFrame(columns=[f.name for f in spec.fields]))
     return Inputs(workbooks=[], tables=tables_read, frames=frames, matrices=[])
+
+
+# --------------------------------------------------------------------------- hostile files
+
+def replace_members(source: Path, target: Path, replace: dict[str, bytes] | None = None,
+                    add: dict[str, bytes] | None = None) -> Path:
+    """A copy of the zip `source` with some members' bytes replaced and others added."""
+    import zipfile
+
+    replace, add = replace or {}, add or {}
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, replace.get(info.filename, zin.read(info)))
+        for name, data in add.items():
+            zout.writestr(name, data)
+    return target
+
+
+SHEET_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+
+
+def sheet_xml(rows: dict[int, dict[str, object]] | str, dimension: str | None = None,
+              prolog: str = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>') -> bytes:
+    """Worksheet XML by hand: {row: {ref: value}} (str → inline string) or raw <sheetData> body."""
+    if isinstance(rows, str):
+        body = rows
+    else:
+        parts = []
+        for r, cells in sorted(rows.items()):
+            cell_xml = "".join(
+                f'<c r="{ref}" t="inlineStr"><is><t>{value}</t></is></c>' if isinstance(value, str)
+                else f'<c r="{ref}"><v>{value}</v></c>' for ref, value in cells.items())
+            parts.append(f'<row r="{r}">{cell_xml}</row>')
+        body = "".join(parts)
+    dim = f'<dimension ref="{dimension}"/>' if dimension else ""
+    return f'{prolog}<worksheet xmlns="{SHEET_NS}">{dim}<sheetData>{body}</sheetData></worksheet>'.encode()
+
+
+def ole2_file(path: Path, streams: list[str], size: int = 8192) -> Path:
+    """A small OLE2 compound file whose directory names `streams` (no real stream content):
+    what an encrypted .xlsx (`EncryptionInfo`, `EncryptedPackage`) or a legacy .xls
+    (`Workbook`) looks like to a reader that only looks at names."""
+    import struct
+
+    sector = 512
+    header = bytearray(sector)
+    header[0:8] = bytes.fromhex("D0CF11E0A1B11AE1")
+    struct.pack_into("<HHHHH", header, 0x18, 0x3E, 3, 0xFFFE, 9, 6)
+    struct.pack_into("<I", header, 0x2C, 1)  # one FAT sector
+    struct.pack_into("<I", header, 0x30, 1)  # directory in sector 1
+    struct.pack_into("<I", header, 0x38, 4096)
+    struct.pack_into("<III", header, 0x3C, 0xFFFFFFFE, 0, 0xFFFFFFFE)
+    struct.pack_into("<I", header, 0x4C, 0)  # DIFAT[0]: the FAT is sector 0
+    for i in range(1, 109):
+        struct.pack_into("<I", header, 0x4C + 4 * i, 0xFFFFFFFF)
+    fat = bytearray(b"\xff" * sector)
+    struct.pack_into("<II", fat, 0, 0xFFFFFFFD, 0xFFFFFFFE)
+    directory = bytearray()
+    for index, (name, kind) in enumerate([("Root Entry", 5)] + [(s, 2) for s in streams]):
+        entry = bytearray(128)
+        encoded = name.encode("utf-16-le") + b"\0\0"
+        entry[0:len(encoded)] = encoded
+        struct.pack_into("<HBB", entry, 64, len(encoded), kind, 1)
+        struct.pack_into("<III", entry, 68, 0xFFFFFFFF, index + 1 if index + 1 <= len(streams) and index else 0xFFFFFFFF,
+                         1 if index == 0 and streams else 0xFFFFFFFF)
+        struct.pack_into("<I", entry, 116, 0xFFFFFFFE)
+        directory += entry
+    directory += b"\0" * (-len(directory) % sector)
+    data = bytes(header) + bytes(fat) + bytes(directory)
+    path.write_bytes(data + b"\0" * max(size - len(data), 0))
+    return path

@@ -92,3 +92,45 @@ def small_company(folder: Path, *, mistake: bool = False, hostile_name: bool = F
     write_sheets(folder / "dept_targets.xlsx", {sheet_name("dept_targets"): table("dept_targets", [
         {"department": "销售部", "period": PERIOD, "indicator_id": "K01", "target": 1000}])})
     return folder
+
+
+# --------------------------------------------------------------------------- hostile roster
+
+# (employee_id, name, department): formula injection in names, path traversal, reserved and
+# forbidden characters, a 300-character name and names differing only in case in departments.
+HOSTILE_PEOPLE = [
+    ("H01", "=cmd|' /C calc'!A0", "../../etc"),
+    ("H02", "@SUM(1)", "..\\..\\x"),
+    ("H03", "+1", "CON"),
+    ("H04", "-1", "a/b:c*?"),
+    ("H05", "http://evil", "D" * 300),
+    ("H06", "=HYPERLINK(\"http://evil\",\"x\")", "Sales"),
+    ("H07", "普通员工", "SALES"),
+]
+
+
+def hostile_company(folder: Path) -> Path:
+    """small_company (with its `=cmd|...` employee) plus R&D people whose names and departments
+    are hostile text; each has complete actuals and ratings, so each can be scored."""
+    small_company(folder, hostile_name=True)
+    book = openpyxl.load_workbook(folder / "roster.xlsx")
+    sheet = book[sheet_name("roster")]
+    for employee_id, name, department in HOSTILE_PEOPLE:
+        sheet.append([employee_id, name, department, "工程师", "研发", "R001"])
+        for cell in sheet[sheet.max_row]:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"  # as typed by HR: text, never a formula
+    book.save(folder / "roster.xlsx")
+    actuals, ratings = [], []
+    for employee_id, _, _ in HOSTILE_PEOPLE:
+        actuals += [{"employee_id": employee_id, "period": PERIOD, "indicator_id": "R01", "actual": 0.92},
+                    {"employee_id": employee_id, "period": PERIOD, "indicator_id": "R02", "actual": 0.03},
+                    {"employee_id": employee_id, "period": PERIOD, "indicator_id": "R03", "actual": 3}]
+        for indicator in ("A02", "B01"):
+            ratings += [{"employee_id": employee_id, "period": PERIOD, "indicator_id": indicator,
+                         "rater_id": "R001", "relation": "上级", "score": 4},
+                        {"employee_id": employee_id, "period": PERIOD, "indicator_id": indicator,
+                         "rater_id": employee_id, "relation": "自评", "score": 4.5}]
+    write_sheets(folder / "actuals_hostile.xlsx", {sheet_name("actuals"): table("actuals", actuals)})
+    write_sheets(folder / "ratings_hostile.xlsx", {sheet_name("ratings"): table("ratings", ratings)})
+    return folder

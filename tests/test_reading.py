@@ -604,7 +604,9 @@ def test_zip_that_is_not_a_workbook(tmp_path):
     assert f.file == "photos.xlsx" and "xl/workbook.xml" in f.message_en
 
 
-def test_csv_and_xls_in_the_inbox_are_told_to_save_as_xlsx(tmp_path):
+def test_csv_is_read_and_an_unrecognised_xls_is_told_to_save_as_xlsx(tmp_path):
+    # Since issue 6 a CSV is read (tests/test_hostile.py covers it); an OLE2 file that is
+    # neither a legacy .xls nor a recognisable encrypted workbook is still refused.
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     (inbox / "actuals.csv").write_text("员工编号,考核周期,指标编号,实际值\nE001,2026-10,K1,5\n", "utf-8")
@@ -612,12 +614,11 @@ def test_csv_and_xls_in_the_inbox_are_told_to_save_as_xlsx(tmp_path):
     (inbox / "~$roster.xlsx").write_bytes(b"lock file")
     results = read_inbox(inbox)
     assert [r.file for r in results] == ["actuals.csv", "old.xls"]
-    for result in results:
-        f = the(result.findings, "unreadable")
-        assert f.file == result.file and f.cell == ""
-        assert ".xlsx" in f.message_zh and ".xlsx" in f.message_en
-    assert "CSV" in results[0].findings[0].message_en
-    assert ".xls " in results[1].findings[0].message_en
+    assert results[0].kind == "actuals" and not results[0].findings
+    f = the(results[1].findings, "unreadable")
+    assert f.file == "old.xls" and f.cell == ""
+    assert ".xlsx" in f.message_zh and ".xlsx" in f.message_en
+    assert ".xls " in f.message_en and "password" in f.message_en
 
 
 def test_one_bad_file_does_not_stop_the_inbox(tmp_path):
