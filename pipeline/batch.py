@@ -127,16 +127,24 @@ def department_jobs(scores: Scores, roster: pd.DataFrame, departments_dir: Path,
     """(path, data, with employee sheets) for every department workbook and team workbook."""
     managers = dict(zip(roster["employee_id"], roster["name"]))
     details = scores.details
+    # Split details and ratings by employee once; each workbook then concatenates its own
+    # employees' pieces (an isin per workbook grows with employees × workbooks).
+    details_of = dict(tuple(details.groupby("employee_id", sort=False))) if not details.empty else {}
+    ratings_of = dict(tuple(scores.ratings.groupby("employee_id", sort=False))) if not scores.ratings.empty else {}
+
+    def pieces(parts: dict, ids, empty: pd.DataFrame) -> pd.DataFrame:
+        chosen = [parts[i] for i in ids if i in parts]
+        return pd.concat(chosen, ignore_index=True) if chosen else empty.iloc[0:0]
+
     jobs = []
     taken: set[str] = set()
     departments = sorted(set(roster["department"].dropna()) | set(scores.unscored["department"].dropna()))
     for department in departments:
         totals = scores.totals[scores.totals["department"] == department]
-        ids = set(totals["employee_id"])
+        ids = list(totals["employee_id"])
         unscored = scores.unscored[scores.unscored["department"] == department]
         data = DepartmentData(department=department, period=scores.period, totals=totals,
-                              details=details[details["employee_id"].isin(ids)],
-                              ratings=scores.ratings[scores.ratings["employee_id"].isin(ids)],
+                              details=pieces(details_of, ids, details), ratings=pieces(ratings_of, ids, scores.ratings),
                               unscored=unscored, managers=managers)
         stem = unique_stem(department, taken, fallback="department")
         if len(totals) <= max_sheets:
@@ -150,12 +158,11 @@ def department_jobs(scores: Scores, roster: pd.DataFrame, departments_dir: Path,
             label = f"{manager_id} {manager_name}".strip() if manager_id else "未指定上级 no manager"
             for part, start in enumerate(range(0, len(team), max_sheets), start=1):
                 chunk = team.iloc[start:start + max_sheets]
-                chunk_ids = set(chunk["employee_id"])
+                chunk_ids = list(chunk["employee_id"])
                 name = label if len(team) <= max_sheets else f"{label} ({part})"
                 team_data = DepartmentData(
                     department=department, period=scores.period, totals=chunk,
-                    details=details[details["employee_id"].isin(chunk_ids)],
-                    ratings=scores.ratings[scores.ratings["employee_id"].isin(chunk_ids)],
+                    details=pieces(details_of, chunk_ids, details), ratings=pieces(ratings_of, chunk_ids, scores.ratings),
                     unscored=unscored.iloc[0:0], managers=managers, title=f"{department} · {name}",
                 )
                 path = departments_dir / stem / f"{unique_stem(name, team_taken, fallback='team')}.xlsx"
@@ -243,7 +250,7 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
             by_file = {path: items for path, items in by_file.items() if any(f.is_error for f in items)}
             if by_file:
                 write_errors_books(by_file, errors_dir, lang=lang, limits=policy.limits)
-            anything_wrong = any(f.is_error for f in findings) or not scores.unscored.empty
+            anything_wrong = _anything_wrong(scores, findings)
             if not (strict and anything_wrong):
                 department_list = department_jobs(scores, inputs.roster, staging / "departments", policy,
                                                   policy.max_sheets)
@@ -277,9 +284,15 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
             shutil.rmtree(staging, ignore_errors=True)
             raise
     files = sorted(p for p in final.rglob("*") if p.is_file())
-    exit_code = 1 if (any(f.is_error for f in findings) or not scores.unscored.empty) else 0
+    exit_code = 1 if _anything_wrong(scores, findings) else 0
     return RunResult(period=period, period_dir=final, exit_code=exit_code, scores=scores, findings=findings,
                      files=files, seconds=seconds, policy_grades=policy.grades)
+
+
+def _anything_wrong(scores: Scores, findings: list[Finding]) -> bool:
+    """Errors, or employees excluded for a reason other than having left (leavers are listed, not wrong)."""
+    excluded = scores.unscored[scores.unscored["rule"] != "left"]
+    return any(f.is_error for f in findings) or not excluded.empty
 
 
 def _weights(inputs: Inputs, policy: Policy):

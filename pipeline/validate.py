@@ -11,6 +11,7 @@ scoring with the reason, never silently dropped.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -87,6 +88,12 @@ class Inputs:
     @property
     def dept_targets(self) -> pd.DataFrame:
         return self.frames[DEPT_TARGETS.sheets[0].name]
+
+    @cached_property
+    def role_family_of(self) -> dict[str, str]:
+        """employee_id -> role family, built once (validation asks per agreement set)."""
+        roster = self.roster.dropna(subset=["employee_id"]).drop_duplicates("employee_id")
+        return dict(zip(roster["employee_id"], roster["role_family"]))
 
     def block(self, employee_id: object, period: str, reason: Finding) -> None:
         if isinstance(employee_id, str) and employee_id:
@@ -449,8 +456,7 @@ def _design_warnings(inputs: Inputs, policy: Policy, group: pd.DataFrame, who: s
         inputs.findings.append(finding("equal_weights", count=count, **where))
     family = first.get("role_family") if owner == "role_family" else None
     if owner == "employee_id":
-        roster = inputs.roster.set_index("employee_id")
-        family = roster["role_family"].get(first["employee_id"]) if first["employee_id"] in roster.index else None
+        family = inputs.role_family_of.get(first["employee_id"])
     expected = policy.dimension_weights.get(family or "")
     if expected and group["dimension"].notna().all():
         shares = group.groupby("dimension")["weight"].sum()
