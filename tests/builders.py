@@ -340,3 +340,20 @@ def ole2_file(path: Path, streams: list[str], size: int = 8192) -> Path:
     data = bytes(header) + bytes(fat) + bytes(directory)
     path.write_bytes(data + b"\0" * max(size - len(data), 0))
     return path
+
+
+def _split_label(needle: str) -> tuple[str, str]:
+    """A bilingual label `姓名 Name`: the Chinese message shows `姓名`, the English one `Name`."""
+    head, _, tail = needle.partition(" ")
+    if tail and any("\u4e00" <= ch <= "\u9fff" for ch in head) and tail.isascii():
+        return head, tail
+    return needle, needle
+
+
+def assert_messages(f, *needles: str) -> None:
+    """Both messages are there and mention each value or column (in its own language)."""
+    assert f.message_zh.strip() and f.message_en.strip()
+    for needle in needles:
+        zh, en = _split_label(needle)
+        assert zh in f.message_zh, (zh, f.message_zh)
+        assert en in f.message_en, (en, f.message_en)

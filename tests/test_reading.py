@@ -15,7 +15,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 import xlsxwriter
-from builders import headers, sheet_name, table, write_book, write_sheets
+from builders import assert_messages, headers, sheet_name, table, write_book, write_sheets
 
 import pipeline.reader as reader
 from pipeline.kinds import KINDS, TEMPLATE_VERSION
@@ -41,21 +41,6 @@ def the(findings: list, rule: str):
     return found[0]
 
 
-def _split_label(needle: str) -> tuple[str, str]:
-    """A bilingual column label `实际值 Actual`: Chinese text shows its Chinese part, English its English."""
-    head, _, tail = needle.partition(" ")
-    if tail and any("\u4e00" <= ch <= "\u9fff" for ch in head) and tail.isascii():
-        return head, tail
-    return needle, needle
-
-
-def assert_messages(f, *needles: str) -> None:
-    """Both messages are there and mention each value or column."""
-    assert f.message_zh.strip() and f.message_en.strip()
-    for needle in needles:
-        zh, en = _split_label(needle)
-        assert zh in f.message_zh, (zh, f.message_zh)
-        assert en in f.message_en, (en, f.message_en)
 
 
 def no_errors(findings: list) -> list:

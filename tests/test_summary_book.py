@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import shutil
-import subprocess
 import sys
 import time
 import zipfile
@@ -37,6 +36,7 @@ from pipeline.writers.summary_book import (
 
 sys.path.insert(0, str(Path(__file__).parent))
 import builders  # noqa: E402
+from recalc import recalculated_libreoffice  # noqa: E402
 
 PERIOD = "2026-Q3"
 POLICY = load_policy()
@@ -331,26 +331,6 @@ def test_department_rollup(seed, tmp_path):
     assert total[1:3] == (1, 1)
 
 
-_RECALC_PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
-<oor:items xmlns:oor="http://openoffice.org/2001/registry" xmlns:xs="http://www.w3.org/2001/XMLSchema"
- xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
-<item oor:path="/org.openoffice.Office.Calc/Formula/Load"><prop oor:name="OOXMLRecalcMode" oor:op="fuse">
-<value>0</value></prop></item>
-</oor:items>
-"""
-
-
-def _libreoffice_recalculated(path: Path, tmp: Path) -> openpyxl.Workbook:
-    """The workbook as LibreOffice computes it on load (recalculation forced by the profile)."""
-    profile = tmp / "profile" / "user"
-    profile.mkdir(parents=True)
-    (profile / "registrymodifications.xcu").write_text(_RECALC_PROFILE, "utf-8")
-    subprocess.run([shutil.which("soffice"), f"-env:UserInstallation=file://{profile.parent}", "--headless",
-                    "--convert-to", "xlsx:Calc MS Excel 2007 XML", "--outdir", str(tmp / "out"), str(path)],
-                   check=True, capture_output=True, timeout=300)
-    return openpyxl.load_workbook(tmp / "out" / path.name, data_only=True)
-
-
 @pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
 def test_rollup_formulas_recalculate_to_the_cached_values_with_awkward_names(seed, tmp_path):
     """Departments with wildcards, operators, quotes, case variants and none at all."""
@@ -369,13 +349,13 @@ def test_rollup_formulas_recalculate_to_the_cached_values_with_awkward_names(see
     path = _write(tmp_path / "summary.xlsx", scores, inputs.findings)
     formulas_ws = openpyxl.load_workbook(path)[OVERVIEW_SHEET]
     cached_ws = openpyxl.load_workbook(path, data_only=True)[OVERVIEW_SHEET]
-    recalculated = _libreoffice_recalculated(path, tmp_path / "lo")[OVERVIEW_SHEET]
+    recalculated = recalculated_libreoffice(path)
     checked = 0
     for row in formulas_ws.iter_rows():
         for cell in row:
             if cell.data_type == "f":
                 cached = cached_ws[cell.coordinate].value
-                assert recalculated[cell.coordinate].value == pytest.approx(cached, abs=1e-12), (
+                assert recalculated[(OVERVIEW_SHEET, cell.coordinate)] == pytest.approx(cached, abs=1e-12), (
                     cell.coordinate, cell.value)
                 checked += 1
     assert checked > 50

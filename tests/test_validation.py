@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from builders import (
+    assert_messages,
     seed_000_inbox,
     seed_actuals,
     seed_indicators,
@@ -62,20 +63,6 @@ def rules(inputs: Inputs) -> set[str]:
     return {f.rule for f in inputs.findings}
 
 
-def _split_label(needle: str) -> tuple[str, str]:
-    """A bilingual label `姓名 Name`: the Chinese message shows `姓名`, the English one `Name`."""
-    head, _, tail = needle.partition(" ")
-    if tail and any("\u4e00" <= ch <= "\u9fff" for ch in head) and tail.isascii():
-        return head, tail
-    return needle, needle
-
-
-def assert_messages(f, *needles: str) -> None:
-    assert f.message_zh.strip() and f.message_en.strip()
-    for needle in needles:
-        zh, en = _split_label(needle)
-        assert zh in f.message_zh, (zh, f.message_zh)
-        assert en in f.message_en, (en, f.message_en)
 
 
 def blocked_periods(inputs: Inputs, employee: str) -> set[str]:
