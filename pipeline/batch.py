@@ -315,7 +315,7 @@ def _weights(inputs: Inputs, policy: Policy):
 
 
 def _input_entry(wb: WorkbookRead, inbox: Path) -> dict:
-    return {"path": str(wb.path), "file": wb.file, "kind": wb.kind, "template_version": wb.version,
+    return {"path": str(wb.path.resolve()), "file": wb.file, "kind": wb.kind, "template_version": wb.version,
             "rows": wb.rows}
 
 
