@@ -237,3 +237,19 @@ def test_trace_names_input_cells_hashes_and_formulas(clean_run):
     assert by_key[("", "grade")].formula.startswith("=LOOKUP(")
     cli = CliRunner().invoke(main, ["trace", str(result.period_dir), "R003"])
     assert cli.exit_code == 0 and "not scored" in cli.output
+
+
+def test_classic_formula_sheets_store_what_xlsxwriter_would(clean_run):
+    """The fast formula preparation must not change a single stored formula."""
+    from xlsxwriter.worksheet import Worksheet
+
+    from pipeline.writers.scorecards import ClassicFormulaSheet
+
+    _, _, result = clean_run
+    standard, fast = Worksheet(), ClassicFormulaSheet()
+    formulas = [c.value for name in ("销售部.xlsx", "研发部.xlsx")
+                for ws in openpyxl.load_workbook(result.period_dir / "departments" / name).worksheets
+                for row in ws.iter_rows() for c in row if c.data_type == "f"]
+    assert len(formulas) > 80
+    for formula in formulas:
+        assert fast._prepare_formula(formula) == standard._prepare_formula(formula), formula

@@ -14,12 +14,32 @@ from types import SimpleNamespace
 
 import pandas as pd
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
+from xlsxwriter.worksheet import Worksheet
 
 from pipeline.kinds import DIMENSIONS, DIRECTIONS, METHODS, RELATIONS
 from pipeline.policy import Policy
 from pipeline.writers.common import FONT, display_width, new_workbook, safe_sheet_name
 
 SUMMARY_SHEET = "汇总 Summary"
+
+
+class ClassicFormulaSheet(Worksheet):
+    """A worksheet for formulas that use only classic functions (SUM, IF, LOOKUP, SUMPRODUCT…).
+
+    xlsxwriter rewrites every formula with ~30 regular expressions to prefix dynamic-array and
+    future functions (FILTER, XLOOKUP…); scorecards write ~30 formulas a sheet, and those
+    rewrites were 40% of a sheet's cost. None of our functions need them, so they are skipped
+    (tests check the stored formulas are the same as xlsxwriter's own preparation).
+    """
+
+    def _prepare_formula(self, formula, expand_future_functions=False):
+        if formula.startswith("{"):
+            formula = formula[1:]
+        if formula.startswith("="):
+            formula = formula[1:]
+        if formula.endswith("}"):
+            formula = formula[:-1]
+        return formula
 GREEN, AMBER, RED = "#C6EFCE", "#FFEB9C", "#FFC7CE"
 
 _DIMENSION = {c.code: c for c in DIMENSIONS}
@@ -213,7 +233,7 @@ def _group(records: list, key: str) -> dict[str, list]:
 
 def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, ratings: list,
                          manager_name: str, policy: Policy, f: Formats, lang: str) -> EmployeeCells:
-    sheet = workbook.add_worksheet(sheet_name)
+    sheet = workbook.add_worksheet(sheet_name, worksheet_class=ClassicFormulaSheet)
     sheet.hide_gridlines(2)
     sheet.write_string(0, 0, inline("绩效计分卡", "KPI scorecard", lang), f.title)
     sheet.write_string(1, 0, inline(f"考核周期 {employee['period']}", f"Period {employee['period']}", lang), f.subtitle)
@@ -396,7 +416,7 @@ SUMMARY_HEADERS = [
 def write_summary_sheet(workbook, data: DepartmentData, cells: dict[str, EmployeeCells], policy: Policy,
                         f: Formats, lang: str, *, linked: bool = True):
     """One row per employee (linked to their sheet), unscored employees with reasons, grade chart."""
-    sheet = workbook.add_worksheet(SUMMARY_SHEET)
+    sheet = workbook.add_worksheet(SUMMARY_SHEET, worksheet_class=ClassicFormulaSheet)
     sheet.hide_gridlines(2)
     title = data.title or data.department
     sheet.write_string(0, 0, inline(f"{title} 绩效汇总", f"{title} KPI summary", lang), f.title)
