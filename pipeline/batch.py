@@ -122,51 +122,60 @@ def _alive(pid: int) -> bool:
 
 # ------------------------------------------------------------------------------ departments
 
+def _split(frame: pd.DataFrame, keys: pd.Series) -> dict:
+    """`frame` grouped by `keys` in one pass (rows with no key dropped)."""
+    if frame.empty:
+        return {}
+    return {key: group for key, group in frame.groupby(keys, sort=False)}
+
+
 def department_jobs(scores: Scores, roster: pd.DataFrame, departments_dir: Path, policy: Policy,
                     max_sheets: int) -> list[tuple[Path, DepartmentData, bool]]:
     """(path, data, with employee sheets) for every department workbook and team workbook."""
     managers = dict(zip(roster["employee_id"], roster["name"]))
-    details = scores.details
-    # Split details and ratings by employee once; each workbook then concatenates its own
-    # employees' pieces (an isin per workbook grows with employees × workbooks).
-    details_of = dict(tuple(details.groupby("employee_id", sort=False))) if not details.empty else {}
-    ratings_of = dict(tuple(scores.ratings.groupby("employee_id", sort=False))) if not scores.ratings.empty else {}
-
-    def pieces(parts: dict, ids, empty: pd.DataFrame) -> pd.DataFrame:
-        chosen = [parts[i] for i in ids if i in parts]
-        return pd.concat(chosen, ignore_index=True) if chosen else empty.iloc[0:0]
-
-    jobs = []
+    plans = []  # (path, department, title, totals, unscored, with employee sheets)
     taken: set[str] = set()
     departments = sorted(set(roster["department"].dropna()) | set(scores.unscored["department"].dropna()))
+    totals_of = _split(scores.totals, scores.totals["department"])
+    unscored_of = _split(scores.unscored, scores.unscored["department"])
     for department in departments:
-        totals = scores.totals[scores.totals["department"] == department]
-        ids = list(totals["employee_id"])
-        unscored = scores.unscored[scores.unscored["department"] == department]
-        data = DepartmentData(department=department, period=scores.period, totals=totals,
-                              details=pieces(details_of, ids, details), ratings=pieces(ratings_of, ids, scores.ratings),
-                              unscored=unscored, managers=managers)
+        totals = totals_of.get(department, scores.totals.iloc[0:0])
+        unscored = unscored_of.get(department, scores.unscored.iloc[0:0])
         stem = unique_stem(department, taken, fallback="department")
         if len(totals) <= max_sheets:
-            jobs.append((departments_dir / f"{stem}.xlsx", data, True))
+            plans.append((departments_dir / f"{stem}.xlsx", department, "", totals, unscored, True))
             continue
         # Too many sheets for one workbook: the department summary alone, plus team workbooks.
-        jobs.append((departments_dir / f"{stem}.xlsx", data, False))
+        plans.append((departments_dir / f"{stem}.xlsx", department, "", totals, unscored, False))
         team_taken: set[str] = set()
         for manager_id, team in totals.groupby(totals["manager_id"].fillna(""), sort=True):
             manager_name = managers.get(manager_id, "") if manager_id else ""
             label = f"{manager_id} {manager_name}".strip() if manager_id else "未指定上级 no manager"
             for part, start in enumerate(range(0, len(team), max_sheets), start=1):
-                chunk = team.iloc[start:start + max_sheets]
-                chunk_ids = list(chunk["employee_id"])
                 name = label if len(team) <= max_sheets else f"{label} ({part})"
-                team_data = DepartmentData(
-                    department=department, period=scores.period, totals=chunk,
-                    details=pieces(details_of, chunk_ids, details), ratings=pieces(ratings_of, chunk_ids, scores.ratings),
-                    unscored=unscored.iloc[0:0], managers=managers, title=f"{department} · {name}",
-                )
                 path = departments_dir / stem / f"{unique_stem(name, team_taken, fallback='team')}.xlsx"
-                jobs.append((path, team_data, True))
+                plans.append((path, department, f"{department} · {name}", team.iloc[start:start + max_sheets],
+                              unscored.iloc[0:0], True))
+    # Details and ratings are split once, by the workbook that shows each employee's sheet
+    # (and, for summary-only department workbooks, by department).
+    sheet_of = {e: i for i, plan in enumerate(plans) if plan[5] for e in plan[3]["employee_id"]}
+    department_of = dict(zip(scores.totals["employee_id"], scores.totals["department"]))
+    details_by_sheet = _split(scores.details, scores.details["employee_id"].map(sheet_of))
+    ratings_by_sheet = _split(scores.ratings, scores.ratings["employee_id"].map(sheet_of))
+    summary_only = any(not plan[5] for plan in plans)
+    details_by_department = _split(scores.details, scores.details["employee_id"].map(department_of)) \
+        if summary_only else {}
+    jobs = []
+    for i, (path, department, title, totals, unscored, with_sheets) in enumerate(plans):
+        if with_sheets:
+            details = details_by_sheet.get(i, scores.details.iloc[0:0])
+            ratings = ratings_by_sheet.get(i, scores.ratings.iloc[0:0])
+        else:
+            details = details_by_department.get(department, scores.details.iloc[0:0])
+            ratings = scores.ratings.iloc[0:0]
+        data = DepartmentData(department=department, period=scores.period, totals=totals, details=details,
+                              ratings=ratings, unscored=unscored, managers=managers, title=title)
+        jobs.append((path, data, with_sheets))
     return jobs
 
 
@@ -176,8 +185,16 @@ def _write_job(job) -> str:
     return str(path)
 
 
+_PENDING: list = []  # jobs handed to forked workers by position, so no DataFrame is pickled
+
+
+def _write_pending(index: int) -> str:
+    return _write_job(_PENDING[index])
+
+
 def write_departments(jobs, policy: Policy, lang: str, n_jobs: int, progress=None) -> None:
     """Write department workbooks, in worker processes when there are several (same bytes either way)."""
+    global _PENDING
     payload = [(path, data, with_sheets, policy, lang) for path, data, with_sheets in jobs]
     if n_jobs <= 1 or len(payload) <= 1:
         for item in payload:
@@ -187,10 +204,20 @@ def write_departments(jobs, policy: Policy, lang: str, n_jobs: int, progress=Non
         return
     import multiprocessing
 
-    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     # Biggest workbooks first keeps both cores busy to the end.
     payload.sort(key=lambda item: -len(item[1].details))
-    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context) as pool:
+    if sys.platform.startswith("linux"):
+        # Forked workers inherit the jobs; only their positions cross the process boundary.
+        _PENDING = payload
+        try:
+            with ProcessPoolExecutor(max_workers=n_jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+                for _ in pool.map(_write_pending, range(len(payload)), chunksize=1):
+                    if progress:
+                        progress(1)
+        finally:
+            _PENDING = []
+        return
+    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         for _ in pool.map(_write_job, payload, chunksize=1):
             if progress:
                 progress(1)

@@ -253,3 +253,21 @@ def test_classic_formula_sheets_store_what_xlsxwriter_would(clean_run):
     assert len(formulas) > 80
     for formula in formulas:
         assert fast._prepare_formula(formula) == standard._prepare_formula(formula), formula
+
+
+def test_large_department_is_split_into_team_workbooks_identically_for_any_jobs(tmp_path):
+    from pipeline.policy import parse_policy
+
+    policy = parse_policy("output: {max_sheets: 2}\n")
+    inbox = small_company(tmp_path / "inbox")
+    one = run_batch(inbox, PERIOD, tmp_path / "one", policy, jobs=1)
+    two = run_batch(inbox, PERIOD, tmp_path / "two", policy, jobs=2)
+    assert _hashes(one.period_dir) == _hashes(two.period_dir)
+    files = set(_hashes(one.period_dir))
+    # 销售部 has 3 scored employees > 2: a summary-only workbook plus team workbooks by manager.
+    assert {"departments/销售部.xlsx", "departments/销售部/S001 王芳.xlsx", "departments/研发部.xlsx"} <= files
+    summary_only = openpyxl.load_workbook(one.period_dir / "departments" / "销售部.xlsx")
+    assert summary_only.sheetnames == ["汇总 Summary"]
+    team_sheets = [n for p in (one.period_dir / "departments" / "销售部").glob("*.xlsx")
+                   for n in openpyxl.load_workbook(p).sheetnames if n != "汇总 Summary"]
+    assert sorted(team_sheets) == ["S001 王芳", "S002 李强", "S003 赵敏"]
