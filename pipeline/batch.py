@@ -179,46 +179,64 @@ def department_jobs(scores: Scores, roster: pd.DataFrame, departments_dir: Path,
     return jobs
 
 
-def _write_job(job) -> str:
-    path, data, with_sheets, policy, lang = job
+def _write_department(path: Path, data: DepartmentData, with_sheets: bool, policy: Policy, lang: str) -> None:
     write_department_workbook(path, data, policy, lang, employee_sheets=with_sheets)
-    return str(path)
 
 
-_PENDING: list = []  # jobs handed to forked workers by position, so no DataFrame is pickled
+def _write_summary(path: Path, scores: Scores, findings: list[Finding], policy: Policy, lang: str,
+                   indicators: pd.DataFrame) -> None:
+    from pipeline.writers.summary_book import write_summary_workbook
+
+    write_summary_workbook(path, scores, findings, policy, lang, indicators=indicators)
 
 
-def _write_pending(index: int) -> str:
-    return _write_job(_PENDING[index])
+def _write_weights(path: Path, weight_results) -> None:
+    from pipeline.writers.weights_book import write_weights_workbook
+
+    write_weights_workbook(path, weight_results)
 
 
-def write_departments(jobs, policy: Policy, lang: str, n_jobs: int, progress=None) -> None:
-    """Write department workbooks, in worker processes when there are several (same bytes either way)."""
+def _run_task(task) -> None:
+    function, args = task[1], task[2]
+    function(*args)
+
+
+_PENDING: list = []  # tasks handed to forked workers by position, so no DataFrame is pickled
+
+
+def _run_pending(index: int) -> None:
+    _run_task(_PENDING[index])
+
+
+def write_workbooks(tasks: list[tuple], n_jobs: int, progress=None) -> None:
+    """Run (cost, function, args) writing tasks, in worker processes when there are several.
+
+    Biggest first (the company summary, then the largest departments) keeps every core busy
+    to the end. Each task writes its own file, so the bytes are the same for any `n_jobs`.
+    """
     global _PENDING
-    payload = [(path, data, with_sheets, policy, lang) for path, data, with_sheets in jobs]
-    if n_jobs <= 1 or len(payload) <= 1:
-        for item in payload:
-            _write_job(item)
+    tasks = sorted(tasks, key=lambda task: -task[0])
+    if n_jobs <= 1 or len(tasks) <= 1:
+        for task in tasks:
+            _run_task(task)
             if progress:
                 progress(1)
         return
     import multiprocessing
 
-    # Biggest workbooks first keeps both cores busy to the end.
-    payload.sort(key=lambda item: -len(item[1].details))
     if sys.platform.startswith("linux"):
-        # Forked workers inherit the jobs; only their positions cross the process boundary.
-        _PENDING = payload
+        # Forked workers inherit the tasks; only their positions cross the process boundary.
+        _PENDING = tasks
         try:
             with ProcessPoolExecutor(max_workers=n_jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-                for _ in pool.map(_write_pending, range(len(payload)), chunksize=1):
+                for _ in pool.map(_run_pending, range(len(tasks)), chunksize=1):
                     if progress:
                         progress(1)
         finally:
             _PENDING = []
         return
     with ProcessPoolExecutor(max_workers=n_jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for _ in pool.map(_write_job, payload, chunksize=1):
+        for _ in pool.map(_run_task, tasks, chunksize=1):
             if progress:
                 progress(1)
 
@@ -238,7 +256,6 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
     """Score `period` from the files in `inbox` into `out_dir/period/`; see SPEC §5 and §6."""
     from pipeline.audit import build_manifest, write_manifest
     from pipeline.writers.errors_book import write_errors_books
-    from pipeline.writers.summary_book import write_summary_workbook
 
     period = check_period(period)
     inbox = Path(inbox)
@@ -281,19 +298,19 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
             if not (strict and anything_wrong):
                 department_list = department_jobs(scores, inputs.roster, staging / "departments", policy,
                                                   policy.max_sheets)
-                bar = progress_factory(len(department_list)) if progress_factory else None
+                # Cost ~ rows written: a scorecard row costs about ten rows of the summary's Details.
+                tasks = [(10 * len(data.details) * with_sheets + len(data.totals), _write_department,
+                          (path, data, with_sheets, policy, lang)) for path, data, with_sheets in department_list]
+                tasks.append((len(scores.details) + len(scores.totals), _write_summary,
+                              (staging / "summary.xlsx", scores, findings, policy, lang, inputs.indicators)))
+                if weight_results:
+                    tasks.append((0, _write_weights, (staging / "weights.xlsx", weight_results)))
+                bar = progress_factory(len(tasks)) if progress_factory else None
                 try:
-                    write_departments(department_list, policy, lang, jobs or os.cpu_count() or 1,
-                                      bar.update if bar else None)
+                    write_workbooks(tasks, jobs or os.cpu_count() or 1, bar.update if bar else None)
                 finally:
                     if bar:
                         bar.finish()
-                write_summary_workbook(staging / "summary.xlsx", scores, findings, policy, lang,
-                                       indicators=inputs.indicators)
-                if weight_results:
-                    from pipeline.writers.weights_book import write_weights_workbook
-
-                    write_weights_workbook(staging / "weights.xlsx", weight_results)
             lap("write")
             manifest = build_manifest(
                 period=period,

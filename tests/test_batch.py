@@ -243,10 +243,10 @@ def test_classic_formula_sheets_store_what_xlsxwriter_would(clean_run):
     """The fast formula preparation must not change a single stored formula."""
     from xlsxwriter.worksheet import Worksheet
 
-    from pipeline.writers.scorecards import ClassicFormulaSheet
+    from pipeline.writers.fast_sheet import ReferenceSheet
 
     _, _, result = clean_run
-    standard, fast = Worksheet(), ClassicFormulaSheet()
+    standard, fast = Worksheet(), ReferenceSheet()
     formulas = [c.value for name in ("销售部.xlsx", "研发部.xlsx")
                 for ws in openpyxl.load_workbook(result.period_dir / "departments" / name).worksheets
                 for row in ws.iter_rows() for c in row if c.data_type == "f"]

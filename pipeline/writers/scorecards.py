@@ -8,38 +8,29 @@ about validation.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from dataclasses import dataclass
+from functools import lru_cache, partial
 from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
-from xlsxwriter.worksheet import Worksheet
 
 from pipeline.kinds import DIMENSIONS, DIRECTIONS, METHODS, RELATIONS
 from pipeline.policy import Policy
 from pipeline.writers.common import FONT, display_width, new_workbook, safe_sheet_name
+from pipeline.writers.fast_chart import AchievementChart, add_chart
+from pipeline.writers.fast_sheet import FastSheet, ReferenceSheet, register_formats
 
 SUMMARY_SHEET = "汇总 Summary"
 
 
-class ClassicFormulaSheet(Worksheet):
-    """A worksheet for formulas that use only classic functions (SUM, IF, LOOKUP, SUMPRODUCT…).
+# Sheets are written through FastSheet (same bytes as xlsxwriter's own cell store, ~3× cheaper);
+# tests switch this to ReferenceSheet to compare the two.
+SHEET_CLASS: type[ReferenceSheet] = FastSheet
+CHART_TEMPLATES = True  # employee-sheet charts from a template (same bytes as xlsxwriter's own)
 
-    xlsxwriter rewrites every formula with ~30 regular expressions to prefix dynamic-array and
-    future functions (FILTER, XLOOKUP…); scorecards write ~30 formulas a sheet, and those
-    rewrites were 40% of a sheet's cost. None of our functions need them, so they are skipped
-    (tests check the stored formulas are the same as xlsxwriter's own preparation).
-    """
-
-    def _prepare_formula(self, formula, expand_future_functions=False):
-        if formula.startswith("{"):
-            formula = formula[1:]
-        if formula.startswith("="):
-            formula = formula[1:]
-        if formula.endswith("}"):
-            formula = formula[:-1]
-        return formula
 GREEN, AMBER, RED = "#C6EFCE", "#FFEB9C", "#FFC7CE"
 
 _DIMENSION = {c.code: c for c in DIMENSIONS}
@@ -109,6 +100,11 @@ class Formats:
         self.green = workbook.add_format({"bg_color": GREEN, "font_color": "#006100"})
         self.amber = workbook.add_format({"bg_color": AMBER, "font_color": "#9C5700"})
         self.red = workbook.add_format({"bg_color": RED, "font_color": "#9C0006"})
+        # Style indices in creation order, so they never depend on which cell is written first.
+        register_formats(self.title, self.subtitle, self.key, self.value, self.header, self.text, self.wrap,
+                         self.number, self.integer, self.percent, self.weight, self.score_percent,
+                         self.total_label, self.total_percent, self.total_number, self.total_text, self.bonus,
+                         self.feedback, self.note)
 
     def for_unit(self, unit: object):
         return self.percent if unit == "%" else self.number
@@ -197,6 +193,22 @@ def feedback_text(rows: list, total_rounded: float, grade: str, lang: str) -> st
 
 # ------------------------------------------------------------------------------ employee sheet
 
+def configure_achievement_chart(chart, sheet_name: str, points: int, *, lang: str, axis_max: float) -> None:
+    """The employee sheet's bar chart: achievement (column K) per indicator (column C)."""
+    first, last = TABLE_TOP + 1, TABLE_TOP + points
+    chart.add_series({
+        "name": inline("完成率", "Achievement", lang),
+        "categories": [sheet_name, first, 2, last, 2],
+        "values": [sheet_name, first, 10, last, 10],
+        "data_labels": {"value": True, "num_format": "0%"},
+        "fill": {"color": "#2F5597"},
+    })
+    chart.set_title({"name": inline("各指标完成率", "Achievement per indicator", lang), "name_font": {"size": 11}})
+    chart.set_x_axis({"num_format": "0%", "min": 0, "max": axis_max})
+    chart.set_y_axis({"reverse": True})
+    chart.set_legend({"none": True})
+
+
 DETAIL_HEADERS = [
     ("维度", "Dimension", 8), ("指标编号", "Indicator ID", 10), ("指标名称", "Indicator", 16),
     ("计分方式", "Method", 8), ("方向", "Direction", 9), ("权重", "Weight", 7), ("基础值", "Base", 10),
@@ -233,7 +245,7 @@ def _group(records: list, key: str) -> dict[str, list]:
 
 def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, ratings: list,
                          manager_name: str, policy: Policy, f: Formats, lang: str) -> EmployeeCells:
-    sheet = workbook.add_worksheet(sheet_name, worksheet_class=ClassicFormulaSheet)
+    sheet = workbook.add_worksheet(sheet_name, worksheet_class=SHEET_CLASS)
     sheet.hide_gridlines(2)
     sheet.write_string(0, 0, inline("绩效计分卡", "KPI scorecard", lang), f.title)
     sheet.write_string(1, 0, inline(f"考核周期 {employee['period']}", f"Period {employee['period']}", lang), f.subtitle)
@@ -296,8 +308,9 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
                 sheet.write_number(r, col, float(value), value_format)
             else:
                 sheet.write_blank(r, col, None, value_format)
-        cell = {name: xl_rowcol_to_cell(r, col) for name, col in
-                (("base", 6), ("target", 7), ("stretch", 8), ("actual", 9), ("weight", 5), ("ach", 10))}
+        n = r + 1
+        cell = {"base": f"G{n}", "target": f"H{n}", "stretch": f"I{n}", "actual": f"J{n}", "weight": f"F{n}",
+                "ach": f"K{n}"}
         if row.method == "rating":
             if _missing(row.target):
                 sheet.write_number(r, 7, policy.scale_max, f.number)
@@ -378,18 +391,15 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
     else:
         chart_row = rating_top
 
-    chart = workbook.add_chart({"type": "bar"})
-    chart.add_series({
-        "name": inline("完成率", "Achievement", lang),
-        "categories": [sheet_name, first, 2, last, 2],
-        "values": [sheet_name, first, 10, last, 10],
-        "data_labels": {"value": True, "num_format": "0%"},
-        "fill": {"color": "#2F5597"},
-    })
-    chart.set_title({"name": inline("各指标完成率", "Achievement per indicator", lang), "name_font": {"size": 11}})
-    chart.set_x_axis({"num_format": "0%", "min": 0, "max": max(policy.cap, 1.0)})
-    chart.set_y_axis({"reverse": True})
-    chart.set_legend({"none": True})
+    names, values = [str(row.name) for row in rows], [float(row.achievement) for row in rows]
+    axis_max = max(policy.cap, 1.0)
+    if CHART_TEMPLATES and AchievementChart.usable(names):
+        chart = AchievementChart((lang, axis_max), partial(configure_achievement_chart, lang=lang, axis_max=axis_max),
+                                 sheet_name, names, values)
+        add_chart(workbook, chart)
+    else:
+        chart = workbook.add_chart({"type": "bar"})
+        configure_achievement_chart(chart, sheet_name, len(rows), lang=lang, axis_max=axis_max)
     chart.set_size({"width": 620, "height": 60 + 28 * max(len(rows), 3)})
     sheet.insert_chart(chart_row, 0, chart)
 
@@ -413,10 +423,10 @@ SUMMARY_HEADERS = [
 ]
 
 
-def write_summary_sheet(workbook, data: DepartmentData, cells: dict[str, EmployeeCells], policy: Policy,
-                        f: Formats, lang: str, *, linked: bool = True):
+def write_summary_sheet(workbook, data: DepartmentData, employees: list[dict], subtotals: dict[str, dict[str, float]],
+                        cells: dict[str, EmployeeCells], policy: Policy, f: Formats, lang: str, *, linked: bool = True):
     """One row per employee (linked to their sheet), unscored employees with reasons, grade chart."""
-    sheet = workbook.add_worksheet(SUMMARY_SHEET, worksheet_class=ClassicFormulaSheet)
+    sheet = workbook.add_worksheet(SUMMARY_SHEET, worksheet_class=SHEET_CLASS)
     sheet.hide_gridlines(2)
     title = data.title or data.department
     sheet.write_string(0, 0, inline(f"{title} 绩效汇总", f"{title} KPI summary", lang), f.title)
@@ -428,13 +438,9 @@ def write_summary_sheet(workbook, data: DepartmentData, cells: dict[str, Employe
         sheet.write_string(top, col, label(zh, en, lang), f.header)
         sheet.set_column(col, col, max(width, display_width(zh) + 2, min(len(en), 14) + 2))
     sheet.set_row(top, 32)
-    totals = data.totals.sort_values(["rank", "employee_id"], kind="stable").reset_index(drop=True)
-    first, last = top + 1, top + len(totals)
-    dim_subtotals = data.details.pivot_table(index="employee_id", columns="dimension", values="weighted_score",
-                                             aggfunc="sum", fill_value=0.0) if not data.details.empty else pd.DataFrame()
-    rounded_range = f"$G${first + 1}:$G${last + 1}" if len(totals) else "$G$1:$G$1"
-    subtotals = dim_subtotals.to_dict("index") if not dim_subtotals.empty else {}
-    for i, emp in enumerate(SimpleNamespace(**record) for record in totals.to_dict("records")):
+    first, last = top + 1, top + len(employees)
+    rounded_range = f"$G${first + 1}:$G${last + 1}" if employees else "$G$1:$G$1"
+    for i, emp in enumerate(SimpleNamespace(**record) for record in employees):
         r = first + i
         link = cells.get(emp.employee_id) if linked else None
         rank_formula = f"=RANK(G{r + 1},{rounded_range})"
@@ -463,7 +469,7 @@ def write_summary_sheet(workbook, data: DepartmentData, cells: dict[str, Employe
                                     f.score_percent, value)
             else:
                 sheet.write_number(r, 9 + j, value, f.score_percent)
-    if len(totals):
+    if employees:
         _traffic_lights(sheet, f"F{first + 1}:F{last + 1}", f)
     sheet.freeze_panes(top + 1, 3)
     sheet.autofilter(top, 0, max(last, top), len(headers) - 1)
@@ -475,7 +481,7 @@ def write_summary_sheet(workbook, data: DepartmentData, cells: dict[str, Employe
     grade_range = f"$H${first + 1}:$H${max(last, first) + 1}"
     for i, g in enumerate(policy.grades):
         sheet.write_string(top + 1 + i, dist_col, g.grade, f.text)
-        count = int((totals["grade"] == g.grade).sum())
+        count = sum(emp["grade"] == g.grade for emp in employees)
         sheet.write_formula(top + 1 + i, dist_col + 1, f'=COUNTIF({grade_range},"{g.grade}")', f.integer, count)
     sheet.set_column(dist_col, dist_col + 1, 9)
     chart = workbook.add_chart({"type": "column"})
@@ -526,21 +532,23 @@ def write_department_workbook(path: Path, data: DepartmentData, policy: Policy, 
     f = Formats(workbook)
     taken = {SUMMARY_SHEET.lower()}
     cells: dict[str, EmployeeCells] = {}
-    totals = data.totals.sort_values(["rank", "employee_id"], kind="stable")
+    # Plain records, not DataFrames: a pandas call costs ~1 ms, and a workbook has hundreds of rows.
+    employees = sorted(_employee_records(data.totals), key=lambda emp: (emp["rank"], emp["employee_id"]))
+    details = _records(data.details, DETAIL_FIELDS)
     # The summary must be the first sheet, but its formulas need the employee sheets' cells:
     # the sheet names and cell positions are known before writing, so plan them first.
     plans = []
     if employee_sheets:
-        # Plain records, not per-employee DataFrames: pandas costs ~1 ms a call, a sheet needs dozens.
-        details_by_employee = _group(_records(data.details, DETAIL_FIELDS), "employee_id")
+        details_by_employee = _group(details, "employee_id")
         ratings_by_employee = _group(_records(data.ratings, RATING_FIELDS), "employee_id")
-        for emp in totals.to_dict("records"):
+        for emp in employees:
             name = employee_sheet_name(emp["employee_id"], emp["name"], taken)
             rows = details_by_employee[emp["employee_id"]]
             ratings = ratings_by_employee.get(emp["employee_id"], [])
             plans.append((name, emp, rows, ratings))
     summary_cells = {name_emp["employee_id"]: _planned_cells(name, rows) for name, name_emp, rows, _ in plans}
-    write_summary_sheet(workbook, data, summary_cells, policy, f, lang, linked=employee_sheets)
+    write_summary_sheet(workbook, data, employees, _dimension_subtotals(details), summary_cells, policy, f, lang,
+                        linked=employee_sheets)
     for name, emp, rows, ratings in plans:
         manager = data.managers.get(emp.get("manager_id"), "") if isinstance(emp.get("manager_id"), str) else ""
         cells[emp["employee_id"]] = write_employee_sheet(workbook, name, emp, rows, ratings, manager, policy, f, lang)
@@ -554,11 +562,35 @@ RATING_FIELDS = ("employee_id", "indicator_id", "relation", "raters", "counted",
                  "weight_used")
 
 
-def _records(frame: pd.DataFrame, fields: tuple[str, ...]) -> list[SimpleNamespace]:
+@lru_cache(maxsize=None)
+def _row_class(fields: tuple[str, ...]):
+    return namedtuple("Row", fields)
+
+
+def _columns(frame: pd.DataFrame, fields) -> list[list]:
+    """Each field's values as a Python list (missing columns as None)."""
+    return [frame[name].tolist() if name in frame.columns else [None] * len(frame) for name in fields]
+
+
+def _records(frame: pd.DataFrame, fields: tuple[str, ...]) -> list:
+    """Rows as named tuples, built column-wise (to_dict or itertuples cost ~1 ms a call)."""
     if frame.empty:
         return []
-    columns = frame.reindex(columns=list(fields))
-    return [SimpleNamespace(**record) for record in columns.to_dict("records")]
+    return list(map(_row_class(fields)._make, zip(*_columns(frame, fields))))
+
+
+def _employee_records(totals: pd.DataFrame) -> list[dict]:
+    fields = list(totals.columns)
+    return [dict(zip(fields, values)) for values in zip(*_columns(totals, fields))]
+
+
+def _dimension_subtotals(details: list) -> dict[str, dict[str, float]]:
+    """Weighted score per employee and dimension."""
+    subtotals: dict[str, dict[str, float]] = {}
+    for row in details:
+        by_dimension = subtotals.setdefault(row.employee_id, {})
+        by_dimension[row.dimension] = by_dimension.get(row.dimension, 0.0) + float(row.weighted_score)
+    return subtotals
 
 
 def _planned_cells(sheet_name: str, rows: list) -> EmployeeCells:
