@@ -222,17 +222,29 @@ class FastSheet(ReferenceSheet):
             if columns:
                 spans[block] = f"{min(columns) + 1}:{max(columns) + 1}"
         write = self.fh.write
+        plain = self.excel_version != 2010  # the only case xlsxwriter adds x14ac attributes to every row
         for row in sorted(set(cells) | set(self.row_info) | set(comments)):
             if row < self.dim_rowmin or row > self.dim_rowmax:
                 continue
             span = spans.get(row // 16)
             row_cells = cells.get(row)
-            if row_cells:
-                self._write_row(row, span, self.row_info.get(row))
-                write("".join([row_cells[col][0] for col in sorted(row_cells)]))
-                write("</row>")
+            info = self.row_info.get(row)
+            if row_cells and info is None and plain:
+                write(f'<row r="{row + 1}" spans="{span}">' if span else f'<row r="{row + 1}">')
+            elif row_cells:
+                self._write_row(row, span, info)
             else:
-                self._write_empty_row(row, span, self.row_info.get(row))
+                self._write_empty_row(row, span, info)
+                continue
+            write("".join([row_cells[col][0] for col in sorted(row_cells)]))
+            write("</row>")
+
+    def _write_merge_cells(self):
+        if self.merge:
+            letters = _COLUMN_LETTERS
+            self.fh.write(f'<mergeCells count="{len(self.merge)}">' + "".join(
+                f'<mergeCell ref="{letters[c1]}{r1 + 1}:{letters[c2]}{r2 + 1}"/>' for r1, c1, r2, c2 in self.merge)
+                + "</mergeCells>")
 
     def _get_range_data(self, row_start, col_start, row_end, col_end):
         """Chart caches, from the rendered cells (as xlsxwriter reads its own table)."""
