@@ -40,14 +40,17 @@ def new_workbook(path, title: str = "", *, constant_memory: bool = False) -> xls
     return workbook
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
 def display_width(text: object) -> int:
     """Columns a string needs in Excel: wide (CJK) characters count twice."""
     if text is None:
         return 0
     width = 0
     for line in str(text).split("\n"):
-        line_width = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line)
-        width = max(width, line_width)
+        wide = sum(unicodedata.east_asian_width(ch) in "WF" for ch in _NON_ASCII.findall(line))
+        width = max(width, len(line) + wide)
     return width
 
 

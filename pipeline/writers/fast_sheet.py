@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import defaultdict
 from fractions import Fraction
 
 from xlsxwriter.utility import xl_col_to_name
@@ -74,70 +75,62 @@ class FastSheet(ReferenceSheet):
     def __init__(self):
         super().__init__()
         # row -> col -> (xml, value, is a number cell); the value feeds chart caches.
-        self._cells: dict[int, dict[int, tuple[str, object, bool]]] = {}
-        self._styles: dict[int, str] = {}  # id(format) -> ' s="N"'
+        self._cells: defaultdict[int, dict[int, tuple[str, object, bool]]] = defaultdict(dict)
 
     # -------------------------------------------------------------- cell store
+    # The write methods are the innermost loop of a batch: no helper calls on the common path.
+    # Positions are checked once, when the sheet is closed (see _settle_dimensions).
 
-    def _style(self, cell_format) -> str:
+    @staticmethod
+    def _style(cell_format) -> str:
+        """' s="N"' for a format (its style index), remembered on the format."""
         if cell_format is None:
             return ""
-        style = self._styles.get(id(cell_format))
-        if style is None:
-            index = cell_format._get_xf_index()
-            style = self._styles[id(cell_format)] = f' s="{index}"' if index else ""
-        return style
-
-    def _row(self, row: int, col: int) -> dict | None:
-        if row < 0 or col < 0 or row >= self.xls_rowmax or col >= self.xls_colmax:
-            return None
-        cells = self._cells.get(row)
-        if cells is None:
-            cells = self._cells[row] = {}
-        return cells
+        index = cell_format._get_xf_index()
+        cell_format._fast_style = f' s="{index}"' if index else ""
+        return cell_format._fast_style
 
     def _write_string(self, row, col, string, cell_format=None):
         error = 0
         if len(string) > _MAX_STRING // 2 and _utf16_length(string) > _MAX_STRING:
             string = _utf16_truncate(string, _MAX_STRING)
             error = -2
-        cells = self._row(row, col)
-        if cells is None:
-            return -1
-        index = self.str_table._get_shared_string_index(string)
-        cells[col] = (f'<c r="{_COLUMN_LETTERS[col]}{row + 1}"{self._style(cell_format)} t="s"><v>{index}</v></c>',
-                      string, False)
+        try:
+            style = cell_format._fast_style
+        except AttributeError:
+            style = self._style(cell_format)
+        self._cells[row][col] = (f'<c r="{_COLUMN_LETTERS[col]}{row + 1}"{style} t="s">'
+                                 f"<v>{self.str_table._get_shared_string_index(string)}</v></c>", string, False)
         return error
 
     def _write_number(self, row, col, number, cell_format=None):
-        if number.__class__ is Fraction:
-            number = float(number)
-        if number != number or number in _INFINITIES:
+        if number != number or number in _INFINITIES or number.__class__ is Fraction:
+            if number.__class__ is Fraction:
+                return self._write_number(row, col, float(number), cell_format)
             # As xlsxwriter does with nan_inf_to_errors (the only mode our workbooks use).
             if number != number:
                 return self._write_formula(row, col, "#NUM!", cell_format, "#NUM!")
             return self._write_formula(row, col, "1/0" if number > 0 else "-1/0", cell_format, "#DIV/0!")
-        cells = self._row(row, col)
-        if cells is None:
-            return -1
-        cells[col] = (f'<c r="{_COLUMN_LETTERS[col]}{row + 1}"{self._style(cell_format)}><v>{number:.16G}</v></c>',
-                      number, True)
+        try:
+            style = cell_format._fast_style
+        except AttributeError:
+            style = self._style(cell_format)
+        self._cells[row][col] = (f'<c r="{_COLUMN_LETTERS[col]}{row + 1}"{style}><v>{number:.16G}</v></c>',
+                                 number, True)
         return 0
 
     def _write_blank(self, row, col, _, cell_format=None):
         if cell_format is None:
             return 0
-        cells = self._row(row, col)
-        if cells is None:
-            return -1
-        cells[col] = (f'<c r="{_COLUMN_LETTERS[col]}{row + 1}"{self._style(cell_format)}/>', "", False)
+        try:
+            style = cell_format._fast_style
+        except AttributeError:
+            style = self._style(cell_format)
+        self._cells[row][col] = (f'<c r="{_COLUMN_LETTERS[col]}{row + 1}"{style}/>', "", False)
         return 0
 
     def _write_formula(self, row, col, formula, cell_format=None, value=0):
         if formula is None or formula == "":
-            return -1
-        cells = self._row(row, col)
-        if cells is None:
             return -1
         formula = self._prepare_formula(formula)
         shown = value
@@ -150,8 +143,12 @@ class FastSheet(ReferenceSheet):
             elif value:
                 kind = ' t="str"'
             shown = _escape(value)
-        cells[col] = (f'<c r="{_COLUMN_LETTERS[col]}{row + 1}"{self._style(cell_format)}{kind}>'
-                      f"<f>{_escape(formula)}</f><v>{shown}</v></c>", 0 if value is None else value, False)
+        try:
+            style = cell_format._fast_style
+        except AttributeError:
+            style = self._style(cell_format)
+        self._cells[row][col] = (f'<c r="{_COLUMN_LETTERS[col]}{row + 1}"{style}{kind}>'
+                                 f"<f>{_escape(formula)}</f><v>{shown}</v></c>", 0 if value is None else value, False)
         return 0
 
     # The public methods, without xlsxwriter's A1-notation decorators (we pass integers).
@@ -188,7 +185,7 @@ class FastSheet(ReferenceSheet):
         if cell_format is not None:
             blank = self._style(cell_format)
             for row in range(first_row, last_row + 1):
-                cells = self._row(row, 0)
+                cells = self._cells[row]
                 for col in range(first_col, last_col + 1):
                     if row != first_row or col != first_col:
                         cells[col] = (f'<c r="{_COLUMN_LETTERS[col]}{row + 1}"{blank}/>', "", False)
@@ -203,10 +200,15 @@ class FastSheet(ReferenceSheet):
 
     def _settle_dimensions(self) -> None:
         """The used range, as xlsxwriter tracks it cell by cell (here once, from the store)."""
-        cells = self._cells
-        if cells:
-            self._check_dimensions(min(cells), min(min(c) for c in cells.values() if c) if any(cells.values()) else 0)
-            self._check_dimensions(max(cells), max((max(c) for c in cells.values() if c), default=0))
+        rows = [row for row, cells in self._cells.items() if cells]
+        if not rows:
+            return
+        first_col = min(min(self._cells[row]) for row in rows)
+        last_col = max(max(self._cells[row]) for row in rows)
+        if min(rows) < 0 or first_col < 0 or max(rows) >= self.xls_rowmax or last_col >= self.xls_colmax:
+            raise ValueError(f"sheet {self.name!r}: a cell lies outside Excel's grid")
+        self._check_dimensions(min(rows), first_col)
+        self._check_dimensions(max(rows), last_col)
 
     def _assemble_xml_file(self):
         self._settle_dimensions()
@@ -223,7 +225,7 @@ class FastSheet(ReferenceSheet):
                 spans[block] = f"{min(columns) + 1}:{max(columns) + 1}"
         write = self.fh.write
         plain = self.excel_version != 2010  # the only case xlsxwriter adds x14ac attributes to every row
-        for row in sorted(set(cells) | set(self.row_info) | set(comments)):
+        for row in sorted({row for row, row_cells in cells.items() if row_cells} | set(self.row_info) | set(comments)):
             if row < self.dim_rowmin or row > self.dim_rowmax:
                 continue
             span = spans.get(row // 16)

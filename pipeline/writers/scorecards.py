@@ -110,11 +110,13 @@ class Formats:
         return self.percent if unit == "%" else self.number
 
 
-def _traffic_lights(sheet, cell_range: str, f: Formats) -> None:
-    sheet.conditional_format(cell_range, {"type": "cell", "criteria": ">=", "value": 1, "format": f.green})
-    sheet.conditional_format(cell_range, {"type": "cell", "criteria": "between", "minimum": 0.8,
-                                          "maximum": 0.99999999, "format": f.amber})
-    sheet.conditional_format(cell_range, {"type": "cell", "criteria": "<", "value": 0.8, "format": f.red})
+def _traffic_lights(sheet, first_row: int, col: int, last_row: int, f: Formats) -> None:
+    """Green from 100%, amber from 80%, red below, on one column's rows."""
+    cells = (first_row, col, last_row, col)
+    sheet.conditional_format(*cells, {"type": "cell", "criteria": ">=", "value": 1, "format": f.green})
+    sheet.conditional_format(*cells, {"type": "cell", "criteria": "between", "minimum": 0.8,
+                                      "maximum": 0.99999999, "format": f.amber})
+    sheet.conditional_format(*cells, {"type": "cell", "criteria": "<", "value": 0.8, "format": f.red})
 
 
 def _print_setup(sheet, repeat_rows: tuple[int, int] | None = None) -> None:
@@ -218,6 +220,13 @@ DETAIL_HEADERS = [
 TABLE_TOP = 9  # 0-based row of the indicator table header
 
 
+@lru_cache(maxsize=None)
+def _detail_headers(lang: str) -> tuple[tuple[str, int], ...]:
+    """(header text, column width) of the indicator table: the same on every sheet."""
+    return tuple((label(zh, en, lang), max(width, display_width(zh) + 2, min(len(en), 14) + 2))
+                 for zh, en, width in DETAIL_HEADERS)
+
+
 @dataclass(frozen=True)
 class EmployeeCells:
     """Where an employee sheet keeps the figures the summary links to."""
@@ -256,10 +265,8 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
     ]
     for i, ((zh, en), value) in enumerate(header_block):
         row, col = 3 + i % 3, (i // 3) * 5
-        sheet.merge_range(row, col, row, col + 1, "", f.key)
-        sheet.write_string(row, col, inline(zh, en, lang), f.key)
-        sheet.merge_range(row, col + 2, row, col + 3, "", f.value)
-        sheet.write_string(row, col + 2, "" if _missing(value) else str(value), f.value)
+        sheet.merge_range(row, col, row, col + 1, inline(zh, en, lang), f.key)
+        sheet.merge_range(row, col + 2, row, col + 3, "" if _missing(value) else str(value), f.value)
 
     # Grade table (ascending minimums, visible): the grade and bonus formulas look it up.
     grade_col = 10
@@ -276,9 +283,9 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
     names = f"${xl_col_to_name(grade_col + 1)}${g_first + 1}:${xl_col_to_name(grade_col + 1)}${g_last + 1}"
     bonuses = f"${xl_col_to_name(grade_col + 2)}${g_first + 1}:${xl_col_to_name(grade_col + 2)}${g_last + 1}"
 
-    for col, (zh, en, width) in enumerate(DETAIL_HEADERS):
-        sheet.write_string(TABLE_TOP, col, label(zh, en, lang), f.header)
-        sheet.set_column(col, col, max(width, display_width(zh) + 2, min(len(en), 14) + 2))
+    for col, (text, width) in enumerate(_detail_headers(lang)):
+        sheet.write_string(TABLE_TOP, col, text, f.header)
+        sheet.set_column(col, col, width)
     sheet.set_row(TABLE_TOP, 32)
 
     # 360 detail goes below the indicator table; rating rows need its row numbers first.
@@ -330,7 +337,7 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
         sheet.write_formula(r, 10, formula, f.percent, float(row.achievement))
         sheet.write_formula(r, 11, f"={cell['weight']}*{cell['ach']}", f.score_percent, float(row.weighted_score))
         sheet.write_string(r, 12, source, f.text)
-    _traffic_lights(sheet, f"K{first + 1}:K{last + 1}", f)
+    _traffic_lights(sheet, first, 10, last, f)
 
     total = float(employee["total"])
     total_cell = xl_rowcol_to_cell(total_row, 11)
@@ -470,7 +477,7 @@ def write_summary_sheet(workbook, data: DepartmentData, employees: list[dict], s
             else:
                 sheet.write_number(r, 9 + j, value, f.score_percent)
     if employees:
-        _traffic_lights(sheet, f"F{first + 1}:F{last + 1}", f)
+        _traffic_lights(sheet, first, 5, last, f)
     sheet.freeze_panes(top + 1, 3)
     sheet.autofilter(top, 0, max(last, top), len(headers) - 1)
 

@@ -578,7 +578,7 @@ def _write_employees(book: _Book, scores: Scores) -> None:
         max(1, math.ceil(display_width(text or "") / room)) for text in columns[-1].values[n_scored:])]
     first = top + 1
     if n_scored:
-        _traffic_lights(sheet, f"E{first + 1}:E{first + n_scored}", f)
+        _traffic_lights(sheet, first, 4, first + n_scored - 1, f)
     sheet.freeze_panes(first, 3)
     sheet.autofilter(top, 0, max(top + n, top + 1), len(headers) - 1)
     _print_setup(sheet, (top, top))
