@@ -226,7 +226,13 @@ def write_workbooks(tasks: list[tuple], n_jobs: int, progress=None) -> None:
 
     if sys.platform.startswith("linux"):
         # Forked workers inherit the tasks; only their positions cross the process boundary.
+        # Frozen objects are left alone by the workers' garbage collector, so the pages they
+        # share with this process stay shared instead of being copied into each worker.
+        import gc
+
         _PENDING = tasks
+        gc.collect()
+        gc.freeze()
         try:
             with ProcessPoolExecutor(max_workers=n_jobs, mp_context=multiprocessing.get_context("fork")) as pool:
                 for _ in pool.map(_run_pending, range(len(tasks)), chunksize=1):
@@ -234,6 +240,7 @@ def write_workbooks(tasks: list[tuple], n_jobs: int, progress=None) -> None:
                         progress(1)
         finally:
             _PENDING = []
+            gc.unfreeze()
         return
     with ProcessPoolExecutor(max_workers=n_jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         for _ in pool.map(_run_task, tasks, chunksize=1):

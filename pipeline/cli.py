@@ -49,7 +49,25 @@ def format_findings(findings: list[Finding], lang: str) -> str:
     return "\n".join(lines)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _LazyGroup(click.Group):
+    """Commands whose modules are imported only when used: `kpi run` need not load openpyxl."""
+
+    lazy = {"diff": ("pipeline.diff", "diff_command"), "verify": ("pipeline.audit", "verify_command"),
+            "trace": ("pipeline.trace", "trace_command")}
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx, name):
+        if name in self.lazy and name not in self.commands:
+            import importlib
+
+            module, attribute = self.lazy[name]
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="kpi")
 def main() -> None:
     """KPI scorecards from the Excel templates HR already fills.
@@ -317,19 +335,6 @@ def weights_command(file: Path, as_json: bool, out_path: Path | None, period: st
             click.echo(str(out_path))
     sys.exit(1 if errors else 0)
 
-
-def _register_optional() -> None:
-    """Commands from modules that carry their own click definitions."""
-    from pipeline.audit import verify_command
-    from pipeline.diff import diff_command
-    from pipeline.trace import trace_command
-
-    main.add_command(diff_command, "diff")
-    main.add_command(verify_command, "verify")
-    main.add_command(trace_command, "trace")
-
-
-_register_optional()
 
 if __name__ == "__main__":  # pragma: no cover
     main()
