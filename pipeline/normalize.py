@@ -11,6 +11,7 @@ import datetime as dt
 import math
 import re
 import unicodedata
+from itertools import repeat
 
 import numpy as np
 import pandas as pd
@@ -34,6 +35,8 @@ _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 
 
 def _text(value: object) -> str:
+    if value.__class__ is str and value.isascii():
+        return value.strip()  # NFKC leaves ASCII as it is, and no invisible character is ASCII
     return unicodedata.normalize("NFKC", str(value)).translate(_INVISIBLE).strip()
 
 
@@ -155,22 +158,154 @@ def period_months(period: str) -> list[str]:
 
 # ------------------------------------------------------------------------------ columns
 
-def _by_distinct(raw: pd.Series, parse) -> pd.Series:
-    """Apply `parse` once per distinct value: HR files repeat IDs and periods thousands of times."""
-    objects = raw.astype(object)
-    try:
-        distinct = pd.unique(objects)
-    except TypeError:  # unhashable: should not happen with cell values
-        return objects.map(parse)
-    lookup = {value: parse(value) for value in distinct}
-    return objects.map(lookup.__getitem__)
+_TYPE_OF = np.frompyfunc(type, 1, 1)
 
 
-def parse_column(raw: pd.Series, f: Field) -> tuple[pd.Series, pd.Series]:
-    """(typed values, mask of non-blank cells that could not be read as `f`'s type)."""
-    blank = _by_distinct(raw, is_blank).astype(bool)
+class Distinct:
+    """A column as codes into its distinct values, so that a parser runs once per distinct
+    value: HR files repeat IDs and periods thousands of times.
+
+    The distinct values are pandas' (first occurrence of each, equal values together, so
+    `1.0` and `True` share one, as `pd.unique` has them). Missing values (None, NaN, NaT) have
+    code -1 and are parsed once per type. The reader hands its own factorisation of each
+    column to validation (`Table.codes`), so a column is hashed once.
+    """
+
+    __slots__ = ("values", "codes", "uniques", "_text")
+
+    def __init__(self, values: np.ndarray, codes: np.ndarray | None = None, uniques: np.ndarray | None = None):
+        self.values = values
+        if codes is None or uniques is None or len(codes) != len(values):
+            codes, uniques = pd.factorize(values)
+        self.codes, self.uniques = codes, uniques
+        self._text: np.ndarray | None = None
+
+    def _is_text(self) -> np.ndarray:
+        """Which distinct values are exactly `str`."""
+        if self._text is None:
+            self._text = np.equal(_TYPE_OF(self.uniques), str) if len(self.uniques) else np.zeros(0, dtype=bool)
+        return self._text
+
+    def blank(self) -> np.ndarray:
+        """`is_blank` of every value; for distinct values that are all text, without a Python
+        call per value (blank text is what `strip` empties)."""
+        if not self._is_text().all():
+            return self.test(is_blank)
+        results = np.zeros(len(self.uniques) + 1, dtype=bool)
+        results[:-1] = ~np.fromiter(map(bool, map(str.strip, self.uniques)), dtype=bool, count=len(self.uniques))
+        out = results.take(self.codes)
+        self._missing(is_blank, out)
+        return out
+
+    def matches(self, pattern: re.Pattern) -> np.ndarray:
+        """Which values are text that `pattern` matches at the start."""
+        text = self._is_text()
+        results = np.zeros(len(self.uniques) + 1, dtype=bool)
+        if text.all():
+            results[:-1] = np.fromiter(map(bool, map(pattern.match, self.uniques)), dtype=bool, count=len(text))
+        elif text.any():
+            results[:-1][text] = np.fromiter(map(bool, map(pattern.match, self.uniques[text])), dtype=bool,
+                                             count=int(text.sum()))
+        return results.take(self.codes)  # missing values (None, NaN) are not text
+
+    def apply(self, parse, text_gaps: bool = False) -> np.ndarray:
+        """`parse` of every value (an object array aligned with the column).
+
+        `text_gaps`: where some results are text, the others (None) become NaN, as a pandas
+        column of text holds its gaps (what `Series.map` gave here before)."""
+        results = np.empty(len(self.uniques) + 1, dtype=object)
+        results[:-1] = np.fromiter(map(parse, self.uniques), dtype=object, count=len(self.uniques))
+        out = results.take(self.codes)  # code -1 takes the last slot, filled below
+        used = self._missing(parse, out)
+        if text_gaps and len(out):
+            present = np.zeros(len(results), dtype=bool)
+            present[self.codes[self.codes >= 0]] = True
+            used.extend(results[present])
+            if any(result.__class__ is str for result in used):
+                gaps = np.equal(results, None)
+                gaps[-1] = False
+                gaps = gaps.take(self.codes)
+                missing = np.flatnonzero(self.codes < 0)
+                if len(missing):
+                    gaps[missing] = pd.isna(out[missing])
+                out[gaps] = np.nan
+        return out
+
+    def test(self, predicate) -> np.ndarray:
+        """`predicate` of every value, as a boolean array aligned with the column."""
+        results = np.zeros(len(self.uniques) + 1, dtype=bool)
+        results[:-1] = np.fromiter(map(predicate, self.uniques), dtype=bool, count=len(self.uniques))
+        out = results.take(self.codes)
+        self._missing(predicate, out)
+        return out
+
+    def _missing(self, parse, out: np.ndarray) -> list:
+        """Fill in `out` for the missing values (code -1), parsed once per type."""
+        missing = np.flatnonzero(self.codes < 0)
+        used = []
+        if len(missing):
+            values = self.values[missing]
+            types = _TYPE_OF(values)
+            for kind in pd.unique(types):  # None, float NaN, NaT...: a handful of types
+                chosen = types == kind
+                result = parse(values[np.argmax(chosen)])
+                out[missing[chosen]] = result
+                used.append(result)
+        return used
+
+    def is_text(self) -> np.ndarray:
+        """Which cells hold a `str` (exactly): a string only ever equals a string."""
+        return np.append(self._is_text(), False).take(self.codes)
+
+    def renew_text(self) -> None:
+        """Make each distinct text a new object. The reader's cells come from calamine amid
+        millions of other objects, most of them freed at once: a few survivors spread over
+        all that memory would keep it from being returned. New copies lie together."""
+        text = np.flatnonzero(self._is_text())
+        if len(text):
+            uniques = self.uniques.copy()
+            uniques[text] = np.fromiter(map("".join, zip(uniques[text], repeat(""))), dtype=object, count=len(text))
+            self.uniques = uniques
+
+    def shared(self) -> np.ndarray:
+        """The column with equal strings as one object (other values as they are): a column
+        of IDs or periods then costs one object per distinct text, not one per cell."""
+        if not self._is_text().any():
+            return self.values
+        same = self.uniques.take(self.codes)
+        if self._is_text().all() and not (self.codes < 0).any():
+            return same
+        return np.where(self.is_text(), same, self.values)
+
+
+def _numeric(values: np.ndarray) -> np.ndarray:
+    """Cells holding a Python float or int (not a bool, not text): read as they are."""
+    if not len(values):
+        return np.zeros(0, dtype=bool)
+    types = _TYPE_OF(values)
+    return np.equal(types, float) | np.equal(types, int)
+
+
+def _nan_if_none(value: float | None) -> float:
+    return np.nan if value is None else value
+
+
+def parse_column(raw: pd.Series, f: Field,
+                 codes: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[pd.Series, pd.Series]:
+    """(typed values, mask of non-blank cells that could not be read as `f`'s type).
+
+    `codes`: the column's (codes, distinct values), when the reader already factorised it."""
+    index = raw.index
+    if f.type in (NUMBER, WEIGHT):
+        return _parse_numbers(raw.to_numpy(dtype="float64" if raw.dtype == np.float64 else object), index, f)
+    values = raw.to_numpy(dtype=object)
+    distinct = Distinct(values, *(codes or (None, None)))
+    blank = distinct.blank()
     if f.type in (ID, TEXT):
         def as_text(value: object) -> object:
+            if value.__class__ is str and value.isascii():  # most cells: the steps below, short
+                text = value.strip()
+                return None if not text or (f.type == ID and text in _BLANK_STRINGS) else text
             if is_blank(value):
                 return None
             if isinstance(value, float) and value.is_integer():
@@ -180,33 +315,52 @@ def parse_column(raw: pd.Series, f: Field) -> tuple[pd.Series, pd.Series]:
             text = _text(value)
             return None if f.type == ID and text in _BLANK_STRINGS else text
 
-        typed = _by_distinct(raw, as_text)
-        return typed.astype(object), pd.Series(False, index=raw.index)
-    if f.type in (NUMBER, WEIGHT):
-        numeric_mask = raw.map(type).isin((float, int))
-        typed = pd.Series(np.nan, index=raw.index, dtype="float64")
-        typed[numeric_mask] = raw[numeric_mask].astype("float64")
-        others = ~numeric_mask & ~blank
-        if others.any():
-            parsed = _by_distinct(raw[others], parse_number)
-            typed[others] = parsed.astype("float64")
-            if f.type == WEIGHT:
-                # `60` means 60%; `60%` and a %-formatted 0.6 already are shares.
-                whole_percent = others & typed.gt(1) & ~_by_distinct(raw, _is_percent_text).astype(bool)
-                typed[whole_percent] = typed[whole_percent] / 100
-        if f.type == WEIGHT:
-            typed[numeric_mask & typed.gt(1)] = typed[numeric_mask & typed.gt(1)] / 100
-        bad = ~blank & typed.isna()
-        return typed, bad
+        typed = pd.Series(distinct.apply(as_text, text_gaps=True), index=index, dtype=object)
+        return typed, pd.Series(False, index=index)
     if f.type == PERIOD:
-        typed = _by_distinct(raw, lambda v: None if is_blank(v) else parse_period(v))
-        bad = ~blank & typed.isna()
-        return typed.astype(object), bad
+        typed = distinct.apply(lambda v: None if is_blank(v) else parse_period(v), text_gaps=True)
+        bad = ~blank & pd.isna(typed)
+        return pd.Series(typed, index=index, dtype=object), pd.Series(bad, index=index)
     if f.type == CHOICE:
         aliases = choice_aliases(f)
-        typed = _by_distinct(raw, lambda v: None if is_blank(v) else aliases.get(fold(v)))
-        bad = ~blank & typed.isna()
+        typed = distinct.apply(lambda v: None if is_blank(v) else aliases.get(fold(v)), text_gaps=True)
+        bad = ~blank & pd.isna(typed)
         if f.default is not None:
-            typed = typed.where(~blank, f.default)
-        return typed.astype(object), bad
+            typed = np.where(blank, f.default, typed)
+        return pd.Series(typed, index=index, dtype=object), pd.Series(bad, index=index)
     raise ValueError(f"unknown field type {f.type!r}")
+
+
+def _parse_numbers(values: np.ndarray, index: pd.Index, f: Field) -> tuple[pd.Series, pd.Series]:
+    """A NUMBER or WEIGHT column: numbers as they are, text (`60%`, `1,200`) parsed."""
+    if values.dtype == np.float64:  # a column of numbers only: nothing to parse
+        typed = values.copy()
+        if f.type == WEIGHT:
+            whole = typed > 1
+            typed[whole] = typed[whole] / 100
+        return pd.Series(typed, index=index, dtype="float64"), pd.Series(np.zeros(len(typed), dtype=bool), index=index)
+    numeric = _numeric(values)
+    typed = np.full(len(values), np.nan)
+    blank = np.zeros(len(values), dtype=bool)
+    if numeric.any():
+        typed[numeric] = values[numeric].astype("float64")
+        blank[numeric] = np.isnan(typed[numeric])
+    rest = np.flatnonzero(~numeric)
+    if len(rest):
+        # Blanks, text, booleans, dates: judged once per distinct value among themselves.
+        among = Distinct(values[rest])
+        empty = among.blank()
+        blank[rest] = empty
+        others = rest[~empty]
+        if len(others):
+            among = Distinct(values[others], among.codes[~empty], among.uniques)
+            typed[others] = among.apply(lambda v: _nan_if_none(parse_number(v))).astype("float64")
+            if f.type == WEIGHT:
+                # `60` means 60%; `60%` and a %-formatted 0.6 already are shares.
+                whole = others[(typed[others] > 1) & ~among.test(_is_percent_text)]
+                typed[whole] = typed[whole] / 100
+    if f.type == WEIGHT:
+        whole = numeric & (typed > 1)
+        typed[whole] = typed[whole] / 100
+    bad = ~blank & np.isnan(typed)
+    return pd.Series(typed, index=index, dtype="float64"), pd.Series(bad, index=index)

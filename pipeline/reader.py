@@ -19,16 +19,19 @@ import csv
 import gc
 import re
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from defusedxml import ElementTree as SafeET
 from openpyxl.utils import get_column_letter
+from pandas.api.types import infer_dtype
 from python_calamine import CalamineWorkbook
 
 from pipeline.findings import WARNING, Finding, finding
 from pipeline.kinds import ID, KINDS, TEMPLATE_VERSION, Kind, SheetSpec, fold, header_aliases
-from pipeline.normalize import is_blank
+from pipeline.normalize import Distinct, is_blank
 from pipeline.safety import (
     CSV,
     XLSX,
@@ -61,6 +64,9 @@ class Table:
     extra: dict[str, str] = field(default_factory=dict)  # unmatched header -> column letter
     header_row: int = 1
     bad_cells: dict[str, str] = field(default_factory=dict)  # cell -> rule already reported
+    # field -> (codes, distinct values) of its column, as the reader factorised it: validation
+    # parses each distinct value once without hashing the column again (and then drops them).
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False, compare=False)
 
     def cell(self, field_name: str, row: int) -> str:
         letter = self.letters.get(field_name, "")
@@ -193,12 +199,13 @@ _SHEET_DATA_TAG = re.compile(rb"<([A-Za-z_][\w.\-]*:)?sheetData[\s/>]")
 _NS_DECL = re.compile(rb"""\sxmlns(?::([A-Za-z_][\w.\-]*))?\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 
 
-def hidden_cells(data: bytes) -> dict[str, tuple[str, str]]:
+def hidden_cells(data: bytes, prefixed: bool = True) -> dict[str, tuple[str, str]]:
     """Cells calamine shows blank but are not, in one worksheet's XML: {cell: ("formula" |
     "error", text)} for formulas never calculated and error values (#N/A, #DIV/0!).
 
     Only the cells around a formula tag or an error type are parsed (with defusedxml); a
     sheet where that is not possible (odd prefixes, cells without references) is parsed whole.
+    `prefixed=False`: the caller knows the sheet data holds no prefixed tag (`<x:f>`).
     """
     match = _SHEET_DATA_TAG.search(data)
     if not match:
@@ -206,7 +213,8 @@ def hidden_cells(data: bytes) -> dict[str, tuple[str, str]]:
     start = match.start()
     end = data.rfind(b"sheetData", match.end())
     end = len(data) if end < 0 else end
-    hits = sorted(m.start() for pattern in _HITS for m in pattern.finditer(data, start, end))
+    patterns = _HITS if prefixed else _HITS[::2]
+    hits = sorted(m.start() for pattern in patterns for m in pattern.finditer(data, start, end))
     if not hits:
         return {}
     prefix = match.group(1) or b""
@@ -305,9 +313,60 @@ class _BytesReader:
 
 # ------------------------------------------------------------------------------ reading
 
-def _header_view(grid: list[list], merged: list) -> list[list]:
+class _Grid:
+    """A sheet's cells as calamine gives them: the rows of its used area (all of one length),
+    which starts at row `top`, column `left` (0-based) of the sheet. Rows and columns outside
+    it are empty. Nothing is padded or copied until a part of the sheet is asked for."""
+
+    __slots__ = ("rows", "top", "left", "height", "width")
+
+    def __init__(self, rows: list[list], top: int = 0, left: int = 0):
+        self.rows, self.top, self.left = rows, top, left
+        self.height = top + len(rows) if rows else 0  # rows from row 1 to the last one
+        self.width = left + len(rows[0]) if rows else 0  # columns from A to the last one
+
+    def row(self, index: int) -> list:
+        """Row `index` (0-based) from column A, as a new list."""
+        if not self.top <= index < self.height:
+            return [""] * self.width
+        row = self.rows[index - self.top]
+        return [""] * self.left + row if self.left else list(row)
+
+    def head(self, count: int) -> list[list]:
+        """The first `count` rows from A1, as lists."""
+        return [self.row(index) for index in range(min(count, self.height))]
+
+    def cell(self, row: int, col: int) -> object:
+        if self.top <= row < self.height and self.left <= col < self.width:
+            return self.rows[row - self.top][col - self.left]
+        return ""
+
+    def columns(self, first: int, wanted: list[int]) -> dict[int, np.ndarray]:
+        """Columns `wanted` from row `first` down to the last row, one object array each."""
+        count = max(self.height - first, 0)
+        body = self.rows[max(first - self.top, 0):]
+        above = count - len(body)  # rows of the data above the used area: empty
+        width = self.width - self.left
+        out = {}
+        for col in wanted:
+            index = col - self.left
+            if not body or not 0 <= index < width:
+                out[col] = np.full(count, "", dtype=object)
+                continue
+            try:
+                values = np.fromiter(map(itemgetter(index), body), dtype=object, count=len(body))
+            except IndexError:  # rows of different lengths (not from calamine): short ones padded
+                values = np.fromiter((row[index] if index < len(row) else "" for row in body), dtype=object,
+                                     count=len(body))
+            if above:
+                values = np.concatenate([np.full(above, "", dtype=object), values])
+            out[col] = values
+        return out
+
+
+def _header_view(grid: _Grid, merged: list) -> list[list]:
     """The rows where a header may be, with a cell merged down several rows shown in each."""
-    view = [list(row) for row in grid[:HEADER_SCAN_ROWS]]
+    view = grid.head(HEADER_SCAN_ROWS)
     for (r0, c0), (r1, _) in merged or ():
         if r1 == r0 or r0 >= len(view) or c0 >= len(view[r0]):
             continue
@@ -317,41 +376,61 @@ def _header_view(grid: list[list], merged: list) -> list[list]:
     return view
 
 
-def _fill_merged(grid: list[list], merged: list, first_data: int) -> dict[int, set[int]]:
+def _fill_merged(grid: _Grid, merged: list, first_data: int,
+                 columns: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
     """A value merged down several data rows (e.g. a department) belongs to each of them.
 
     Only ranges that start in the data count: a title or header merged down into the data is
-    not data. Returns the cells filled ({grid row: columns}) beyond each range's first cell.
+    not data. `columns` (sheet column -> its values from row `first_data`) are filled in
+    place; returns, for each of them that a range covers, which of its cells were filled
+    beyond a range's first cell.
     """
-    filled: dict[int, set[int]] = {}
+    height, width = grid.height, grid.width
     ranges = [((r0, c0), (r1, c1)) for (r0, c0), (r1, c1) in merged or ()
-              if first_data <= r0 < len(grid) and c0 < len(grid[r0])]
+              if first_data <= r0 < height and c0 < width]
     # Merged ranges do not overlap in a file Excel wrote: more merged cells than the sheet has
     # is a crafted file, refused before it costs minutes.
-    area = sum((min(r1, len(grid) - 1) - r0 + 1) * max(min(c1, len(grid[r0]) - 1) - c0 + 1, 0)
+    area = sum((min(r1, height - 1) - r0 + 1) * max(min(c1, width - 1) - c0 + 1, 0)
                for (r0, c0), (r1, c1) in ranges)
-    if area > len(grid) * max((len(row) for row in grid[:1]), default=0):
+    if area > height * width:
         raise UnreadableInput("合并单元格区域互相重叠,不是 Excel 保存的正常文件。请取消合并后另存为 .xlsx。",
                               "its merged cell ranges overlap, which Excel never saves. Unmerge them "
                               "and save it again as .xlsx.")
+    filled: dict[int, np.ndarray] = {}
+    # Ranges are filled one after another; where they overlap, a later range's first cell may
+    # hold what an earlier one put there: remembered for the columns not kept.
+    corners: dict[int, set[int]] = {}
+    for (r0, c0), _ in ranges:
+        if c0 not in columns:
+            corners.setdefault(c0, set()).add(r0)
+    moved: dict[tuple[int, int], object] = {}
     for (r0, c0), (r1, c1) in ranges:
-        value = grid[r0][c0]
-        for r in range(r0, min(r1, len(grid) - 1) + 1):
-            for c in range(c0, min(c1, len(grid[r]) - 1) + 1):
-                if (r, c) != (r0, c0):
-                    grid[r][c] = value
-                    filled.setdefault(r, set()).add(c)
+        if c0 in columns:
+            value = columns[c0][r0 - first_data]
+        else:
+            value = moved.get((r0, c0), grid.cell(r0, c0))
+        last = min(r1, height - 1)
+        for c in range(c0, min(c1, width - 1) + 1):
+            low = r0 + 1 if c == c0 else r0  # the range's first cell keeps its value
+            if c in columns:
+                if low <= last:
+                    columns[c][low - first_data:last + 1 - first_data] = value
+                    mask = filled.setdefault(c, np.zeros(len(columns[c]), dtype=bool))
+                    mask[low - first_data:last + 1 - first_data] = True
+            elif c in corners:
+                for r in corners[c]:
+                    if low <= r <= last:
+                        moved[(r, c)] = value
     return filled
 
+
+# What pandas' `infer_dtype` says of a column that holds no text (nothing blank but NaN).
+_NO_TEXT = {"floating", "integer", "mixed-integer-float", "boolean", "empty"}
 
 _EXAMPLE = re.compile(r"^\s*(示例|example|e\.g\.)", re.IGNORECASE)
 
 
-def _is_example(value: object) -> bool:
-    return isinstance(value, str) and bool(_EXAMPLE.match(value))
-
-
-def _read_table(spec: SheetSpec, kind: Kind, file: str, sheet_name: str, grid: list[list], view: list[list],
+def _read_table(spec: SheetSpec, kind: Kind, file: str, sheet_name: str, grid: _Grid, view: list[list],
                 merged: list, hidden: dict[str, tuple[str, str]]) -> tuple[Table | None, list[Finding]]:
     aliases = _ALIASES[(kind.name, spec.name)]
     header_index, matched, _ = _header_row(view, aliases)
@@ -380,28 +459,11 @@ def _read_table(spec: SheetSpec, kind: Kind, file: str, sheet_name: str, grid: l
         if f.name not in columns:
             findings.append(finding("missing_column", file=file, sheet=sheet_name,
                                     cell=f"{header_row}", column=f.label))
-    filled = _fill_merged(grid, merged, header_index + 1)
-    width = max(columns.values(), default=0) + 1
-    flagged_rows = {int(re.sub(r"[A-Z]+", "", c)) for c in hidden}
-    # Rows with nothing in the table's columns are dropped here, before any frame is built: a
-    # sheet with one stray value in row 1,048,576 costs a million empty Python lists, not a
-    # million-row frame. Flagged rows (a formula without value reads blank) are kept.
-    records, row_numbers = [], []
-    for number, row in enumerate(grid[header_index + 1:], start=header_row + 1):
-        cells = row[:width]
-        if len(cells) < width:
-            cells = cells + [""] * (width - len(cells))
-        if cells.count("") == width and number not in flagged_rows:
-            continue
-        records.append(cells)
-        row_numbers.append(number)
-    raw = pd.DataFrame.from_records(records, columns=range(width)) if records else pd.DataFrame(columns=range(width))
-    del records
-    frame = pd.DataFrame({name: raw[col] if col in raw else pd.Series(dtype=object)
-                          for name, col in columns.items()})
-    del raw
-    frame["_row"] = pd.Series(row_numbers, dtype="int64")
-    position = {number: index for index, number in enumerate(row_numbers)} if filled else {}
+    # The table's columns, from the row under the header down, one array each: whole columns
+    # are judged at once (blank, example, shared text), never cell by cell in Python.
+    first = header_index + 1
+    values = grid.columns(first, sorted(set(columns.values())))
+    filled = _fill_merged(grid, merged, first, values)
     bad_cells: dict[str, str] = {}
     # Cells calamine reads blank but that hold an uncalculated formula or an error value.
     for cell_ref, (what, text) in hidden.items():
@@ -414,30 +476,49 @@ def _read_table(spec: SheetSpec, kind: Kind, file: str, sheet_name: str, grid: l
         bad_cells[cell_ref] = rule
         findings.append(finding(rule, file=file, sheet=sheet_name, cell=cell_ref,
                                 column=spec.field(names[0]).label, value=text))
-    if len(frame):
-        data_columns = [n for n in columns]
-        blank = pd.concat([frame[n].map(is_blank) for n in data_columns], axis=1).all(axis=1) if data_columns else \
-            pd.Series(True, index=frame.index)
-        if filled and data_columns:
-            # A merged value running past the last real row does not make a row.
-            by_position = {columns[n]: n for n in data_columns}
-            for grid_row, cols in filled.items():
-                index = position.get(grid_row + 1, -1)
-                own = [n for c, n in by_position.items() if c not in cols]
-                if 0 <= index < len(frame) and not blank.iloc[index]:
-                    blank.iloc[index] = all(is_blank(frame[n].iloc[index]) for n in own)
-        if bad_cells:
-            bad_rows = {int(re.sub(r"[A-Z]+", "", c)) for c in bad_cells}
-            blank &= ~frame["_row"].isin(bad_rows)
-        # The template's example row is marked in its first column (`示例E000`); HR may have
-        # moved the columns, so an ID column starting with 示例 marks it too.
-        first_col = min(columns, key=columns.get) if columns else None
-        marked = [n for n in columns if n == first_col or spec.field(n).type == ID]
-        example = pd.concat([frame[n].map(_is_example) for n in marked], axis=1).any(axis=1) \
-            if marked else pd.Series(False, index=frame.index)
-        frame = frame[~blank & ~example].reset_index(drop=True)
+    count = max(grid.height - first, 0)
+    # Each column's distinct values (a column without text, say of numbers, needs none).
+    distinct = {name: None if infer_dtype(values[col], skipna=False) in _NO_TEXT else Distinct(values[col])
+                for name, col in columns.items()}
+    # A row is data when one of the table's cells holds something. A merged value running
+    # past the last real row does not make a row: filled cells do not count.
+    blank = np.ones(count, dtype=bool)
+    for name, col in columns.items():
+        column = distinct[name]
+        empty = column.blank() if column is not None else pd.isna(values[col])
+        if col in filled:
+            empty |= filled[col]
+        blank &= empty
+    if bad_cells:  # a row whose only content is a formula without value still is a row
+        bad_rows = np.array(sorted({int(re.sub(r"[A-Z]+", "", c)) for c in bad_cells}), dtype=np.int64)
+        blank &= ~np.isin(np.arange(first + 1, first + 1 + count, dtype=np.int64), bad_rows)
+    # The template's example row is marked in its first column (`示例E000`); HR may have
+    # moved the columns, so an ID column starting with 示例 marks it too.
+    first_col = min(columns, key=columns.get) if columns else None
+    example = np.zeros(count, dtype=bool)
+    for name in columns:
+        if distinct[name] is not None and (name == first_col or spec.field(name).type == ID):
+            example |= distinct[name].matches(_EXAMPLE)
+    keep = np.flatnonzero(~blank & ~example)
+    del blank, example
+    data: dict[str, pd.Series] = {}
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, col in columns.items():
+        column = distinct.pop(name)
+        if column is None:  # numbers: held as floats where pandas would infer floats
+            kept = values.pop(col)[keep]
+            floats = infer_dtype(kept, skipna=False) in ("floating", "mixed-integer-float")
+            data[name] = pd.Series(kept.astype("float64") if floats else kept, dtype="float64" if floats else object,
+                                   copy=False)
+            continue
+        column.renew_text()
+        data[name] = pd.Series(column.shared()[keep], dtype=object, copy=False)
+        codes[name] = (column.codes[keep].astype(np.int32), column.uniques)
+        del column, values[col]
+    frame = pd.DataFrame(data) if data else pd.DataFrame(index=pd.RangeIndex(len(keep)))
+    frame["_row"] = pd.Series(keep + first + 1, dtype="int64")
     table = Table(spec=spec, file=file, sheet=sheet_name, frame=frame, letters=letters, extra=extra,
-                  header_row=header_row, bad_cells=bad_cells)
+                  header_row=header_row, bad_cells=bad_cells, codes=codes)
     return table, findings
 
 
@@ -446,7 +527,7 @@ class _Book:
     """A workbook's sheets as grids, whatever the format it came in."""
 
     sheet_names: list[str]
-    grids: dict[str, list[list]]
+    grids: dict[str, _Grid]
     merged: dict[str, list]
     hidden: dict[str, dict[str, tuple[str, str]]]
     meta_grid: list[list] | None = None
@@ -591,41 +672,37 @@ def _calamine_book(path: Path, fmt: str, limits: Limits) -> _Book:
         del sheet
         check_merged_ranges(name, len(merged), limits)
         if fold(name) == "_meta":
-            book.meta_grid = grid
+            book.meta_grid = grid.head(grid.height)
             continue
         book.grids[name], book.merged[name] = grid, merged
     return book
 
 
-_SHARE_LIMIT = 200_000
-
-
-def _grid(sheet) -> list[list]:
-    """The sheet from A1 to its last cell, as calamine's `to_python(skip_empty_area=False)`
-    gives it, with equal strings shared: HR's columns repeat the same periods, IDs and
-    relations thousands of times, and one object per distinct text halves the grid's memory."""
+def _grid(sheet) -> _Grid:
+    """The sheet's used area as calamine's `to_python()` gives it, placed in the sheet: its
+    last cell is `sheet.end`, so the rows start where their count and length say (at the
+    used area's first cell, or at A1 for a version that pads), whatever the version does."""
     if not sheet.height:
-        return []
-    (_, first_col), (last_row, last_col) = sheet.start, sheet.end
-    lead = [""] * first_col
-    seen: dict[str, str] = {}
-    share = seen.setdefault
-    grid = []
-    for row in sheet.iter_rows():  # from row 1 (this version pads the rows above), not from column A
-        cells = [share(v, v) if v.__class__ is str else v for v in row]
-        grid.append(lead + cells if first_col and len(cells) < last_col + 1 else cells)
-        if len(seen) > _SHARE_LIMIT:  # text that does not repeat: sharing only costs memory
-            share = seen.get
-    if len(grid) < last_row + 1:  # a version that starts at the first used row
-        grid[:0] = [[""] * (last_col + 1) for _ in range(last_row + 1 - len(grid))]
-    return grid
+        return _Grid([])
+    rows = sheet.to_python()
+    if not rows:
+        return _Grid([])
+    (last_row, last_col) = sheet.end
+    top, left = last_row + 1 - len(rows), last_col + 1 - len(rows[0])
+    if top < 0 or left < 0:  # not what any version gives: read it from A1 as it came
+        top = left = 0
+    return _Grid(rows, top, left)
 
 
 def _scan_xlsx(path: Path, limits: Limits) -> tuple[dict[str, str], dict[str, dict]]:
     """The safety scan of every sheet (see safety.scan_workbook_sheets), collecting on the way
     the cells calamine would show blank: each sheet's XML is inflated once."""
     hidden: dict[str, dict] = {}
-    parts = scan_workbook_sheets(path, limits, each=lambda part, data: hidden.__setitem__(part, hidden_cells(data)))
+
+    def each(part: str, data: bytes, prefixed: bool) -> None:
+        hidden[part] = hidden_cells(data, prefixed)
+
+    parts = scan_workbook_sheets(path, limits, each=each)
     return parts, hidden
 
 
@@ -652,7 +729,7 @@ def _csv_book(path: Path, limits: Limits) -> _Book:
             "CSV 文件的编码无法识别(既不是 UTF-8 也不是 GB18030)。请在 Excel 中另存为 .xlsx。",
             "the CSV file's encoding is not recognised (neither UTF-8 nor GB18030). Save it as .xlsx in Excel.")
     name = path.stem or "CSV"
-    return _Book(sheet_names=[name], grids={name: grid}, merged={}, hidden={}, named=False)
+    return _Book(sheet_names=[name], grids={name: _Grid(grid)}, merged={}, hidden={}, named=False)
 
 
 def _csv_rows(path: Path, encoding: str, limits: Limits) -> list[list]:

@@ -218,17 +218,20 @@ def check_workbook_zip(path: Path, size: int, limits: Limits) -> None:
                 f"ratio {ratio:.4f}, limit {limits.min_compression_ratio}): possibly a zip bomb; {en}",
             )
     names = {m.filename for m in members}
-    # Only now, with the sizes known to be sane, inflate the members to check their CRCs.
-    if size < 20 * MB:
+    # Only now, with the sizes known to be sane, inflate the members to check their CRCs. The
+    # sheets are left to the sheet scan, which inflates each of them anyway (reading a member
+    # to its end checks its CRC): one inflation per sheet, not two.
+    skipped: set[str] = set()
+    if size < CRC_CHECKED_BELOW:
         try:
             with zipfile.ZipFile(path) as archive:
-                bad = archive.testzip()
+                skipped = _scanned_parts(archive, names)
+                bad = _failing_crc(archive, skipped)
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, RuntimeError,
                 NotImplementedError) as exc:
             raise _damaged(exc) from None
         if bad is not None:
-            raise UnreadableInput(f"文件已损坏:压缩成员 {bad} 校验失败。请重新从 Excel 另存为 .xlsx。",
-                                  f"the file is damaged: member {bad} fails its CRC. Save it again from Excel as .xlsx.")
+            raise _crc_refusal(bad)
     if "xl/workbook.xml" not in names and "xl/workbook.bin" not in names:
         if "EncryptedPackage" in names:
             raise UnreadableInput("工作簿已加密,请去掉密码后另存为 .xlsx", "the workbook is encrypted; remove the password")
@@ -245,8 +248,13 @@ def check_workbook_zip(path: Path, size: int, limits: Limits) -> None:
         with zipfile.ZipFile(path) as archive:
             for member in members:
                 if _XML_MEMBER.search(member.filename) and not member.is_dir():
-                    with archive.open(member) as handle:
-                        problem = xml_prolog_problem(handle)
+                    try:
+                        with archive.open(member) as handle:
+                            problem = xml_prolog_problem(handle)
+                    except zipfile.BadZipFile:
+                        if member.filename in skipped:  # what the CRC check would have said
+                            raise _crc_refusal(member.filename) from None
+                        raise
                     if problem:
                         raise _entity_refusal(member.filename, problem)
     except UnreadableInput:
@@ -254,6 +262,42 @@ def check_workbook_zip(path: Path, size: int, limits: Limits) -> None:
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, RuntimeError,
             NotImplementedError) as exc:
         raise _damaged(exc) from None
+
+
+CRC_CHECKED_BELOW = 20 * MB  # files this small have every member's CRC checked before reading
+
+
+def _crc_refusal(member: str) -> UnreadableInput:
+    return UnreadableInput(f"文件已损坏:压缩成员 {member} 校验失败。请重新从 Excel 另存为 .xlsx。",
+                           f"the file is damaged: member {member} fails its CRC. Save it again from Excel as .xlsx.")
+
+
+def _scanned_parts(archive: zipfile.ZipFile, names: set[str]) -> set[str]:
+    """The members the sheet scan inflates whatever else it finds: every worksheet the
+    workbook's relationships name (`scan_workbook_sheets` goes through all of them). Nothing
+    when the relationships cannot be read: then every member's CRC is checked here."""
+    rels = "xl/_rels/workbook.xml.rels"
+    if rels not in names:
+        return set()
+    try:
+        data = archive.read(rels)
+    except zipfile.BadZipFile:
+        return set()
+    return sheet_part_paths(data) & names
+
+
+def _failing_crc(archive: zipfile.ZipFile, skip: set[str]) -> str | None:
+    """`ZipFile.testzip` for the members not in `skip`: the name of the first whose CRC fails."""
+    for info in archive.infolist():
+        if info.filename in skip:
+            continue
+        try:
+            with archive.open(info.filename, "r") as handle:
+                while handle.read(MB):
+                    pass
+        except zipfile.BadZipFile:
+            return info.filename
+    return None
 
 
 def _entity_refusal(member: str, problem: str) -> UnreadableInput:
@@ -365,8 +409,9 @@ def scan_workbook_sheets(path: Path, limits: Limits, each=None) -> dict[str, str
     the extent of its cells (a lying <dimension> or one far cell cannot make calamine allocate
     gigabytes) and its merged ranges; the cells of all sheets together against max_cells.
 
-    Each sheet's XML is inflated once; `each(part, data)` sees it (the reader looks for the
-    cells calamine shows blank). Returns {sheet name: part}.
+    Each sheet's XML is inflated once (which checks its CRC); `each(part, data, prefixed)`
+    sees it (the reader looks for the cells calamine shows blank; `prefixed`: whether any
+    prefixed cell or formula tag such as `<x:f>` is in the sheet data). Returns {sheet name: part}.
     """
     from defusedxml.ElementTree import ParseError
 
@@ -381,21 +426,42 @@ def scan_workbook_sheets(path: Path, limits: Limits, each=None) -> dict[str, str
                 "Open it in Excel and save it again as .xlsx.") from None
         names = {part: name for name, part in parts.items()}
         info = {m.filename: m for m in archive.infolist()}
+        crc_checked = path.stat().st_size < CRC_CHECKED_BELOW
         total = 0
         for part in sorted(sheet_part_paths(rels) | set(parts.values())):
             if part not in info:
                 continue
             label = names.get(part, part)
             check_sheet_size(label, info[part].file_size, limits)
-            data = _inflate(archive, info[part])
-            total += sheet_extent(data, label, limits).cells
+            data = _inflate_checked(archive, info[part], crc_checked)
+            start = _sheet_data_start(data)
+            prefixed = _PREFIXED_TAG.search(data, start) is not None  # <x:c>, <x:f>: rare
+            total += sheet_extent(data, label, limits, prefixed=prefixed).cells
             check_workbook_cells(total, limits)
-            merges = data.count(b"mergeCell ") + data.count(b"mergeCell>")
+            merges = data.count(b"mergeCell ") + data.count(b"mergeCell>") if b"mergeCell" in data else 0
             check_merged_ranges(label, merges, limits)
             if each is not None:
-                each(part, data)
+                each(part, data, prefixed)
             del data
     return parts
+
+
+def _inflate_checked(archive: zipfile.ZipFile, member: zipfile.ZipInfo, crc_checked: bool) -> bytearray:
+    """`_inflate`, where a file small enough to have its CRCs checked (check_workbook_zip left
+    the sheets to this scan) is refused as that check refuses it."""
+    if not crc_checked:
+        return _inflate(archive, member)
+    try:
+        return _inflate(archive, member)
+    except zipfile.BadZipFile:  # as `ZipFile.testzip` reports any member it cannot read through
+        raise _crc_refusal(member.filename) from None
+    except (zlib.error, OSError, EOFError, ValueError, RuntimeError, NotImplementedError) as exc:
+        raise _damaged(exc) from None
+
+
+def _sheet_data_start(data: bytes) -> int:
+    match = _SHEET_DATA.search(data)
+    return match.start() if match else 0
 
 
 def _inflate(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bytearray:
@@ -493,13 +559,14 @@ _SHEET_DATA = re.compile(rb"<" + _NAME + rb"sheetData[\s/>]")
 _DIMENSION = re.compile(rb"<" + _NAME + rb"dimension\s+ref\s*=\s*[\"']([A-Z]{1,3})(\d{1,7})(?::([A-Z]{1,3})(\d{1,7}))?[\"']")
 _CELL_START = rb"<c(?=[\s/>])"  # literal start: the regex engine then skips to each "<c" fast
 _PREFIXED_CELL = re.compile(rb":c[\s/>]")  # `<x:c ...>`: rare, so such sheets take the slow path
+_PREFIXED_TAG = re.compile(rb":[cf][\s/>]")  # a prefixed cell or formula: one search answers both
 # A whole <row> or <c> tag, its attributes quoted either way (a '>' inside a value is not an end).
 _TAG = re.compile(rb"<(/?)" + _NAME + rb"(row|c)(?=[\s/>])((?:\s+[^\s=/>]+\s*=\s*(?:\"[^\"]*\"|'[^']*'))*)\s*(/?)>")
 _REF = re.compile(rb'<c r="([A-Z]{1,3})([1-9]\d{0,6})"[^>]*(?<!/)>')  # a cell with content, not <c .../>
 _ATTR_R = re.compile(rb"""(?:^|\s)r\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 
 
-def sheet_extent(data: bytes, sheet: str, limits: Limits) -> SheetExtent:
+def sheet_extent(data: bytes, sheet: str, limits: Limits, prefixed: bool | None = None) -> SheetExtent:
     """The extent calamine will give this worksheet XML, found without parsing it; refuses
     (UnreadableInput) a sheet beyond the limits.
 
@@ -507,7 +574,8 @@ def sheet_extent(data: bytes, sheet: str, limits: Limits) -> SheetExtent:
     no cell outside it (every cell starts `<c r="REF"` with REF inside). Otherwise every <row>
     and <c> tag is walked the way calamine places cells (a cell without `r` follows the one
     before it; a row without `r` follows the row before it), so a lying dimension, a missing
-    one or cells without references cannot hide a far cell.
+    one or cells without references cannot hide a far cell. `prefixed=False`: the caller
+    found no prefixed tag (`<x:c`) in the sheet data.
     """
     match = _SHEET_DATA.search(data)
     start = match.start() if match else 0
@@ -520,12 +588,14 @@ def sheet_extent(data: bytes, sheet: str, limits: Limits) -> SheetExtent:
     window = 64 * 1024
     refs = _REF.findall(data, start, start + window) + _REF.findall(data, max(start, len(data) - window))
     if refs:
-        guesses.append(SheetExtent(max(int(r) for _, r in refs), max(column_number(c) for c, _ in refs)))
+        guesses.append(SheetExtent(max(map(int, {r for _, r in refs})),
+                                   max(map(column_number, {c for c, _ in refs}))))
         # Those cells exist (with content): a sheet at least that large is refused at once.
         check_extent(sheet, guesses[-1], limits)
     for guess in guesses:
         if (0 < guess.rows <= limits.max_rows and 0 < guess.columns <= limits.max_columns
-                and guess.cells <= limits.max_cells and _PREFIXED_CELL.search(data, start) is None
+                and guess.cells <= limits.max_cells
+                and (prefixed is False or _PREFIXED_CELL.search(data, start) is None)
                 and _outside(guess.rows, guess.columns).search(data, start) is None):
             return guess
     extent = _walk_extent(data, start)
@@ -560,8 +630,8 @@ def _outside(rows: int, columns: int) -> re.Pattern:
 def _upto_digits(top: str) -> str:
     """Regex for the decimal numbers 1..top without leading zeros."""
     parts = []
-    if len(top) > 1:
-        parts.append(r"[1-9]\d{0,%d}" % (len(top) - 2))
+    if len(top) > 1:  # possessive: a longer number is never re-read shorter (a `"` follows)
+        parts.append(r"[1-9]\d{0,%d}+" % (len(top) - 2))
     parts.append(_lex_range("1" + "0" * (len(top) - 1), top, "0", "9"))
     return "(?:" + "|".join(parts) + ")"
 
@@ -569,8 +639,8 @@ def _upto_digits(top: str) -> str:
 def _upto_letters(top: str) -> str:
     """Regex for the column letters A..top."""
     parts = []
-    if len(top) > 1:
-        parts.append("[A-Z]{1,%d}" % (len(top) - 1))
+    if len(top) > 1:  # possessive, as for the digits (digits follow the letters)
+        parts.append("[A-Z]{1,%d}+" % (len(top) - 1))
     parts.append(_lex_range("A" * len(top), top, "A", "Z"))
     return "(?:" + "|".join(parts) + ")"
 

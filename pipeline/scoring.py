@@ -25,6 +25,8 @@ TOTAL_COLUMNS = ["employee_id", "period", "total", "total_rounded", "grade", "bo
 # rolled-up mean of three monthly 10% rates is 0.10000000000000002 and must meet a 10% target
 # (Excel and LibreOffice compare at about 15 significant digits too).
 EQUAL_RTOL = 1e-12
+# pandas 3 always copies on write: a shallow copy of a frame is then as safe as a deep one.
+_COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3
 
 
 # ------------------------------------------------------------------------------ numbers
@@ -120,7 +122,25 @@ def clip(values: pd.Series, policy: Policy) -> pd.Series:
 # ------------------------------------------------------------------------------ agreements
 
 def resolve_agreements(inputs, period: str) -> pd.DataFrame:
-    """Who is measured on what in `period`: personal KPIs where an employee has any, else the role's."""
+    """Who is measured on what in `period`: personal KPIs where an employee has any, else the role's.
+
+    Validation asks first, scoring next, for the same period of the same inputs: a copy of the
+    first answer is kept on `inputs` and handed to the next call, if its roster and agreement
+    frames are still the very same objects.
+    """
+    cache = getattr(inputs, "resolved", None)
+    sources = (inputs.roster, inputs.role_kpis, inputs.employee_kpis)
+    if cache is not None:
+        kept = cache.pop(period, None)
+        if kept is not None and all(a is b for a, b in zip(kept[0], sources)):
+            return kept[1]
+    resolved = _resolve_agreements(inputs, period)
+    if cache is not None:
+        cache[period] = (sources, resolved.copy(deep=not _COPY_ON_WRITE))
+    return resolved
+
+
+def _resolve_agreements(inputs, period: str) -> pd.DataFrame:
     roster = inputs.roster
     active = roster[roster["status"].fillna("active") == "active"][["employee_id", "role_family"]]
     personal = inputs.employee_kpis[inputs.employee_kpis["period"] == period]
@@ -199,7 +219,7 @@ def rating_scores(ratings: pd.DataFrame, roster: pd.DataFrame, period: str, poli
     family = roster.set_index("employee_id")["role_family"]
     detail["role_family"] = detail["employee_id"].map(family)
     weights = pd.DataFrame(
-        [(fam, rel, w) for fam in set(detail["role_family"].dropna()) | {"default"}
+        [(fam, rel, w) for fam in set(detail["role_family"].dropna().unique()) | {"default"}
          for rel, w in policy.rater_weights_for(fam).items()],
         columns=["role_family", "relation", "policy_weight"],
     )

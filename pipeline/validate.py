@@ -53,6 +53,9 @@ class Inputs:
     blocked: dict[str, list[tuple[str, Finding]]] = field(default_factory=dict)
     bad_indicators: dict[str, Finding] = field(default_factory=dict)
     bad_role_sets: dict[tuple[str, str], Finding] = field(default_factory=dict)
+    # period -> ((roster, role KPIs, employee KPIs) it was made from, resolved agreements):
+    # `scoring.resolve_agreements` answers validation and scoring from one computation.
+    resolved: dict = field(default_factory=dict, repr=False, compare=False)
 
     def frame(self, spec: SheetSpec) -> pd.DataFrame:
         return self.frames[spec.name]
@@ -123,7 +126,7 @@ def _parse_table(table: Table, index: int) -> tuple[pd.DataFrame, list[Finding],
             typed[f.name] = pd.Series(np.nan if f.type in ("number", "weight") else None, index=raw.index,
                                       dtype="float64" if f.type in ("number", "weight") else object)
             continue
-        values, bad = parse_column(raw[f.name], f)
+        values, bad = parse_column(raw[f.name], f, table.codes.pop(f.name, None))
         typed[f.name] = values
         if bad.any():
             rule = {"period": "bad_period", "choice": "bad_choice"}.get(f.type, "not_a_number")
@@ -310,7 +313,7 @@ def _reference(inputs: Inputs, spec_name: str, field_name: str, known: set[str],
     if frame.empty or field_name not in frame:
         return
     values = frame[field_name]
-    unknown = values.notna() & ~values.isin(known) & ~frame["_bad"]
+    unknown = values.notna() & ~_isin(values, known) & ~frame["_bad"]
     if not unknown.any():
         return
     columns = [c for c in dict.fromkeys([field_name, "employee_id", "role_family", "period", *META]) if c in frame]
@@ -331,6 +334,33 @@ def _reference(inputs: Inputs, spec_name: str, field_name: str, known: set[str],
             inputs.block(row.get("employee_id"), period, f)
     if severity == ERROR:
         frame.loc[unknown, "_bad"] = True
+
+
+def _isin(values: pd.Series, known: set) -> pd.Series:
+    """`values.isin(known)`, asked once per distinct value (a column of IDs repeats each often)."""
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object))  # missing values: code -1, not known
+    member = np.zeros(len(uniques) + 1, dtype=bool)
+    member[:-1] = np.fromiter(map(known.__contains__, uniques), dtype=bool, count=len(uniques))
+    return pd.Series(member.take(codes), index=values.index)
+
+
+def _pairs_in(left: pd.DataFrame, right: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Which rows of `left` have their `columns` as some row of `right` has them: the rows a
+    left merge on `columns` would find (missing values match missing values, as in a merge).
+    The columns are coded together, then compared as integers."""
+    if left.empty or right.empty:
+        return np.zeros(len(left), dtype=bool)
+    keys = np.zeros(len(left) + len(right), dtype=np.int64)
+    span = 1
+    for column in columns:
+        both = np.concatenate([left[column].to_numpy(dtype=object), right[column].to_numpy(dtype=object)])
+        codes, uniques = pd.factorize(both)
+        span *= len(uniques) + 1
+        if span >= 2 ** 62:  # too many combinations to code in 64 bits: let pandas merge them
+            found = left[columns].merge(right[columns].drop_duplicates(), on=columns, how="left", indicator=True)
+            return (found["_merge"] == "both").to_numpy(dtype=bool)
+        keys = keys * (len(uniques) + 1) + (codes + 1)
+    return pd.Series(keys[:len(left)]).isin(keys[len(left):]).to_numpy(dtype=bool)
 
 
 def _references(inputs: Inputs) -> None:
@@ -357,6 +387,9 @@ def _agreement_checks(inputs: Inputs, policy: Policy, agreed: dict[str, pd.DataF
     `agreed` holds every agreement row, those with errors too: a set's weights are summed over
     all its rows, so a row refused for another reason (say an unknown indicator) does not also
     make the set look as if it summed to 90%.
+
+    Thousands of personal sets are judged from per-row arrays and per-set positions; pandas
+    objects are only built for the rows and sets that have something to report.
     """
     methods = inputs.indicators.set_index("indicator_id")[["method", "direction", "dimension"]]
     for spec, owner in ((ROLE_KPIS, "role_family"), (EMPLOYEE_KPIS, "employee_id")):
@@ -366,19 +399,26 @@ def _agreement_checks(inputs: Inputs, policy: Policy, agreed: dict[str, pd.DataF
             continue
         frame = frame.join(methods, on="indicator_id")
         bad_index: set[int] = set()
-        for index, row in frame.iterrows():
-            problem = _target_problem(row, inputs)
-            if problem is not None:
-                inputs.findings.append(problem)
-                bad_index.add(index)
-                _block_set(inputs, owner, row, problem)
-        clean_sets = {key: group for key, group in frame.groupby([owner, "period"], sort=True)}
-        for (who, period), group in everything.groupby([owner, "period"], sort=True):
-            if group["weight"].isna().any():
+        suspects = _target_suspects(frame)
+        if suspects.any():
+            for index, row in zip(frame.index[suspects], frame[suspects].to_dict("records")):
+                problem = _target_problem(row, inputs)
+                if problem is not None:
+                    inputs.findings.append(problem)
+                    bad_index.add(index)
+                    _block_set(inputs, owner, row, problem)
+        clean_sets = frame.groupby([owner, "period"], sort=True).indices
+        weights = everything["weight"].to_numpy(dtype="float64")
+        design = _SetDesign(inputs, policy, frame, owner)
+        for key, positions in sorted(everything.groupby([owner, "period"], sort=True).indices.items()):
+            who, period = key
+            group_weights = weights[positions]
+            if np.isnan(group_weights).any():
                 continue  # a weight that is missing or not a number is reported on its own cell
-            total = group["weight"].sum()
+            total = group_weights.sum()
             who_zh, who_en = _who(owner, who)
             if abs(total - 1) > policy.weight_sum_tolerance:
+                group = everything.iloc[positions]
                 several = group[["_file", "_sheet"]].drop_duplicates().shape[0] > 1
                 cells = ", ".join((f"{r['_file']}!{r['_sheet']}!" if several else "") + inputs.cell(r, "weight")
                                   for _, r in group.iterrows())
@@ -388,15 +428,81 @@ def _agreement_checks(inputs: Inputs, policy: Policy, agreed: dict[str, pd.DataF
                             period=period, total=f"{total * 100:.2f}%", cells=cells,
                             employee_id=who if owner == "employee_id" else "")
                 inputs.findings.append(f)
-                if (who, period) in clean_sets:
-                    bad_index.update(clean_sets[(who, period)].index)
+                if key in clean_sets:
+                    bad_index.update(frame.index[clean_sets[key]])
                 _block_set(inputs, owner, first, f)
                 continue
-            clean = clean_sets.get((who, period))
-            if clean is not None and len(clean) == len(group):
-                _design_warnings(inputs, policy, clean, who_zh, who_en, period, owner)
+            clean = clean_sets.get(key)
+            if clean is not None and len(clean) == len(positions):
+                design.warn(clean, key, who_zh, who_en)
         keep = ~inputs.frames[spec.name].index.isin(list(bad_index))
         inputs.frames[spec.name] = inputs.frames[spec.name][keep].reset_index(drop=True)
+
+
+def _target_suspects(frame: pd.DataFrame) -> np.ndarray:
+    """Rows for which `_target_problem` finds something (it words the finding)."""
+    method = frame["method"].to_numpy(dtype=object)
+    target = frame["target"].to_numpy(dtype="float64")
+    base = frame["base"].to_numpy(dtype="float64")
+    stretch = frame["stretch"].to_numpy(dtype="float64")
+    lower = (frame["direction"] == "lower").to_numpy(dtype=bool)
+    ratio, pass_fail = method == "ratio", method == "pass_fail"
+    rating, tiered = method == "rating", method == "tiered"
+    with np.errstate(invalid="ignore"):
+        missing = np.isnan(base) | np.isnan(target) | np.isnan(stretch)
+        ordered = np.where(lower, (base > target) & (target > stretch), (base < target) & (target < stretch))
+        return (((ratio | pass_fail) & np.isnan(target)) | ((ratio | rating) & (target == 0))
+                | (tiered & (missing | ~ordered)))
+
+
+class _SetDesign:
+    """The design warnings of SPEC §2 for agreement sets of one sheet (`_design_warnings`), from
+    arrays over all its rows: a set is a list of row positions."""
+
+    def __init__(self, inputs: Inputs, policy: Policy, frame: pd.DataFrame, owner: str):
+        self.inputs, self.policy, self.frame, self.owner = inputs, policy, frame, owner
+        self.weights = frame["weight"].to_numpy(dtype="float64")
+        dimension = frame["dimension"]
+        self.performance = (dimension == "performance").to_numpy(dtype=bool)
+        self.no_dimension = dimension.isna().to_numpy(dtype=bool)
+        self.shares: dict | None = None  # (owner, period, dimension) -> weight, made when first wanted
+        self.columns = {c: frame[c].to_numpy(dtype=object) for c in ("_file", "_sheet", "_table", "_row", owner,
+                                                                     "employee_id", "role_family") if c in frame}
+
+    def warn(self, positions: np.ndarray, key: tuple, who: str, who_en: str) -> None:
+        inputs, policy, owner = self.inputs, self.policy, self.owner
+        period = key[1]
+        first = {c: values[positions[0]] for c, values in self.columns.items()}
+        where = dict(file=first["_file"], sheet=first["_sheet"], cell=inputs.cell(first, owner), period=period,
+                     employee_id=_text(first.get("employee_id")), who=who, who_en=who_en)
+        count = len(positions)
+        if not policy.indicators_min <= count <= policy.indicators_max:
+            inputs.findings.append(finding("indicator_count", count=count, low=policy.indicators_min,
+                                           high=policy.indicators_max, **where))
+        weights = self.weights[positions]
+        performance = weights[self.performance[positions]].sum()
+        dimensions_known = not self.no_dimension[positions].any()
+        if dimensions_known and performance < policy.performance_weight_min - 1e-9:
+            inputs.findings.append(finding("performance_share", share=f"{performance:.0%}",
+                                           minimum=f"{policy.performance_weight_min:.0%}", **where))
+        if count >= 3 and len(np.unique(weights[~np.isnan(weights)])) == 1:
+            inputs.findings.append(finding("equal_weights", count=count, **where))
+        family = first.get("role_family") if owner == "role_family" else None
+        if owner == "employee_id":
+            family = inputs.role_family_of.get(first["employee_id"])
+        expected = policy.dimension_weights.get(family or "")
+        if expected and dimensions_known:
+            if self.shares is None:  # per set and dimension, summed as a groupby sums them
+                self.shares = self.frame.groupby([owner, "period", "dimension"], sort=False)["weight"].sum().to_dict()
+            shares = {d: self.shares[(*key, d)] for d in expected if (*key, d) in self.shares}
+            labels = {c.code: c.zh for c in INDICATORS.sheets[0].field("dimension").choices}
+            if any(abs(float(shares.get(d, 0.0)) - share) > 0.05 + 1e-9 for d, share in expected.items()):
+                def describe(values: dict, zh: bool) -> str:
+                    return ("、" if zh else ", ").join(
+                        f"{labels[d] if zh else d} {float(values.get(d, 0.0)):.0%}" for d in expected)
+                inputs.findings.append(finding("dimension_share", shares=describe(shares, True),
+                                               shares_en=describe(shares, False), expected=describe(expected, True),
+                                               expected_en=describe(expected, False), **where))
 
 
 def _who(owner: str, who: str) -> tuple[str, str]:
@@ -439,37 +545,6 @@ def _target_problem(row: pd.Series, inputs: Inputs) -> Finding | None:
     return None
 
 
-def _design_warnings(inputs: Inputs, policy: Policy, group: pd.DataFrame, who: str, who_en: str,
-                     period: str, owner: str) -> None:
-    first = group.iloc[0]
-    where = dict(file=first["_file"], sheet=first["_sheet"], cell=inputs.cell(first, owner), period=period,
-                 employee_id=_text(first.get("employee_id")), who=who, who_en=who_en)
-    count = len(group)
-    if not policy.indicators_min <= count <= policy.indicators_max:
-        inputs.findings.append(finding("indicator_count", count=count, low=policy.indicators_min,
-                                       high=policy.indicators_max, **where))
-    performance = group.loc[group["dimension"] == "performance", "weight"].sum()
-    if group["dimension"].notna().all() and performance < policy.performance_weight_min - 1e-9:
-        inputs.findings.append(finding("performance_share", share=f"{performance:.0%}",
-                                       minimum=f"{policy.performance_weight_min:.0%}", **where))
-    if count >= 3 and group["weight"].nunique() == 1:
-        inputs.findings.append(finding("equal_weights", count=count, **where))
-    family = first.get("role_family") if owner == "role_family" else None
-    if owner == "employee_id":
-        family = inputs.role_family_of.get(first["employee_id"])
-    expected = policy.dimension_weights.get(family or "")
-    if expected and group["dimension"].notna().all():
-        shares = group.groupby("dimension")["weight"].sum()
-        labels = {c.code: c.zh for c in INDICATORS.sheets[0].field("dimension").choices}
-        if any(abs(float(shares.get(d, 0.0)) - share) > 0.05 + 1e-9 for d, share in expected.items()):
-            def describe(values: dict, zh: bool) -> str:
-                return ("、" if zh else ", ").join(
-                    f"{labels[d] if zh else d} {float(values.get(d, 0.0)):.0%}" for d in expected)
-            inputs.findings.append(finding("dimension_share", shares=describe(shares, True),
-                                           shares_en=describe(shares, False), expected=describe(expected, True),
-                                           expected_en=describe(expected, False), **where))
-
-
 # ------------------------------------------------------------------------------ completeness
 
 def _completeness(inputs: Inputs, policy: Policy, period: str | None) -> None:
@@ -495,8 +570,7 @@ def _completeness(inputs: Inputs, policy: Policy, period: str | None) -> None:
         rating_keys = inputs.ratings.loc[inputs.ratings["period"] == p, ["employee_id", "indicator_id"]]
         for method, keys, rule in (("rating", rating_keys, "missing_rating"), (None, actual_keys, "missing_actual")):
             rows = agreements[agreements["method"] == "rating"] if method else agreements[agreements["method"] != "rating"]
-            present = rows.merge(keys.drop_duplicates(), on=["employee_id", "indicator_id"], how="left", indicator=True)
-            missing = present[present["_merge"] == "left_only"]
+            missing = rows[~_pairs_in(rows, keys, ["employee_id", "indicator_id"])]
             blocked_already = {e for e, reasons in inputs.blocked.items() if any(q in ("", p) or q in months for q, _ in reasons)}
             for row in missing.to_dict("records"):
                 if row["employee_id"] in blocked_already:

@@ -461,6 +461,35 @@ def test_sheet_size_is_refused_from_the_zip_directory_without_inflating(tmp_path
     assert SHEET1 not in inflated
 
 
+def _with_bad_crc(source: Path, target: Path, member: str) -> Path:
+    """`source` with `member`'s recorded CRC changed (local header and directory): its bytes
+    still inflate, only the check fails."""
+    import struct
+
+    data = bytearray(source.read_bytes())
+    with zipfile.ZipFile(source) as archive:
+        info = archive.getinfo(member)
+    struct.pack_into("<I", data, info.header_offset + 14, info.CRC ^ 0x5A5A5A5A)
+    directory = data.find(b"PK\x01\x02")
+    while directory >= 0:
+        name_length = struct.unpack_from("<H", data, directory + 28)[0]
+        if data[directory + 46:directory + 46 + name_length] == member.encode():
+            struct.pack_into("<I", data, directory + 16, info.CRC ^ 0x5A5A5A5A)
+        directory = data.find(b"PK\x01\x02", directory + 4)
+    target.write_bytes(bytes(data))
+    return target
+
+
+@pytest.mark.parametrize("rows", [5, 3000])  # a sheet read whole by the XML prolog check, and one only scanned
+def test_a_sheet_failing_its_crc_is_refused_naming_the_member(tmp_path, rows):
+    real = real_workbook(tmp_path / "real.xlsx", rows=rows)
+    for member in (SHEET1, "xl/sharedStrings.xml"):
+        path = _with_bad_crc(real, tmp_path / "bad.xlsx", member)
+        f = the(read_workbook(path).findings, "unreadable")
+        assert f"member {member} fails its CRC" in f.message_en and "校验失败" in f.message_zh
+    assert read_workbook(real).kind == "actuals"
+
+
 def test_policy_limits_keys_and_the_two_policy_files_agree():
     assert (ROOT / "pipeline" / "default_policy.yaml").read_bytes() == (ROOT / "config" / "policy.yaml").read_bytes()
     assert load_policy().limits == Limits()
