@@ -155,12 +155,10 @@ class FastSheet(ReferenceSheet):
     write_string = _write_string
     write_number = _write_number
     write_blank = _write_blank
-
-    def write_formula(self, row, col, formula, cell_format=None, value=0):
-        return self._write_formula(row, col, formula, cell_format, value)
+    write_formula = _write_formula
 
     def merge_range(self, first_row, first_col, last_row, last_col, data, cell_format=None):
-        """xlsxwriter's merge_range for text or a number in the first cell, without its per-cell checks.
+        """xlsxwriter's merge_range without its per-cell bookkeeping.
 
         The overlap check stays (an overlapping merge corrupts the file for Excel), done on
         the stored ranges instead of a dict entry per merged cell.
@@ -177,18 +175,11 @@ class FastSheet(ReferenceSheet):
         if self._check_dimensions(first_row, first_col) or self._check_dimensions(last_row, last_col):
             return -1
         self.merge.append([first_row, first_col, last_row, last_col])
-        if isinstance(data, str):
-            self._write_string(first_row, first_col, data, cell_format) if data else \
-                self._write_blank(first_row, first_col, None, cell_format)
-        else:
-            self._write(first_row, first_col, data, cell_format)
-        if cell_format is not None:
-            blank = self._style(cell_format)
-            for row in range(first_row, last_row + 1):
-                cells = self._cells[row]
-                for col in range(first_col, last_col + 1):
-                    if row != first_row or col != first_col:
-                        cells[col] = (f'<c r="{_COLUMN_LETTERS[col]}{row + 1}"{blank}/>', "", False)
+        self._write(first_row, first_col, data, cell_format)
+        for row in range(first_row, last_row + 1):
+            for col in range(first_col, last_col + 1):
+                if row != first_row or col != first_col:
+                    self._write_blank(row, col, None, cell_format)
         return 0
 
     # -------------------------------------------------------------- close
