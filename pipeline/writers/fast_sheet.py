@@ -22,13 +22,26 @@ from collections import defaultdict
 from fractions import Fraction
 
 from xlsxwriter.utility import xl_col_to_name
-from xlsxwriter.worksheet import Worksheet
+from xlsxwriter.worksheet import ColumnInfo, Worksheet
 
 _COLUMN_LETTERS = [xl_col_to_name(c) for c in range(16384)]
 _XML_SPECIAL = re.compile(r"[&<>]")
 _FORMULA_ERRORS = frozenset({"#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!"})
 _MAX_STRING = 32767
 _INFINITIES = (math.inf, -math.inf)
+
+
+# Rendered blank cells of merged one-row runs, by (row, first col, last col, style attribute).
+_BLANK_RUNS: dict[tuple, dict[int, tuple[str, str, bool]]] = {}
+# Validated conditional-format options, by (range, priority, options with the format's id):
+# (the format object, to guard against a reused id; the cell range; the stored options).
+_CONDITIONAL_FORMATS: dict[tuple, tuple] = {}
+
+
+def _hashable_options(options: dict) -> bool:
+    """Plain cell rules only: other types (data bars, icons) change the sheet beyond its rule list."""
+    return options.get("type") == "cell" and all(
+        value.__class__ in (str, int, float, bool) or name == "format" for name, value in options.items())
 
 
 def register_formats(*formats) -> None:
@@ -67,6 +80,12 @@ class ReferenceSheet(Worksheet):
         if formula.endswith("}"):
             formula = formula[:-1]
         return formula
+
+    def stamp(self, stamps: dict, key, write) -> None:
+        """Have `write(sheet)` put the cells, merges and column widths that are the same on every
+        sheet of a workbook. Here it simply runs; `FastSheet` runs it once per workbook and copies
+        the result. `stamps` is the workbook's (style and shared-string indices are per workbook)."""
+        write(self)
 
 
 class FastSheet(ReferenceSheet):
@@ -151,6 +170,36 @@ class FastSheet(ReferenceSheet):
                                  f"<f>{_escape(formula)}</f><v>{shown}</v></c>", 0 if value is None else value, False)
         return 0
 
+    def stamp(self, stamps: dict, key, write) -> None:
+        """See ReferenceSheet.stamp: the first sheet runs `write`, the others copy what it made.
+
+        Copied: the rendered cells (their shared strings counted again, as writing them would),
+        the merged ranges and the column widths. `write` must do nothing else and must come
+        before the sheet's other cells.
+        """
+        made = stamps.get(key)
+        if made is None:
+            cells, self._cells = self._cells, defaultdict(dict)
+            strings, merges, columns = self.str_table.count, len(self.merge), dict(self.col_info)
+            try:
+                write(self)
+            finally:
+                new_cells, self._cells = self._cells, cells
+            for row, row_cells in new_cells.items():
+                cells[row].update(row_cells)
+            stamps[key] = ({row: dict(row_cells) for row, row_cells in new_cells.items()},
+                           self.str_table.count - strings, [tuple(m) for m in self.merge[merges:]],
+                           {col: info for col, info in self.col_info.items() if columns.get(col) is not info})
+            return
+        rows, strings, merges, columns = made
+        for row, row_cells in rows.items():
+            self._cells[row].update(row_cells)
+        self.str_table.count += strings
+        self.merge.extend(list(m) for m in merges)
+        if columns:
+            self.col_info.update(columns)
+            self.col_size_changed = True
+
     # The public methods, without xlsxwriter's A1-notation decorators (we pass integers).
     write_string = _write_string
     write_number = _write_number
@@ -161,7 +210,8 @@ class FastSheet(ReferenceSheet):
         """xlsxwriter's merge_range without its per-cell bookkeeping.
 
         The overlap check stays (an overlapping merge corrupts the file for Excel), done on
-        the stored ranges instead of a dict entry per merged cell.
+        the stored ranges instead of a dict entry per merged cell. The blank cells that carry
+        the format across a one-row range are the same on every sheet, so they are rendered once.
         """
         if first_row > last_row:
             first_row, last_row = last_row, first_row
@@ -175,12 +225,75 @@ class FastSheet(ReferenceSheet):
         if self._check_dimensions(first_row, first_col) or self._check_dimensions(last_row, last_col):
             return -1
         self.merge.append([first_row, first_col, last_row, last_col])
-        self._write(first_row, first_col, data, cell_format)
+        if data.__class__ is str:
+            # What xlsxwriter's _write does with a string when no string conversion is on.
+            if data:
+                self._write_string(first_row, first_col, data, cell_format)
+            else:
+                self._write_blank(first_row, first_col, None, cell_format)
+        else:
+            self._write(first_row, first_col, data, cell_format)
+        if cell_format is None:
+            return 0
         for row in range(first_row, last_row + 1):
-            for col in range(first_col, last_col + 1):
-                if row != first_row or col != first_col:
-                    self._write_blank(row, col, None, cell_format)
+            key = (row, first_col + (row == first_row), last_col, self._fast_style_of(cell_format))
+            blanks = _BLANK_RUNS.get(key)
+            if blanks is None:
+                style = key[3]
+                blanks = _BLANK_RUNS[key] = {col: (f'<c r="{_COLUMN_LETTERS[col]}{row + 1}"{style}/>', "", False)
+                                             for col in range(key[1], last_col + 1)}
+            self._cells[row].update(blanks)
         return 0
+
+    def _fast_style_of(self, cell_format) -> str:
+        try:
+            return cell_format._fast_style
+        except AttributeError:
+            return self._style(cell_format)
+
+    def set_column(self, first_col, last_col, width=None, cell_format=None, options=None):
+        """A plain width on integer columns without going through xlsxwriter's argument checks."""
+        if (cell_format is None and options is None and first_col.__class__ is int and last_col.__class__ is int
+                and width is not None and width >= 1.0 and 0 <= first_col <= last_col < self.xls_colmax):
+            pixels = int(width * self.max_digit_width + 0.5) + self.cell_padding
+            for col in range(first_col, last_col + 1):
+                self.col_info[col] = ColumnInfo(width=pixels)
+            self.col_size_changed = True
+            return 0
+        return super().set_column(first_col, last_col, width, cell_format, options)
+
+    def conditional_format(self, first_row, first_col, last_row, last_col, options=None):
+        """xlsxwriter's conditional_format, its validated options remembered per shape.
+
+        Every employee sheet asks for the same three rules on ranges of a few shapes; the
+        checks and conversions (~20 µs) are done once and the stored options copied after.
+        """
+        if not (first_row.__class__ is int and options and _hashable_options(options)):
+            return super().conditional_format(first_row, first_col, last_row, last_col, options)
+        key = (first_row, first_col, last_row, last_col, self.dxf_priority,
+               tuple(sorted((name, value if name != "format" else id(value)) for name, value in options.items())))
+        cached = _CONDITIONAL_FORMATS.get(key)
+        if cached is not None and cached[0] is options.get("format"):
+            _, cell_range, stored = cached
+            self.cond_formats.setdefault(cell_range, []).append(dict(stored))
+            self.dxf_priority += 1
+            return 0
+        before = {cell_range: len(rules) for cell_range, rules in self.cond_formats.items()}
+        result = super().conditional_format(first_row, first_col, last_row, last_col, options)
+        added = [(cell_range, rules[-1]) for cell_range, rules in self.cond_formats.items()
+                 if len(rules) > before.get(cell_range, 0)]
+        if result == 0 and len(added) == 1 and len(_CONDITIONAL_FORMATS) < 4096:
+            _CONDITIONAL_FORMATS[key] = (options.get("format"), added[0][0], dict(added[0][1]))
+        return result
+
+    def _write_col_info(self, col_min, col_max, col_info):
+        if (col_info.width is None or col_info.column_format or col_info.hidden or col_info.autofit
+                or col_info.level or col_info.collapsed):
+            return super()._write_col_info(col_min, col_max, col_info)
+        char_width = (col_info.width * 256 // self.max_digit_width) / 256.0
+        custom = "" if col_info.width == self.default_col_width else ' customWidth="1"'
+        self.fh.write(f'<col min="{col_min + 1}" max="{col_max + 1}" width="{char_width:.16g}"{custom}/>')
+        return None
 
     # -------------------------------------------------------------- close
 

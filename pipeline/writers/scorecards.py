@@ -97,6 +97,7 @@ class Formats:
         self.bonus = fmt(bold=True, num_format="0.0", bg_color="#DDEBF7", **border)
         self.feedback = fmt(text_wrap=True, valign="top", border=1, border_color="#BFBFBF", bg_color="#FAFAFA")
         self.note = fmt(italic=True, font_color="#7F7F7F", text_wrap=True)
+        self.stamps: dict = {}  # cells shared by every employee sheet of this workbook (FastSheet.stamp)
         self.green = workbook.add_format({"bg_color": GREEN, "font_color": "#006100"})
         self.amber = workbook.add_format({"bg_color": AMBER, "font_color": "#9C5700"})
         self.red = workbook.add_format({"bg_color": RED, "font_color": "#9C0006"})
@@ -251,41 +252,47 @@ def _group(records: list, key: str) -> dict[str, list]:
         groups.setdefault(getattr(record, key), []).append(record)
     return groups
 
+_HEADER_LABELS = (("姓名", "Name"), ("员工编号", "Employee ID"), ("部门", "Department"), ("岗位", "Position"),
+                  ("直属上级", "Manager"), ("考核周期", "Period"))
 
-def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, ratings: list,
-                         manager_name: str, policy: Policy, f: Formats, lang: str) -> EmployeeCells:
-    sheet = workbook.add_worksheet(sheet_name, worksheet_class=SHEET_CLASS)
-    sheet.hide_gridlines(2)
+
+def _write_sheet_frame(sheet, *, period: str, policy: Policy, f: Formats, lang: str) -> None:
+    """What every employee sheet of a workbook shares: titles, field labels, grade table, table header."""
     sheet.write_string(0, 0, inline("绩效计分卡", "KPI scorecard", lang), f.title)
-    sheet.write_string(1, 0, inline(f"考核周期 {employee['period']}", f"Period {employee['period']}", lang), f.subtitle)
-    header_block = [
-        (("姓名", "Name"), employee["name"]), (("员工编号", "Employee ID"), employee["employee_id"]),
-        (("部门", "Department"), employee["department"]), (("岗位", "Position"), employee.get("position")),
-        (("直属上级", "Manager"), manager_name), (("考核周期", "Period"), employee["period"]),
-    ]
-    for i, ((zh, en), value) in enumerate(header_block):
+    sheet.write_string(1, 0, inline(f"考核周期 {period}", f"Period {period}", lang), f.subtitle)
+    for i, (zh, en) in enumerate(_HEADER_LABELS):
         row, col = 3 + i % 3, (i // 3) * 5
         sheet.merge_range(row, col, row, col + 1, inline(zh, en, lang), f.key)
-        sheet.merge_range(row, col + 2, row, col + 3, "" if _missing(value) else str(value), f.value)
-
     # Grade table (ascending minimums, visible): the grade and bonus formulas look it up.
     grade_col = 10
     sheet.write_string(2, grade_col, inline("等级表", "Grades", lang), f.key)
     for j, (zh, en) in enumerate((("最低分", "From"), ("等级", "Grade"), ("奖金系数", "Bonus"))):
         sheet.write_string(3, grade_col + j, inline(zh, en, lang), f.header)
-    grades = sorted(policy.grades, key=lambda g: g.min)
-    for i, g in enumerate(grades):
+    for i, g in enumerate(sorted(policy.grades, key=lambda g: g.min)):
         sheet.write_number(4 + i, grade_col, g.min * 100, f.number)
         sheet.write_string(4 + i, grade_col + 1, g.grade, f.text)
         sheet.write_number(4 + i, grade_col + 2, g.bonus, f.number)
-    g_first, g_last = 4, 4 + len(grades) - 1
-    mins = f"${xl_col_to_name(grade_col)}${g_first + 1}:${xl_col_to_name(grade_col)}${g_last + 1}"
-    names = f"${xl_col_to_name(grade_col + 1)}${g_first + 1}:${xl_col_to_name(grade_col + 1)}${g_last + 1}"
-    bonuses = f"${xl_col_to_name(grade_col + 2)}${g_first + 1}:${xl_col_to_name(grade_col + 2)}${g_last + 1}"
-
     for col, (text, width) in enumerate(_detail_headers(lang)):
         sheet.write_string(TABLE_TOP, col, text, f.header)
         sheet.set_column(col, col, width)
+
+
+def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, ratings: list,
+                         manager_name: str, policy: Policy, f: Formats, lang: str) -> EmployeeCells:
+    sheet = workbook.add_worksheet(sheet_name, worksheet_class=SHEET_CLASS)
+    sheet.hide_gridlines(2)
+    sheet.stamp(f.stamps, ("employee sheet", employee["period"], lang),
+                partial(_write_sheet_frame, period=employee["period"], policy=policy, f=f, lang=lang))
+    header_values = (employee["name"], employee["employee_id"], employee["department"], employee.get("position"),
+                     manager_name, employee["period"])
+    for i, value in enumerate(header_values):
+        row, col = 3 + i % 3, (i // 3) * 5
+        sheet.merge_range(row, col + 2, row, col + 3, "" if _missing(value) else str(value), f.value)
+    grade_col = 10
+    g_first, g_last = 4, 4 + len(policy.grades) - 1
+    mins = f"${xl_col_to_name(grade_col)}${g_first + 1}:${xl_col_to_name(grade_col)}${g_last + 1}"
+    names = f"${xl_col_to_name(grade_col + 1)}${g_first + 1}:${xl_col_to_name(grade_col + 1)}${g_last + 1}"
+    bonuses = f"${xl_col_to_name(grade_col + 2)}${g_first + 1}:${xl_col_to_name(grade_col + 2)}${g_last + 1}"
     sheet.set_row(TABLE_TOP, 32)
 
     # 360 detail goes below the indicator table; rating rows need its row numbers first.
