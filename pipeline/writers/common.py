@@ -40,6 +40,15 @@ def new_workbook(path, title: str = "", *, constant_memory: bool = False) -> xls
     return workbook
 
 
+def close_workbook(workbook: xlsxwriter.Workbook) -> None:
+    """Close, then cut the one reference cycle xlsxwriter leaves: each sheet keeps its workbook's
+    `add_format`. Without the cycle the finished workbook is freed at once by reference counting,
+    which the batch relies on while it writes with the garbage collector paused."""
+    workbook.close()
+    for sheet in workbook.worksheets():
+        sheet.workbook_add_format = None
+
+
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 

@@ -19,7 +19,13 @@ from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from pipeline.kinds import DIMENSIONS, DIRECTIONS, METHODS, RELATIONS
 from pipeline.policy import Policy
-from pipeline.writers.common import FONT, display_width, new_workbook, safe_sheet_name
+from pipeline.writers.common import (
+    FONT,
+    close_workbook,
+    display_width,
+    new_workbook,
+    safe_sheet_name,
+)
 from pipeline.writers.fast_chart import AchievementChart, add_chart
 from pipeline.writers.fast_sheet import FastSheet, ReferenceSheet, register_formats
 
@@ -566,7 +572,7 @@ def write_department_workbook(path: Path, data: DepartmentData, policy: Policy, 
     for name, emp, rows, ratings in plans:
         manager = data.managers.get(emp.get("manager_id"), "") if isinstance(emp.get("manager_id"), str) else ""
         cells[emp["employee_id"]] = write_employee_sheet(workbook, name, emp, rows, ratings, manager, policy, f, lang)
-    workbook.close()
+    close_workbook(workbook)
     return path
 
 

@@ -34,7 +34,7 @@ from pipeline.findings import ERROR, WARNING, Finding, sort_findings
 from pipeline.kinds import DIMENSIONS
 from pipeline.policy import Policy
 from pipeline.scoring import CALIBRATION_MIN_EMPLOYEES, DETAIL_COLUMNS, TOTAL_COLUMNS, Scores
-from pipeline.writers.common import FONT, display_width, fit_width, new_workbook
+from pipeline.writers.common import FONT, close_workbook, display_width, fit_width, new_workbook
 from pipeline.writers.scorecards import (
     AMBER,
     RED,
@@ -108,7 +108,7 @@ def write_summary_workbook(path, scores: Scores, findings: list[Finding], policy
         _write_totals(book, totals)
         _write_unscored(book, scores)
         book.register_styles()
-        workbook.close()
+        close_workbook(workbook)
         book.stream_into(partial, streamed)
         os.replace(streamed, path)
     finally:

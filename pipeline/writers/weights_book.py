@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from pipeline.weights import WeightResult, largest_remainder
-from pipeline.writers.common import fit_width, new_workbook
+from pipeline.writers.common import close_workbook, fit_width, new_workbook
 
 WEIGHTS_SHEET = "权重 Weights"
 CONSISTENCY_SHEET = "一致性 Consistency"
@@ -150,7 +150,7 @@ def write_weights_workbook(path: str | Path, results: Sequence[WeightResult], *,
         for col, values in enumerate(widths):
             sheet.set_column(col, col, fit_width(values, minimum=10))
 
-    workbook.close()
+    close_workbook(workbook)
 
 
 __all__ = ["write_weights_workbook", "WEIGHTS_SHEET", "CONSISTENCY_SHEET", "ROLE_KPIS_SHEET",
