@@ -275,7 +275,6 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
               jobs: int | None = None, progress_factory=None) -> RunResult:
     """Score `period` from the files in `inbox` into `out_dir/period/`; see SPEC §5 and §6."""
     from pipeline.audit import build_manifest, write_manifest
-    from pipeline.writers.errors_book import write_errors_books
 
     period = check_period(period)
     inbox = Path(inbox)
@@ -313,6 +312,10 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
                     by_file.setdefault(paths[f.file], []).append(f)
             by_file = {path: items for path, items in by_file.items() if any(f.is_error for f in items)}
             if by_file:
+                from pipeline.writers.errors_book import (
+                    write_errors_books,  # openpyxl: only when needed
+                )
+
                 write_errors_books(by_file, errors_dir, lang=lang, limits=policy.limits)
             anything_wrong = _anything_wrong(scores, findings)
             if not (strict and anything_wrong):

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from defusedxml import ElementTree as SafeET
-from openpyxl.utils import get_column_letter
 from pandas.api.types import infer_dtype
 from python_calamine import CalamineWorkbook
+from xlsxwriter.utility import xl_col_to_name
 
 from pipeline.findings import WARNING, Finding, finding
 from pipeline.kinds import ID, KINDS, TEMPLATE_VERSION, Kind, SheetSpec, fold, header_aliases
@@ -257,7 +257,7 @@ def hidden_cells(data: bytes, prefixed: bool = True) -> dict[str, tuple[str, str
             if offset not in positions:
                 continue
             row, col = positions[offset]
-            ref = f"{get_column_letter(col)}{row}"
+            ref = f"{xl_col_to_name(col - 1)}{row}"
         what = _hidden(element)
         if what:
             found[ref.upper()] = what
@@ -444,14 +444,14 @@ def _read_table(spec: SheetSpec, kind: Kind, file: str, sheet_name: str, grid: _
     for col, name in sorted(matched.items()):
         if name in columns:
             label = spec.field(name).label
-            cells = f"{letters[name]}{header_row}, {get_column_letter(col + 1)}{header_row}"
+            cells = f"{letters[name]}{header_row}, {xl_col_to_name(col)}{header_row}"
             findings.append(finding("duplicate_column", file=file, sheet=sheet_name,
-                                    cell=f"{get_column_letter(col + 1)}{header_row}", column=label, cells=cells))
+                                    cell=f"{xl_col_to_name(col)}{header_row}", column=label, cells=cells))
             continue
         columns[name] = col
-        letters[name] = get_column_letter(col + 1)
+        letters[name] = xl_col_to_name(col)
     extra = {
-        str(value).strip(): get_column_letter(col + 1)
+        str(value).strip(): xl_col_to_name(col)
         for col, value in enumerate(view[header_index])
         if col not in matched and not is_blank(value)
     }
