@@ -16,9 +16,10 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pipeline import __version__
@@ -29,7 +30,12 @@ from pipeline.reader import WorkbookRead, read_inbox
 from pipeline.scoring import Scores, score_period
 from pipeline.validate import Inputs, validate
 from pipeline.writers.common import unique_stem
-from pipeline.writers.scorecards import DepartmentData, write_department_workbook
+from pipeline.writers.scorecards import (
+    DETAIL_FIELDS,
+    RATING_FIELDS,
+    DepartmentData,
+    write_department_workbook,
+)
 
 LOCK_NAME = ".kpi-run.lock"
 
@@ -130,9 +136,70 @@ def _split(frame: pd.DataFrame, keys: pd.Series) -> dict:
     return {key: group for key, group in frame.groupby(keys, sort=False)}
 
 
+def _positions(keys: pd.Series) -> dict:
+    """key -> positions (ascending) of the rows with that key (rows with no key left out)."""
+    return dict(keys.groupby(keys, sort=False).indices) if len(keys) else {}
+
+
+def _only(frame: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
+    """`frame` with only those of the columns `names` it has (itself when it has no other)."""
+    kept = [name for name in frame.columns if name in names]
+    return frame if len(kept) == len(frame.columns) else frame[kept]
+
+
+_SHOWN = {"details": DETAIL_FIELDS, "ratings": RATING_FIELDS}  # the columns a department workbook reads
+
+
+def _rows_property(name: str) -> property:
+    def get(self) -> pd.DataFrame:
+        frame, positions = self._rows[name]
+        return frame if positions is None else _only(frame.take(positions), _SHOWN[name])
+
+    def put(self, frame: pd.DataFrame | None) -> None:
+        self._rows[name] = (frame, None)
+
+    return property(get, put, doc=f"The department's {name}, taken from the company's when read.")
+
+
+class DepartmentRows(DepartmentData):
+    """A department's data whose details and ratings stay rows of the company's frames until read.
+
+    The writer reads them in the worker process that writes the workbook, so each piece exists
+    only while its workbook is written. Cut up in the batch process before the fork, the pieces
+    of all departments together were another copy of the details and ratings, which every
+    worker inherited. Reads give what splitting the frames gave: the rows in their order, with
+    the columns the workbook shows. Pickled (for workers that are not forked), it is a plain
+    `DepartmentData`, so only its own rows are sent.
+    """
+
+    def __init__(self, *, details: tuple[pd.DataFrame, np.ndarray], ratings: tuple[pd.DataFrame, np.ndarray],
+                 **values):
+        self._rows: dict[str, tuple] = {}
+        super().__init__(details=None, ratings=None, **values)
+        self._rows.update(details=details, ratings=ratings)
+
+    details = _rows_property("details")
+    ratings = _rows_property("ratings")
+
+    def count(self, name: str) -> int:
+        """Rows of `details` or `ratings`, without taking them."""
+        frame, positions = self._rows[name]
+        return len(frame if positions is None else positions)
+
+    def __reduce__(self):
+        return _department_data, ({f.name: getattr(self, f.name) for f in fields(DepartmentData)},)
+
+
+def _department_data(values: dict) -> DepartmentData:
+    return DepartmentData(**values)
+
+
 def department_jobs(scores: Scores, roster: pd.DataFrame, departments_dir: Path, policy: Policy,
-                    max_sheets: int) -> list[tuple[Path, DepartmentData, bool]]:
-    """(path, data, with employee sheets) for every department workbook and team workbook."""
+                    max_sheets: int) -> list[tuple[Path, DepartmentRows, bool]]:
+    """(path, data, with employee sheets) for every department workbook and team workbook.
+
+    Each workbook's details and ratings are positions in the scores' frames until its writer
+    reads them (`DepartmentRows`)."""
     managers = dict(zip(roster["employee_id"], roster["name"]))
     plans = []  # (path, department, title, totals, unscored, with employee sheets)
     taken: set[str] = set()
@@ -149,33 +216,35 @@ def department_jobs(scores: Scores, roster: pd.DataFrame, departments_dir: Path,
         # Too many sheets for one workbook: the department summary alone, plus team workbooks.
         plans.append((departments_dir / f"{stem}.xlsx", department, "", totals, unscored, False))
         team_taken: set[str] = set()
+        no_unscored = unscored.iloc[0:0]
         for manager_id, team in totals.groupby(totals["manager_id"].fillna(""), sort=True):
             manager_name = managers.get(manager_id, "") if manager_id else ""
             label = f"{manager_id} {manager_name}".strip() if manager_id else "未指定上级 no manager"
             for part, start in enumerate(range(0, len(team), max_sheets), start=1):
                 name = label if len(team) <= max_sheets else f"{label} ({part})"
                 path = departments_dir / stem / f"{unique_stem(name, team_taken, fallback='team')}.xlsx"
-                plans.append((path, department, f"{department} · {name}", team.iloc[start:start + max_sheets],
-                              unscored.iloc[0:0], True))
-    # Details and ratings are split once, by the workbook that shows each employee's sheet
+                members = team if len(team) <= max_sheets else team.iloc[start:start + max_sheets]
+                plans.append((path, department, f"{department} · {name}", members, no_unscored, True))
+    # Details and ratings are grouped once, by the workbook that shows each employee's sheet
     # (and, for summary-only department workbooks, by department).
     sheet_of = {e: i for i, plan in enumerate(plans) if plan[5] for e in plan[3]["employee_id"]}
     department_of = dict(zip(scores.totals["employee_id"], scores.totals["department"]))
-    details_by_sheet = _split(scores.details, scores.details["employee_id"].map(sheet_of))
-    ratings_by_sheet = _split(scores.ratings, scores.ratings["employee_id"].map(sheet_of))
+    details_by_sheet = _positions(scores.details["employee_id"].map(sheet_of))
+    ratings_by_sheet = _positions(scores.ratings["employee_id"].map(sheet_of))
     summary_only = any(not plan[5] for plan in plans)
-    details_by_department = _split(scores.details, scores.details["employee_id"].map(department_of)) \
-        if summary_only else {}
+    details_by_department = _positions(scores.details["employee_id"].map(department_of)) if summary_only else {}
+    none = np.zeros(0, dtype=np.intp)
     jobs = []
     for i, (path, department, title, totals, unscored, with_sheets) in enumerate(plans):
         if with_sheets:
-            details = details_by_sheet.get(i, scores.details.iloc[0:0])
-            ratings = ratings_by_sheet.get(i, scores.ratings.iloc[0:0])
+            details = details_by_sheet.get(i, none)
+            ratings = ratings_by_sheet.get(i, none)
         else:
-            details = details_by_department.get(department, scores.details.iloc[0:0])
-            ratings = scores.ratings.iloc[0:0]
-        data = DepartmentData(department=department, period=scores.period, totals=totals, details=details,
-                              ratings=ratings, unscored=unscored, managers=managers, title=title)
+            details = details_by_department.get(department, none)
+            ratings = none
+        data = DepartmentRows(department=department, period=scores.period, totals=totals,
+                              details=(scores.details, details), ratings=(scores.ratings, ratings),
+                              unscored=unscored, managers=managers, title=title)
         jobs.append((path, data, with_sheets))
     return jobs
 
@@ -271,6 +340,25 @@ def check_period(period: str) -> str:
     return parsed
 
 
+def _return_free_memory(collect: bool = True) -> None:
+    """Hand the memory freed so far back to the system (Linux with glibc).
+
+    glibc keeps freed blocks in its heap for reuse: the pages stay in the process's resident
+    set, and a forked worker inherits them and copies each one it allocates in, so every worker
+    would pay again for memory nobody uses. `collect`: first free what only a reference cycle
+    still holds.
+    """
+    if collect:
+        gc.collect()
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None).malloc_trim(0)  # glibc's, found among the symbols already loaded
+        except (OSError, AttributeError):  # not glibc (musl has no malloc_trim): nothing to hand back
+            pass
+
+
 def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict: bool = False, lang: str = "zh",
               jobs: int | None = None, progress_factory=None) -> RunResult:
     """Score `period` from the files in `inbox` into `out_dir/period/`; see SPEC §5 and §6."""
@@ -293,11 +381,17 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
     with output_lock(out_dir):
         workbooks = read_inbox(inbox, policy.limits)
         lap("read")
-        inputs = validate(workbooks, policy, period)
+        # Each file's values as read are dropped once typed: only the validated frames are used.
+        inputs = validate(workbooks, policy, period, release_rows=True)
         lap("validate")
         scores = score_period(inputs, policy, period)
         weight_results, weight_findings = _weights(inputs, policy)
         findings = sort_findings(inputs.findings + scores.findings + weight_findings)
+        # Writing needs only these of the inputs; the rest (actuals, ratings, agreements) is
+        # freed here, so the forked writers do not inherit it.
+        roster, indicators = inputs.roster, inputs.indicators
+        del inputs
+        _return_free_memory(collect=False)  # what validation and scoring no longer use
         lap("score")
         final = out_dir / period
         staging = out_dir / f".{period}.tmp-{os.getpid()}"
@@ -319,15 +413,17 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
                 write_errors_books(by_file, errors_dir, lang=lang, limits=policy.limits)
             anything_wrong = _anything_wrong(scores, findings)
             if not (strict and anything_wrong):
-                department_list = department_jobs(scores, inputs.roster, staging / "departments", policy,
+                department_list = department_jobs(scores, roster, staging / "departments", policy,
                                                   policy.max_sheets)
+                del roster
                 # Cost ~ rows written: a scorecard row costs about ten rows of the summary's Details.
-                tasks = [(10 * len(data.details) * with_sheets + len(data.totals), _write_department,
+                tasks = [(10 * data.count("details") * with_sheets + len(data.totals), _write_department,
                           (path, data, with_sheets, policy, lang)) for path, data, with_sheets in department_list]
                 tasks.append((len(scores.details) + len(scores.totals), _write_summary,
-                              (staging / "summary.xlsx", scores, findings, policy, lang, inputs.indicators)))
+                              (staging / "summary.xlsx", scores, findings, policy, lang, indicators)))
                 if weight_results:
                     tasks.append((0, _write_weights, (staging / "weights.xlsx", weight_results)))
+                _return_free_memory()
                 bar = progress_factory(len(tasks)) if progress_factory else None
                 try:
                     write_workbooks(tasks, jobs or os.cpu_count() or 1, bar.update if bar else None)

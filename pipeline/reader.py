@@ -91,10 +91,24 @@ class WorkbookRead:
     tables: list[Table] = field(default_factory=list)
     matrices: list[MatrixSheet] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    # The tables' row count once their rows are released (`release_rows`), else None.
+    released_rows: int | None = field(default=None, repr=False, compare=False)
 
     @property
     def rows(self) -> int:
+        if self.released_rows is not None:
+            return self.released_rows
         return sum(len(t.frame) for t in self.tables)
+
+    def release_rows(self) -> None:
+        """Drop the cell values read, once validation has typed them: at 100,000 employees they
+        are hundreds of MB. What else a table holds (file, sheet, column letters, header row)
+        stays, so cells can still be named, and `rows` still counts the rows read."""
+        if self.released_rows is None:
+            self.released_rows = self.rows
+        for table in self.tables:
+            table.frame = table.frame.iloc[0:0].copy()  # a copy: a view would keep the rows
+            table.codes = {}
 
 
 # ------------------------------------------------------------------------------ classification

@@ -160,9 +160,12 @@ def period_actuals(inputs, period: str, indicators: pd.DataFrame) -> pd.DataFram
     if actuals.empty:
         return pd.DataFrame(columns=["employee_id", "indicator_id", "actual", "source", "months"])
     prefix = {i: f"{t.file}!{t.sheet}!{t.letters.get('actual', '')}" for i, t in enumerate(inputs.tables)}
+    months = period_months(period)
+    # Only the period's rows and the columns used here: each row gets a source text of its own.
+    actuals = actuals.loc[actuals["period"].isin([period, *months]),
+                          ["employee_id", "indicator_id", "actual", "period", "_table", "_row"]]
     actuals = actuals.assign(source=actuals["_table"].map(prefix) + actuals["_row"].astype(str))
     direct = actuals[actuals["period"] == period][["employee_id", "indicator_id", "actual", "source"]].assign(months=1)
-    months = period_months(period)
     if months == [period]:
         return direct.reset_index(drop=True)
     keys = ["employee_id", "indicator_id"]
@@ -208,7 +211,7 @@ def rating_scores(ratings: pd.DataFrame, roster: pd.DataFrame, period: str, poli
     renormalised over the relations present. Relations the policy gives no weight are in
     the detail (counted = False) but not in r.
     """
-    rows = ratings[ratings["period"] == period]
+    rows = ratings.loc[ratings["period"] == period, ["employee_id", "indicator_id", "relation", "score"]]
     detail_columns = ["employee_id", "indicator_id", "relation", "mean_score", "raters", "policy_weight",
                       "weight_used", "counted"]
     if rows.empty:
@@ -300,6 +303,7 @@ def score_period(inputs, policy: Policy, period: str) -> Scores:
     actuals = period_actuals(inputs, period, inputs.indicators)
     rated, rating_detail = rating_scores(inputs.ratings, roster, period, policy)
     detail = agreements.merge(actuals, on=["employee_id", "indicator_id"], how="left")
+    agreements = agreements[["employee_id", "indicator_id", "target"]]  # all `cascade` needs of it below
     detail = detail.merge(rated.rename(columns={"source": "rating_source"}), on=["employee_id", "indicator_id"], how="left")
     is_rating = detail["method"] == "rating"
     detail["actual"] = detail["actual"].astype("float64").where(~is_rating, detail["rating"].astype("float64"))
@@ -324,7 +328,7 @@ def score_period(inputs, policy: Policy, period: str) -> Scores:
     # Every agreed row's actual, scored or not: the department rollup counts everyone's valid actuals.
     agreed_actuals = detail[["employee_id", "indicator_id", "actual"]]
     scorable = ~detail["employee_id"].isin(reasons)
-    detail = detail[scorable].copy()
+    detail = detail[scorable] if _COPY_ON_WRITE else detail[scorable].copy()  # a filtered frame is a copy already
     raw = achievement(detail["method"], detail["direction"], detail["actual"], detail["target"],
                       detail["base"], detail["stretch"], policy)
     detail["achievement_raw"] = raw
@@ -332,10 +336,16 @@ def score_period(inputs, policy: Policy, period: str) -> Scores:
     detail["weighted_score"] = detail["weight"] * detail["achievement"]
     detail["period"] = period
     # Where the weight and targets came from (the agreement row), for auditors and `kpi trace`.
-    rows = detail["_row"].astype("Int64").astype(str)
+    # A role's agreement row is shared by everyone in the role: each distinct (table, row) is
+    # worded once and its text shared by those rows (one string object each, not one per
+    # detail row: hundreds of MB at 100,000 employees).
+    pairs = detail.groupby(["_table", "_row"], sort=False, dropna=False).ngroup().to_numpy()
+    distinct = detail.iloc[np.unique(pairs, return_index=True)[1]]  # each group's first row, in group order
+    rows = distinct["_row"].astype("Int64").astype(str)
     for column, field_name in (("agreement_source", "weight"), ("target_source", "target")):
         prefix = {i: f"{t.file}!{t.sheet}!{t.letters.get(field_name, '')}" for i, t in enumerate(inputs.tables)}
-        detail[column] = detail["_table"].map(prefix) + rows
+        text = (distinct["_table"].map(prefix) + rows).array
+        detail[column] = pd.Series(text.take(pairs), index=detail.index)
     detail = detail.sort_values(["employee_id", "_file", "_sheet", "_row"], kind="stable").reset_index(drop=True)
 
     totals = detail.groupby("employee_id", sort=True)["weighted_score"].sum().rename("total").reset_index()
@@ -445,7 +455,8 @@ def cascade(inputs, agreements: pd.DataFrame, detail: pd.DataFrame, period: str)
         return pd.DataFrame(columns=columns)
     roster = inputs.roster.set_index("employee_id")["department"]
     indicators = inputs.indicators.set_index("indicator_id")
-    people = agreements.assign(department=agreements["employee_id"].map(roster))
+    people = agreements[["employee_id", "indicator_id", "target"]]
+    people = people.assign(department=people["employee_id"].map(roster))
     people = people.merge(detail[["employee_id", "indicator_id", "actual"]], on=["employee_id", "indicator_id"], how="left")
     people["aggregation"] = people["indicator_id"].map(indicators["aggregation"]).fillna("sum")
     grouped = people.groupby(["department", "indicator_id"])

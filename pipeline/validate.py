@@ -180,8 +180,13 @@ def _fmt(number: float | None) -> str:
 
 # ------------------------------------------------------------------------------ inbox
 
-def validate(workbooks: list[WorkbookRead], policy: Policy, period: str | None = None) -> Inputs:
-    """All the checks of SPEC §1 and §2 over the inbox; `period` narrows the actuals checks."""
+def validate(workbooks: list[WorkbookRead], policy: Policy, period: str | None = None, *,
+             release_rows: bool = False) -> Inputs:
+    """All the checks of SPEC §1 and §2 over the inbox; `period` narrows the actuals checks.
+
+    `release_rows`: drop each workbook's values as read once they are typed
+    (`WorkbookRead.release_rows`), for a caller that only wants the validated frames after.
+    """
     if period is not None:
         canonical = parse_period(period)
         if canonical is None:  # a usage error (the CLI checks first), not a problem in a file
@@ -192,13 +197,18 @@ def validate(workbooks: list[WorkbookRead], policy: Policy, period: str | None =
                     matrices=[m for wb in workbooks for m in wb.matrices],
                     findings=[f for wb in workbooks for f in wb.findings])
     by_spec: dict[str, list[pd.DataFrame]] = {}
-    for index, table in enumerate(tables):
-        typed, findings, _ = _parse_table(table, index)
-        inputs.findings.extend(findings)
-        by_spec.setdefault(table.spec.name, []).append(typed)
+    index = 0  # position in `tables`
+    for wb in workbooks:
+        for table in wb.tables:
+            typed, findings, _ = _parse_table(table, index)
+            index += 1
+            inputs.findings.extend(findings)
+            by_spec.setdefault(table.spec.name, []).append(typed)
+        if release_rows:
+            wb.release_rows()
     for kind in KINDS.values():
         for spec in kind.tables:
-            parts = by_spec.get(spec.name)
+            parts = by_spec.pop(spec.name, None)  # the parts are freed once joined
             inputs.frames[spec.name] = pd.concat(parts, ignore_index=True) if parts else _empty(spec).assign(_bad=False)
     # rows with reading errors also carry the reader's findings (formula/error cells)
     for wb in workbooks:
