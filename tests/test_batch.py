@@ -155,6 +155,25 @@ def test_two_runs_are_byte_identical_and_jobs_do_not_matter(tmp_path):
     assert _hashes(again.period_dir) == _hashes(second.period_dir)
 
 
+def test_batch_keeps_python_strings_where_pyarrow_would_be_the_default(tmp_path, monkeypatch):
+    """With pyarrow installed, pandas 3 stores strings in Arrow by default: slower to write
+    cell by cell (benchmarks/), so the batch asks for Python strings; the outputs are the same."""
+    pytest.importorskip("pyarrow")
+    import pandas as pd
+
+    inbox = small_company(tmp_path / "inbox", mistake=True)
+    plain = run_batch(inbox, PERIOD, tmp_path / "a", load_policy(), jobs=1)
+    scored = []
+    score_period = batch.score_period
+    monkeypatch.setattr(batch, "score_period", lambda *args: scored.append(score_period(*args)) or scored[-1])
+    with pd.option_context("mode.string_storage", "pyarrow"):
+        arrow = run_batch(inbox, PERIOD, tmp_path / "b", load_policy(), jobs=2)
+        assert pd.get_option("mode.string_storage") == "pyarrow"  # the caller's setting is left alone
+    storages = {getattr(dtype, "storage", "python") for dtype in scored[0].details.dtypes}
+    assert storages == {"python"}
+    assert _hashes(arrow.period_dir) == _hashes(plain.period_dir)
+
+
 def test_strict_writes_no_scorecards(tmp_path):
     inbox = small_company(tmp_path / "inbox", mistake=True)
     result = run_batch(inbox, PERIOD, tmp_path / "out", load_policy(), strict=True)

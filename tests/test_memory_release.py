@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from company import PERIOD, small_company
 
-from pipeline.batch import DepartmentRows, department_jobs
+from pipeline.batch import PYTHON_STRINGS, DepartmentRows, department_jobs
 from pipeline.policy import parse_policy
 from pipeline.reader import read_inbox
 from pipeline.scoring import score_period
@@ -30,9 +30,10 @@ def inbox(tmp_path_factory):
 
 
 def _scored(inbox, policy, **options):
-    workbooks = read_inbox(inbox, policy.limits)
-    inputs = validate(workbooks, policy, PERIOD, **options)
-    return workbooks, inputs, score_period(inputs, policy, PERIOD)
+    with pd.option_context(*PYTHON_STRINGS):  # as in the batch, whether or not pyarrow is installed
+        workbooks = read_inbox(inbox, policy.limits)
+        inputs = validate(workbooks, policy, PERIOD, **options)
+        return workbooks, inputs, score_period(inputs, policy, PERIOD)
 
 
 def test_releasing_the_read_values_keeps_counts_frames_findings_and_scores(inbox):
