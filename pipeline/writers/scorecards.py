@@ -503,7 +503,7 @@ def write_summary_sheet(workbook, data: DepartmentData, employees: list[dict], s
         sheet.write_string(top + 1 + i, dist_col, g.grade, f.text)
         count = sum(emp["grade"] == g.grade for emp in employees)
         sheet.write_formula(top + 1 + i, dist_col + 1, f'=COUNTIF({grade_range},"{g.grade}")', f.integer, count)
-    sheet.set_column(dist_col, dist_col + 1, 9)
+    sheet.set_column(dist_col, dist_col + 1, 11)  # "Employees" on one line
     chart = workbook.add_chart({"type": "column"})
     chart.add_series({
         "name": inline("人数", "Employees", lang),
