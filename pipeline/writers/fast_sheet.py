@@ -42,6 +42,22 @@ _CONDITIONAL_FORMATS: dict[tuple, tuple] = {}
 _CONDITIONAL_XML: dict[tuple, str] = {}
 
 
+def _write_once(writer, cache: dict, key, render) -> None:
+    """Write to `writer.fh` what `render()` (xlsxwriter's own method) writes there, rendered
+    once per key into a string and copied after; at most 4,096 keys are kept."""
+    xml = cache.get(key)
+    if xml is None:
+        fh, writer.fh = writer.fh, io.StringIO()
+        try:
+            render()
+            xml = writer.fh.getvalue()
+        finally:
+            writer.fh = fh
+        if len(cache) < 4096:
+            cache[key] = xml
+    writer.fh.write(xml)
+
+
 class FastDrawing(Drawing):
     """A drawing whose chart anchors are rendered once per position and name.
 
@@ -56,17 +72,7 @@ class FastDrawing(Drawing):
             return super()._write_two_cell_anchor(index, drawing)
         key = (index, drawing._anchor, tuple(drawing._dimensions), drawing._rel_index, drawing._name,
                drawing._description, drawing._decorative)
-        xml = self._anchors.get(key)
-        if xml is None:
-            fh, self.fh = self.fh, io.StringIO()
-            try:
-                super()._write_two_cell_anchor(index, drawing)
-                xml = self.fh.getvalue()
-            finally:
-                self.fh = fh
-            if len(self._anchors) < 4096:
-                self._anchors[key] = xml
-        self.fh.write(xml)
+        _write_once(self, self._anchors, key, lambda: super(FastDrawing, self)._write_two_cell_anchor(index, drawing))
         return None
 
 
@@ -324,19 +330,11 @@ class FastSheet(ReferenceSheet):
             return super()._write_conditional_formatting(cond_range, params)
         try:
             key = (cond_range, tuple(tuple(sorted(rule.items())) for rule in params))
-            xml = _CONDITIONAL_XML.get(key)
+            hash(key)
         except TypeError:  # a rule with a list or dict value: not cached
             return super()._write_conditional_formatting(cond_range, params)
-        if xml is None:
-            fh, self.fh = self.fh, io.StringIO()
-            try:
-                super()._write_conditional_formatting(cond_range, params)
-                xml = self.fh.getvalue()
-            finally:
-                self.fh = fh
-            if len(_CONDITIONAL_XML) < 4096:
-                _CONDITIONAL_XML[key] = xml
-        self.fh.write(xml)
+        _write_once(self, _CONDITIONAL_XML, key,
+                    lambda: super(FastSheet, self)._write_conditional_formatting(cond_range, params))
         return None
 
     def _prepare_chart(self, *args, **kwargs):
