@@ -385,7 +385,7 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
         clock = now
 
     with output_lock(out_dir), pd.option_context(*PYTHON_STRINGS):
-        workbooks = read_inbox(inbox, policy.limits)
+        workbooks = read_inbox(inbox, policy.limits, jobs=jobs or os.cpu_count() or 1)
         lap("read")
         # Each file's values as read are dropped once typed: only the validated frames are used.
         inputs = validate(workbooks, policy, period, release_rows=True)

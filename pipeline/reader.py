@@ -794,17 +794,50 @@ def inbox_files(folder: Path) -> list[Path]:
     return files
 
 
-def read_inbox(folder: Path, limits: Limits = Limits()) -> list[WorkbookRead]:
-    """Read every file in the inbox; each file is isolated, so one bad file costs one finding."""
-    results = []
-    for path in inbox_files(folder):
-        name = path.relative_to(folder).as_posix()
-        if path.suffix.lower() not in WORKBOOK_SUFFIXES:
-            result = WorkbookRead(path=path, file=name)
-            result.findings.append(_unsupported(path, name))
-            results.append(result)
-            continue
-        results.append(read_workbook(path, name, limits))
+def read_inbox(folder: Path, limits: Limits = Limits(), jobs: int = 1) -> list[WorkbookRead]:
+    """Read every file in the inbox; each file is isolated, so one bad file costs one finding.
+
+    `jobs` > 1: on Linux, a big inbox's workbooks are read by that many forked processes,
+    largest first (calamine holds the GIL, so threads would not help); same result, in the
+    same order.
+    """
+    files = [(path, path.relative_to(folder).as_posix()) for path in inbox_files(folder)]
+    if jobs > 1 and _worth_forking([path for path, _ in files]):
+        return _read_in_workers(files, limits, jobs)
+    return [_read_inbox_file(path, name, limits) for path, name in files]
+
+
+def _read_inbox_file(path: Path, name: str, limits: Limits) -> WorkbookRead:
+    if path.suffix.lower() not in WORKBOOK_SUFFIXES:
+        result = WorkbookRead(path=path, file=name)
+        result.findings.append(_unsupported(path, name))
+        return result
+    return read_workbook(path, name, limits)
+
+
+# Below this many bytes of workbooks, starting processes costs more than reading in parallel
+# saves (at 10,000 employees the inbox is 4.6 MB and its ratings file 1.1 s of a 1.6 s read).
+PARALLEL_READ_BYTES = 2_000_000
+
+
+def _worth_forking(paths: list[Path]) -> bool:
+    import sys
+
+    sizes = [path.stat().st_size for path in paths if path.suffix.lower() in WORKBOOK_SUFFIXES]
+    return sys.platform.startswith("linux") and len(sizes) > 1 and sum(sizes) >= PARALLEL_READ_BYTES
+
+
+def _read_in_workers(files: list[tuple[Path, str]], limits: Limits, jobs: int) -> list[WorkbookRead]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    order = sorted(range(len(files)), key=lambda i: -files[i][0].stat().st_size)  # biggest first
+    results: list[WorkbookRead | None] = [None] * len(files)
+    with ProcessPoolExecutor(max_workers=min(jobs, len(files)),
+                             mp_context=multiprocessing.get_context("fork")) as pool:
+        read = pool.map(_read_inbox_file, *zip(*[(*files[i], limits) for i in order]), chunksize=1)
+        for i, result in zip(order, read):
+            results[i] = result
     return results
 
 

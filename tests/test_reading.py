@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import sys
 import zipfile
 from pathlib import Path
 
 import openpyxl
+import pandas as pd
 import pytest
 import xlsxwriter
 from builders import assert_messages, headers, sheet_name, table, write_book, write_sheets
+from company import small_company
 
 import pipeline.reader as reader
 from pipeline.kinds import KINDS, TEMPLATE_VERSION
@@ -840,3 +843,33 @@ def test_invisible_characters_pasted_into_ids_are_removed(tmp_path):
     frame, findings = actuals_frame(path)
     assert not no_errors(findings)
     assert frame[["employee_id", "indicator_id"]].values.tolist() == [["E001", "K1"]]
+
+
+def test_reading_in_worker_processes_gives_what_reading_in_one_gives(tmp_path, monkeypatch):
+    """`read_inbox(jobs=2)` forks readers for a big inbox; forced here on a small one, with a
+    planted mistake, a note and a damaged file, it must give the same workbooks in the same order."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("workers are forked on Linux only")
+    inbox = small_company(tmp_path / "inbox", mistake=True)
+    (inbox / "说明.txt").write_text("notes", encoding="utf-8")
+    (inbox / "damaged.xlsx").write_bytes(b"PK\x03\x04" + b"\x00" * 200)
+    limits = load_policy().limits
+    alone = read_inbox(inbox, limits)
+    monkeypatch.setattr(reader, "PARALLEL_READ_BYTES", 0)
+    read_in_workers, forked = reader._read_in_workers, []
+    monkeypatch.setattr(reader, "_read_in_workers", lambda *args: forked.append(args) or read_in_workers(*args))
+    together = read_inbox(inbox, limits, jobs=2)
+    assert forked, "the workers were not used"
+    assert [wb.file for wb in together] == [wb.file for wb in alone] and len(alone) >= 9
+    assert any(f.rule == "unreadable" for wb in together for f in wb.findings)
+    for one, other in zip(alone, together):
+        assert (other.kind, other.rows) == (one.kind, one.rows)
+        assert [f.as_dict() for f in other.findings] == [f.as_dict() for f in one.findings]
+        assert len(other.tables) == len(one.tables) and len(other.matrices) == len(one.matrices)
+        for a, b in zip(one.tables, other.tables):
+            assert (b.spec, b.file, b.sheet, b.letters, b.extra, b.header_row, b.bad_cells) == \
+                   (a.spec, a.file, a.sheet, a.letters, a.extra, a.header_row, a.bad_cells)
+            pd.testing.assert_frame_equal(b.frame, a.frame)
+    policy = load_policy()
+    assert [f.as_dict() for f in validate(together, policy).findings] == \
+           [f.as_dict() for f in validate(alone, policy).findings]
