@@ -139,7 +139,7 @@ def generate(inbox: Path, args, employees: int) -> dict:
 
 def run_batch(inbox: Path, out: Path, args) -> dict:
     shutil.rmtree(out, ignore_errors=True)
-    command = [_python(), "-c", "from pipeline.cli import main; main()", "run", str(inbox), "--period", args.period,
+    command = [_python(), "-c", "from pipeline.cli import entry; entry()", "run", str(inbox), "--period", args.period,
                "--out", str(out), "--json"]
     if args.jobs:
         command += ["--jobs", str(args.jobs)]

@@ -196,7 +196,7 @@ def print_run_summary(result, lang: str) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("output"),
               show_default=True, help="Results go to OUT/PERIOD/.")
 @click.option("--strict", is_flag=True, help="Write no scorecards if anything is wrong.")
-@click.option("--jobs", type=click.IntRange(1, 64), default=None, help="Worker processes (default: cores).")
+@click.option("--jobs", type=click.IntRange(1, 64), default=None, help="Worker processes that read a big inbox and write the workbooks (default: cores).")
 @click.option("--json", "as_json", is_flag=True, help="Summary as JSON on stdout.")
 @POLICY
 @LANG
@@ -336,5 +336,29 @@ def weights_command(file: Path, as_json: bool, out_path: Path | None, period: st
     sys.exit(1 if errors else 0)
 
 
+def entry() -> None:
+    """The `kpi` command: `main`, then out of the process without tearing the interpreter down.
+
+    After a batch, Python would free its hundreds of MB of frames one object at a time before
+    exiting (0.25 s at 10,000 employees). Every output file is closed and the lock released by
+    then, so, as mypy does, the command flushes its streams and leaves at once.
+    """
+    import os
+
+    try:
+        main(standalone_mode=True)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # what sys.exit("message") would do
+        print(code, file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    entry()

@@ -229,6 +229,29 @@ def test_cli_run_json_and_exit_codes(tmp_path):
     assert "Traceback" not in missing.output
 
 
+def test_kpi_command_leaves_with_the_exit_code_and_all_its_output(tmp_path):
+    """`kpi` skips the interpreter's teardown (`cli.entry`); what it printed to a pipe must
+    still arrive whole, and the exit code must be the command's."""
+    import subprocess
+    import sys
+
+    inbox = small_company(tmp_path / "inbox", mistake=True)
+
+    def kpi(*args):
+        return subprocess.run([sys.executable, "-c", "from pipeline.cli import entry; entry()", *args],
+                              capture_output=True, text=True, timeout=300)
+
+    run = kpi("run", str(inbox), "--period", PERIOD, "--out", str(tmp_path / "out"), "--json", "--jobs", "2")
+    assert run.returncode == 1, run.stderr[-2000:]
+    assert json.loads(run.stdout)["scored"] == 4
+    assert (tmp_path / "out" / PERIOD / "audit" / "manifest.json").is_file()
+    assert not (tmp_path / "out" / batch.LOCK_NAME).exists()
+    usage = kpi("run", str(inbox), "--period", "2026-13")
+    assert usage.returncode == 2 and "2026-13" in usage.stderr
+    version = kpi("--version")
+    assert version.returncode == 0 and version.stdout.startswith("kpi")
+
+
 def test_cli_validate_names_cells_and_exits_1(tmp_path):
     inbox = small_company(tmp_path / "inbox", mistake=True)
     result = CliRunner().invoke(main, ["validate", str(inbox), "--lang", "en"])

@@ -252,7 +252,7 @@ def hostile_run(tmp_path_factory, corpus):
     before = _all_files(root)
     out = root / "out"
     process = subprocess.run(
-        [sys.executable, "-c", "from pipeline.cli import main; main()", "run", str(inbox), "--period", PERIOD,
+        [sys.executable, "-c", "from pipeline.cli import entry; entry()", "run", str(inbox), "--period", PERIOD,
          "--out", str(out), "--json", "--jobs", "1"],
         capture_output=True, text=True, cwd=ROOT, timeout=300,
         env={**os.environ, "PYTHONPATH": str(ROOT)})
