@@ -588,8 +588,14 @@ def _row_class(fields: tuple[str, ...]):
 
 
 def _columns(frame: pd.DataFrame, fields) -> list[list]:
-    """Each field's values as a Python list (missing columns as None)."""
-    return [frame[name].tolist() if name in frame.columns else [None] * len(frame) for name in fields]
+    """Each field's values as a Python list (missing columns as None).
+
+    Through one object array rather than column by column: a workbook's frames are small, and
+    taking each column out as a Series cost more than its values (~1.5 ms per workbook)."""
+    if frame.empty:
+        return [[] for _ in fields]
+    by_name = dict(zip(frame.columns, frame.to_numpy(dtype=object).T.tolist()))
+    return [by_name[name] if name in by_name else [None] * len(frame) for name in fields]
 
 
 def _records(frame: pd.DataFrame, fields: tuple[str, ...]) -> list:
