@@ -14,7 +14,6 @@ import shutil
 import socket
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -29,6 +28,7 @@ from pipeline.policy import Policy
 from pipeline.reader import WorkbookRead, read_inbox
 from pipeline.scoring import Scores, score_period
 from pipeline.validate import Inputs, validate
+from pipeline.workers import run_biggest_first
 from pipeline.writers.common import unique_stem
 from pipeline.writers.scorecards import (
     DETAIL_FIELDS,
@@ -272,7 +272,7 @@ def _write_weights(path: Path, weight_results) -> None:
     write_weights_workbook(path, weight_results)
 
 
-def _run_task(task) -> None:
+def _run_task(function, args: tuple) -> None:
     """Run one writing task with the automatic garbage collector paused.
 
     A workbook is hundreds of thousands of small objects (cells, XML strings) that the collector
@@ -280,7 +280,6 @@ def _run_task(task) -> None:
     xlsxwriter's reference cycle when they close a workbook (`close_workbook`), so reference
     counting frees it; one young-generation pass afterwards catches any stray cycle.
     """
-    function, args = task[1], task[2]
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -291,49 +290,13 @@ def _run_task(task) -> None:
         gc.collect(0)
 
 
-_PENDING: list = []  # tasks handed to forked workers by position, so no DataFrame is pickled
-
-
-def _run_pending(index: int) -> None:
-    _run_task(_PENDING[index])
-
-
 def write_workbooks(tasks: list[tuple], n_jobs: int, progress=None) -> None:
     """Run (cost, function, args) writing tasks, in worker processes when there are several.
 
     Biggest first (the company summary, then the largest departments) keeps every core busy
     to the end. Each task writes its own file, so the bytes are the same for any `n_jobs`.
     """
-    global _PENDING
-    tasks = sorted(tasks, key=lambda task: -task[0])
-    if n_jobs <= 1 or len(tasks) <= 1:
-        for task in tasks:
-            _run_task(task)
-            if progress:
-                progress(1)
-        return
-    import multiprocessing
-
-    if sys.platform.startswith("linux"):
-        # Forked workers inherit the tasks; only their positions cross the process boundary.
-        # Frozen objects are left alone by the workers' garbage collector, so the pages they
-        # share with this process stay shared instead of being copied into each worker.
-        _PENDING = tasks
-        gc.collect()
-        gc.freeze()
-        try:
-            with ProcessPoolExecutor(max_workers=n_jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-                for _ in pool.map(_run_pending, range(len(tasks)), chunksize=1):
-                    if progress:
-                        progress(1)
-        finally:
-            _PENDING = []
-            gc.unfreeze()
-        return
-    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for _ in pool.map(_run_task, tasks, chunksize=1):
-            if progress:
-                progress(1)
+    run_biggest_first([(cost, _run_task, (function, args)) for cost, function, args in tasks], n_jobs, progress)
 
 
 # ------------------------------------------------------------------------------ run

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import gc
 import re
+import sys
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -45,6 +46,7 @@ from pipeline.safety import (
     check_workbook_cells,
     scan_workbook_sheets,
 )
+from pipeline.workers import run_biggest_first
 
 HEADER_SCAN_ROWS = 30
 WORKBOOK_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".csv"}
@@ -801,10 +803,10 @@ def read_inbox(folder: Path, limits: Limits = Limits(), jobs: int = 1) -> list[W
     largest first (calamine holds the GIL, so threads would not help); same result, in the
     same order.
     """
-    files = [(path, path.relative_to(folder).as_posix()) for path in inbox_files(folder)]
-    if jobs > 1 and _worth_forking([path for path, _ in files]):
+    files = [(path, path.relative_to(folder).as_posix(), path.stat().st_size) for path in inbox_files(folder)]
+    if jobs > 1 and _worth_forking(files):
         return _read_in_workers(files, limits, jobs)
-    return [_read_inbox_file(path, name, limits) for path, name in files]
+    return [_read_inbox_file(path, name, limits) for path, name, _ in files]
 
 
 def _read_inbox_file(path: Path, name: str, limits: Limits) -> WorkbookRead:
@@ -820,25 +822,13 @@ def _read_inbox_file(path: Path, name: str, limits: Limits) -> WorkbookRead:
 PARALLEL_READ_BYTES = 2_000_000
 
 
-def _worth_forking(paths: list[Path]) -> bool:
-    import sys
-
-    sizes = [path.stat().st_size for path in paths if path.suffix.lower() in WORKBOOK_SUFFIXES]
+def _worth_forking(files: list[tuple[Path, str, int]]) -> bool:
+    sizes = [size for path, _, size in files if path.suffix.lower() in WORKBOOK_SUFFIXES]
     return sys.platform.startswith("linux") and len(sizes) > 1 and sum(sizes) >= PARALLEL_READ_BYTES
 
 
-def _read_in_workers(files: list[tuple[Path, str]], limits: Limits, jobs: int) -> list[WorkbookRead]:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    order = sorted(range(len(files)), key=lambda i: -files[i][0].stat().st_size)  # biggest first
-    results: list[WorkbookRead | None] = [None] * len(files)
-    with ProcessPoolExecutor(max_workers=min(jobs, len(files)),
-                             mp_context=multiprocessing.get_context("fork")) as pool:
-        read = pool.map(_read_inbox_file, *zip(*[(*files[i], limits) for i in order]), chunksize=1)
-        for i, result in zip(order, read):
-            results[i] = result
-    return results
+def _read_in_workers(files: list[tuple[Path, str, int]], limits: Limits, jobs: int) -> list[WorkbookRead]:
+    return run_biggest_first([(size, _read_inbox_file, (path, name, limits)) for path, name, size in files], jobs)
 
 
 IGNORED_SUFFIXES = {".txt", ".md", ".pdf", ".doc", ".docx", ".png", ".jpg", ".jpeg", ".json", ".yaml", ".yml"}
