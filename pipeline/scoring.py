@@ -455,8 +455,7 @@ def cascade(inputs, agreements: pd.DataFrame, detail: pd.DataFrame, period: str)
         return pd.DataFrame(columns=columns)
     roster = inputs.roster.set_index("employee_id")["department"]
     indicators = inputs.indicators.set_index("indicator_id")
-    people = agreements[["employee_id", "indicator_id", "target"]]
-    people = people.assign(department=people["employee_id"].map(roster))
+    people = agreements.assign(department=agreements["employee_id"].map(roster))
     people = people.merge(detail[["employee_id", "indicator_id", "actual"]], on=["employee_id", "indicator_id"], how="left")
     people["aggregation"] = people["indicator_id"].map(indicators["aggregation"]).fillna("sum")
     grouped = people.groupby(["department", "indicator_id"])
