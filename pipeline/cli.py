@@ -67,6 +67,10 @@ class _LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="kpi")
 def main() -> None:
@@ -141,7 +145,8 @@ def validate_command(inbox: Path, period: str | None, as_json: bool, policy_path
             click.echo(format_findings(findings, lang))
             click.echo("")
         click.echo(_say(f"已检查 {files} 个文件:{errors} 个错误,{len(findings) - errors} 个警告。",
-                        f"Checked {files} files: {errors} errors, {len(findings) - errors} warnings.", lang))
+                        f"Checked {_plural(files, 'file')}: {_plural(errors, 'error')}, "
+                        f"{_plural(len(findings) - errors, 'warning')}.", lang))
     sys.exit(1 if errors else 0)
 
 

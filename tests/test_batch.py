@@ -258,6 +258,7 @@ def test_cli_validate_names_cells_and_exits_1(tmp_path):
     assert result.exit_code == 1
     assert "实际值 Actuals!D6" in result.output
     assert "must be a number but holds 'N/A'" in result.output
+    assert result.output.strip().splitlines()[-1] == "Checked 7 files: 1 error, 2 warnings."
     clean = small_company(tmp_path / "clean")
     ok = CliRunner().invoke(main, ["validate", str(clean)])
     assert ok.exit_code == 0, ok.output
