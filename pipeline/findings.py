@@ -161,6 +161,35 @@ RULES: dict[str, tuple[str, str, str]] = {
         "员工 {employee} 在 {period} 缺少指标 {indicator} 的行为评分,无法评分。",
         "Employee {employee} has no rating for indicator {indicator} in {period}; cannot score.",
     ),
+    "period_beside_months": (
+        ERROR,
+        "员工 {employee} 的指标 {indicator} 在 {period} 既有整期{what}({direct}),又有月度{what}({monthly}),"
+        "无法判断以哪个为准。请只保留一种:删除整期行或删除月度行。",
+        "Employee {employee} has {what_en} for indicator {indicator} both for {period} itself ({direct}) and by "
+        "month ({monthly}); which one counts cannot be told. Keep one: delete the period row or the monthly rows.",
+    ),
+    "missing_months": (
+        WARNING,
+        "员工 {employee} 的指标 {indicator} 在 {period} 缺少 {months} 的实际值,仅按已有月份({present})汇总计分。"
+        "请补齐缺失月份的实际值。",
+        "Employee {employee} has no actual for indicator {indicator} in {months_en}; {period} is rolled up from "
+        "{present_en} only. Add the missing months' actuals.",
+    ),
+    "missing_months_error": (
+        ERROR,
+        "员工 {employee} 的指标 {indicator} 在 {period} 缺少 {months} 的实际值(已有 {present}),"
+        "按政策 rollup.missing_months: error 不予汇总计分。请补齐缺失月份的实际值。",
+        "Employee {employee} has no actual for indicator {indicator} in {months_en} (has {present_en}); the "
+        "policy (rollup.missing_months: error) does not roll up {period} from part of it. Add the missing months.",
+    ),
+    "rating_unweighted": (
+        ERROR,
+        "员工 {employee} 的指标 {indicator} 只有{relations}的评分,而政策对岗位类别 {family} 只计入{counted}的评分,"
+        "无法评分。请补充这些评价关系的评分,或在政策 rater_weights 中调整权重。",
+        "Employee {employee} is rated on indicator {indicator} by {relations_en} only; the policy counts "
+        "{counted_en} for role family {family}. Add ratings from those relations or change rater_weights in "
+        "the policy.",
+    ),
     "no_agreement": (
         ERROR,
         "员工 {employee} 在 {period} 没有任何考核指标(个人指标或岗位指标)。",

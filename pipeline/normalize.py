@@ -11,6 +11,7 @@ import datetime as dt
 import math
 import re
 import unicodedata
+from decimal import Decimal
 from itertools import repeat
 
 import numpy as np
@@ -65,15 +66,22 @@ def parse_number(value: object) -> float | None:
         if not _GROUPED_RE.match(text):
             return None
         text = text.replace(",", "")
-    scale = 1.0
+    shift = 0
     if text.endswith("%"):
-        text, scale = text[:-1], 0.01
+        text, shift = text[:-1], 2
     elif text.endswith("‰"):
-        text, scale = text[:-1], 0.001
+        text, shift = text[:-1], 3
     if not _NUMBER_RE.match(text):
         return None
-    number = float(text) * scale
+    # Scaled as a decimal: `33.33%` is 0.3333 as typed, not 33.33 × 0.01 = 0.33330000000000004.
+    number = float(Decimal(text).scaleb(-shift)) if shift else float(text)
     return number if math.isfinite(number) else None  # `1e999` is not a number anyone means
+
+
+def _hundredths(values: np.ndarray) -> np.ndarray:
+    """`60` → 0.6 for weights typed as whole percents, divided as decimals (33.33 → 0.3333)."""
+    return np.fromiter((float(Decimal(repr(float(v))).scaleb(-2)) for v in values), dtype="float64",
+                       count=len(values))
 
 
 def _is_percent_text(value: object) -> bool:
@@ -337,7 +345,7 @@ def _parse_numbers(values: np.ndarray, index: pd.Index, f: Field) -> tuple[pd.Se
         typed = values.copy()
         if f.type == WEIGHT:
             whole = typed > 1
-            typed[whole] = typed[whole] / 100
+            typed[whole] = _hundredths(typed[whole])
         return pd.Series(typed, index=index, dtype="float64"), pd.Series(np.zeros(len(typed), dtype=bool), index=index)
     numeric = _numeric(values)
     typed = np.full(len(values), np.nan)
@@ -358,9 +366,9 @@ def _parse_numbers(values: np.ndarray, index: pd.Index, f: Field) -> tuple[pd.Se
             if f.type == WEIGHT:
                 # `60` means 60%; `60%` and a %-formatted 0.6 already are shares.
                 whole = others[(typed[others] > 1) & ~among.test(_is_percent_text)]
-                typed[whole] = typed[whole] / 100
+                typed[whole] = _hundredths(typed[whole])
     if f.type == WEIGHT:
         whole = numeric & (typed > 1)
-        typed[whole] = typed[whole] / 100
+        typed[whole] = _hundredths(typed[whole])
     bad = ~blank & np.isnan(typed)
     return pd.Series(typed, index=index, dtype="float64"), pd.Series(bad, index=index)

@@ -50,6 +50,7 @@ class Policy:
     grades: tuple[Grade, ...]
     forced_distribution: dict[str, float] | None
     decimals: int
+    missing_months: str
     max_sheets: int
     weight_sum_tolerance: float
     indicators_min: int
@@ -210,6 +211,10 @@ def parse_policy(text: str) -> Policy:
     decimals = rounding.get("decimals")
     if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 6:
         raise PolicyError("rounding.decimals", "应为 0–6 的整数", "must be an integer 0-6")
+    missing_months = data["rollup"].get("missing_months")
+    if missing_months not in ("warn", "error"):
+        raise PolicyError("rollup.missing_months", f"应为 warn 或 error,现为 {missing_months!r}",
+                          f"must be warn or error, got {missing_months!r}")
     checks = data["checks"]
     per_employee = checks["indicators_per_employee"]
     calibration = checks["calibration"]
@@ -258,6 +263,7 @@ def parse_policy(text: str) -> Policy:
         scale_max=_number(rating, "scale_max", "rating", 1),
         rater_weights=rater_weights, dimension_weights=dimension_weights,
         grades=tuple(grades), forced_distribution=forced, decimals=decimals, max_sheets=max_sheets,
+        missing_months=missing_months,
         weight_sum_tolerance=_number(checks, "weight_sum_tolerance", "checks", 0, 0.5),
         indicators_min=indicators_min, indicators_max=indicators_max,
         performance_weight_min=_number(checks, "performance_weight_min", "checks", 0, 1),

@@ -7,11 +7,13 @@ grade comes from that rounded total.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
 
+from pipeline import exact
 from pipeline.findings import Finding, finding
 from pipeline.normalize import period_months
 from pipeline.policy import Policy
@@ -21,29 +23,25 @@ DETAIL_COLUMNS = ["employee_id", "period", "indicator_id", "weight", "base", "ta
 # Below this many employees on an indicator, a share reaching 100% says little: no flag.
 CALIBRATION_MIN_EMPLOYEES = 5
 TOTAL_COLUMNS = ["employee_id", "period", "total", "total_rounded", "grade", "bonus"]
-# Two values this close (relative) are equal for pass_fail and for the tiered base line: a
-# rolled-up mean of three monthly 10% rates is 0.10000000000000002 and must meet a 10% target
-# (Excel and LibreOffice compare at about 15 significant digits too).
-EQUAL_RTOL = 1e-12
 # pandas 3 always copies on write: a shallow copy of a frame is then as safe as a deep one.
 _COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3
 
 
 # ------------------------------------------------------------------------------ numbers
 
-def half_up(value: float, decimals: int = 2) -> Decimal:
-    """Half-up rounding as HR expects it (0.125 → 0.13), robust to floats just below a tie.
+def half_up(value: float | Fraction, decimals: int = 2) -> Decimal:
+    """Half-up rounding as HR expects it (0.125 → 0.13), exact on the decimal the float holds.
 
-    The float is first read at 10 significant digits (0.96495 is stored as 0.964949999…),
-    then quantised as a Decimal with ROUND_HALF_UP. Never Python's or NumPy's half-to-even.
+    A float is read by its shortest repr (2.675 is 2.675, though stored as 2.67499999…), never
+    pre-rounded to fewer digits; never Python's or NumPy's half-to-even.
     """
-    exact = Decimal(format(float(value), ".10g"))
-    return exact.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+    return exact.half_up(value, decimals)
 
 
-def rounded_percent(total: float, decimals: int = 2) -> Decimal:
-    """The displayed total: 0.96495 → 96.50 (percent, half-up)."""
-    return half_up(float(total) * 100, decimals)
+def rounded_percent(total: float | Fraction, decimals: int = 2) -> Decimal:
+    """The displayed total: 0.96495 → 96.50 (percent, half-up, exact)."""
+    value = total if isinstance(total, Fraction) else exact.typed(total)
+    return exact.half_up(value * 100, decimals)
 
 
 def grade_for(total_rounded: Decimal, policy: Policy) -> tuple[str, float]:
@@ -55,11 +53,11 @@ def grade_for(total_rounded: Decimal, policy: Policy) -> tuple[str, float]:
 def grades_for(total_rounded: pd.Series, policy: Policy) -> tuple[pd.Series, pd.Series]:
     """(grade, bonus) per rounded total in percent; below every minimum, the last grade.
 
-    The minimums are read as decimals (0.9 → 90, not 90.00000000000001) before they become
-    floats, so a rounded total of exactly 90.00 reaches 0.90.
+    Rounded totals and minimums are both decimals held as their nearest floats (0.9 → 90.0),
+    and floats keep the order of the decimals they stand for: the comparison is exact.
     """
     values = total_rounded.to_numpy(float)
-    minimums = [float(Decimal(format(g.min, ".10g")) * 100) for g in policy.grades]
+    minimums = [float(exact.decimal_of(g.min) * 100) for g in policy.grades]
     reached = [values >= m for m in minimums]
     last = policy.grades[-1]
     grade = np.select(reached, [g.grade for g in policy.grades], default=last.grade)
@@ -69,17 +67,33 @@ def grades_for(total_rounded: pd.Series, policy: Policy) -> tuple[pd.Series, pd.
 
 
 def rounded_percents(totals: pd.Series, decimals: int = 2) -> pd.Series:
-    """`rounded_percent` of each total, as floats (Decimal work done once per distinct total)."""
-    distinct = pd.unique(totals.to_numpy(float))
-    lookup = {value: float(rounded_percent(value, decimals)) for value in distinct}
-    return pd.Series(totals.to_numpy(float), index=totals.index).map(lookup).astype("float64")
+    """Each total rounded half-up to a percent with `decimals`, as floats.
+
+    Only for totals far from a rounding tie (`near_rounding_tie`): there the float's own value
+    rounds like the exact total. Vectorised: floor(x + 0.5) on the scaled float.
+    """
+    scaled = totals.to_numpy(float) * 10.0 ** (decimals + 2)
+    rounded = np.floor(np.abs(scaled) + 0.5) * np.sign(scaled) / 10.0 ** decimals
+    return pd.Series(rounded + 0.0, index=totals.index, dtype="float64")
+
+
+def near_rounding_tie(totals: pd.Series, decimals: int = 2) -> np.ndarray:
+    """Totals within float noise of a half-up tie (…5 in the first dropped digit), or of a
+    whole step: those are rounded exactly instead (0.96495 summed in floats is 0.964949999…)."""
+    scaled = np.abs(totals.to_numpy(float)) * 10.0 ** (decimals + 2)
+    fraction = scaled - np.floor(scaled)
+    return np.abs(fraction - 0.5) < 1e-6
 
 
 # ------------------------------------------------------------------------------ achievement
 
 def achievement(method: pd.Series, direction: pd.Series, actual: pd.Series, target: pd.Series,
                 base: pd.Series, stretch: pd.Series, policy: Policy) -> pd.Series:
-    """Unclipped achievement per row for every method and direction (SPEC §3 table)."""
+    """Unclipped achievement per row for every method and direction (docs: the scoring table).
+
+    Comparisons are plain float comparisons, with no tolerance: floats keep the order of the
+    decimals typed in the cells. Where an actual was computed (a roll-up, a 360 rating) and
+    sits within float noise of a line, `score_period` decides that row exactly (`exact`)."""
     a, t = actual.to_numpy(float), target.to_numpy(float)
     b, s = base.to_numpy(float), stretch.to_numpy(float)
     m, lower = method.to_numpy(object), direction.to_numpy(object) == "lower"
@@ -93,8 +107,7 @@ def achievement(method: pd.Series, direction: pd.Series, actual: pd.Series, targ
             lower_ratio = np.where(a == 0, policy.cap, t / a)
         out = np.where(ratio, np.where(lower, lower_ratio, higher_ratio), out)
 
-        equal = np.isclose(a, t, rtol=EQUAL_RTOL, atol=0.0)
-        passed = np.where(lower, a <= t, a >= t) | equal
+        passed = np.where(lower, a <= t, a >= t)
         out = np.where(m == "pass_fail", passed.astype(float), out)
 
         # Tiered: distance travelled from base to target, and target to stretch, in the
@@ -102,9 +115,8 @@ def achievement(method: pd.Series, direction: pd.Series, actual: pd.Series, targ
         sign = np.where(lower, -1.0, 1.0)
         ga, gb, gt, gs = a * sign, b * sign, t * sign, s * sign
         bs, ss = policy.base_score, policy.stretch_score
-        below_base = (ga < gb) & ~np.isclose(ga, gb, rtol=EQUAL_RTOL, atol=0.0)
         tiered = np.select(
-            [below_base, ga < gt, ga < gs],
+            [ga < gb, ga < gt, ga < gs],
             [0.0, bs + (1 - bs) * (ga - gb) / (gt - gb), 1 + (ss - 1) * (ga - gt) / (gs - gt)],
             default=ss,
         )
@@ -204,21 +216,43 @@ def _joined_sources(monthly: pd.DataFrame, keys: list[str]) -> pd.Series:
 
 # ------------------------------------------------------------------------------ 360 ratings
 
-def rating_scores(ratings: pd.DataFrame, roster: pd.DataFrame, period: str, policy: Policy) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per employee and indicator: weighted rating r; per relation: the 360 detail).
+RATING_DETAIL_COLUMNS = ["employee_id", "indicator_id", "rating_period", "relation", "mean_score", "raters",
+                         "score_total", "policy_weight", "weight_used", "counted"]
+
+
+def rating_scores(ratings: pd.DataFrame, roster: pd.DataFrame, period: str, policy: Policy,
+                  indicators: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per employee and indicator: weighted rating r; per rating period and relation: the 360 detail).
 
     Mean score per relation, then the policy's rater weights for the employee's role family,
-    renormalised over the relations present. Relations the policy gives no weight are in
-    the detail (counted = False) but not in r.
+    renormalised over the counted relations present. Relations the policy gives no weight are
+    in the detail (counted = False) but not in r.
+
+    A quarter, half or year rated month by month rolls up by the indicator's aggregation: the
+    mean of the monthly weighted ratings (`last`: the latest month's; a sum of ratings means
+    nothing, so `sum` is read as mean too). Ratings given for the period itself win over
+    monthly ones (validation reports such a mix as an error). The detail's `weight_used` is
+    each relation's weight within its month divided by the months averaged, so
+    Σ weight_used × mean_score is r: the scorecard's SUMPRODUCT over the detail gives r.
     """
-    rows = ratings.loc[ratings["period"] == period, ["employee_id", "indicator_id", "relation", "score"]]
-    detail_columns = ["employee_id", "indicator_id", "relation", "mean_score", "raters", "policy_weight",
-                      "weight_used", "counted"]
+    months = period_months(period)
+    in_scope = ratings["period"].isin([period, *months]) if months != [period] else ratings["period"] == period
+    rows = ratings.loc[in_scope, ["employee_id", "indicator_id", "relation", "score", "period"]]
+    rows = rows.rename(columns={"period": "rating_period"})
+    if months != [period] and not rows.empty:
+        keys = rows["employee_id"].astype(str) + "\x00" + rows["indicator_id"].astype(str)
+        direct = set(keys[rows["rating_period"] == period])
+        rows = rows[(rows["rating_period"] == period) | ~keys.isin(direct)]
+        if indicators is not None and not rows.empty:
+            aggregation = rows["indicator_id"].map(indicators.set_index("indicator_id")["aggregation"])
+            latest = rows.groupby(["employee_id", "indicator_id"])["rating_period"].transform("max")
+            rows = rows[(aggregation != "last").to_numpy() | (rows["rating_period"] == latest).to_numpy()]
     if rows.empty:
         return (pd.DataFrame(columns=["employee_id", "indicator_id", "rating", "source"]),
-                pd.DataFrame(columns=detail_columns))
-    detail = rows.groupby(["employee_id", "indicator_id", "relation"], sort=True)["score"].agg(["mean", "size"])
-    detail = detail.rename(columns={"mean": "mean_score", "size": "raters"}).reset_index()
+                pd.DataFrame(columns=RATING_DETAIL_COLUMNS))
+    detail = rows.groupby(["employee_id", "indicator_id", "rating_period", "relation"], sort=True)["score"].agg(
+        ["mean", "size", "sum"])
+    detail = detail.rename(columns={"mean": "mean_score", "size": "raters", "sum": "score_total"}).reset_index()
     family = roster.set_index("employee_id")["role_family"]
     detail["role_family"] = detail["employee_id"].map(family)
     weights = pd.DataFrame(
@@ -229,13 +263,32 @@ def rating_scores(ratings: pd.DataFrame, roster: pd.DataFrame, period: str, poli
     detail = detail.merge(weights, on=["role_family", "relation"], how="left")
     detail["policy_weight"] = detail["policy_weight"].fillna(0.0)
     detail["counted"] = detail["policy_weight"] > 0
-    present = detail.groupby(["employee_id", "indicator_id"])["policy_weight"].transform("sum")
-    detail["weight_used"] = np.where(present > 0, detail["policy_weight"] / present, 0.0)
+    present = detail.groupby(["employee_id", "indicator_id", "rating_period"])["policy_weight"].transform("sum")
+    # Months with a counted rating, per employee and indicator: the monthly ratings averaged.
+    counted_months = detail["rating_period"].where(present > 0)
+    averaged = counted_months.groupby([detail["employee_id"], detail["indicator_id"]]).transform("nunique")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        detail["weight_used"] = np.where(present > 0, detail["policy_weight"] / present / averaged, 0.0)
     detail["contribution"] = detail["weight_used"] * detail["mean_score"]
     scored = detail[detail["counted"]].groupby(["employee_id", "indicator_id"], sort=True)["contribution"].sum()
     per_indicator = scored.rename("rating").reset_index()
     per_indicator["source"] = "360"
-    return per_indicator, detail[detail_columns]
+    return per_indicator, detail[RATING_DETAIL_COLUMNS]
+
+
+def exact_rating(detail: pd.DataFrame) -> Fraction:
+    """r of one employee and indicator, exactly, from its rows of the 360 detail.
+
+    Scores are whole or half points, so each relation's score total is exact as a float."""
+    counted = detail[detail["counted"]]
+    months = {}
+    for rating_period, weight, total, raters in zip(counted["rating_period"], counted["policy_weight"],
+                                                    counted["score_total"], counted["raters"]):
+        months.setdefault(rating_period, []).append((exact.typed(weight), exact.typed(total) / int(raters)))
+    if not months:
+        raise ValueError("no counted rating")
+    per_month = [sum(w * mean for w, mean in parts) / sum(w for w, _ in parts) for parts in months.values()]
+    return sum(per_month, Fraction(0)) / len(per_month)
 
 
 # ------------------------------------------------------------------------------ scoring
@@ -301,7 +354,7 @@ def score_period(inputs, policy: Policy, period: str) -> Scores:
 
     # Actual per agreed row: measured actuals, or the weighted 360 rating.
     actuals = period_actuals(inputs, period, inputs.indicators)
-    rated, rating_detail = rating_scores(inputs.ratings, roster, period, policy)
+    rated, rating_detail = rating_scores(inputs.ratings, roster, period, policy, inputs.indicators)
     detail = agreements.merge(actuals, on=["employee_id", "indicator_id"], how="left")
     agreements = agreements[["employee_id", "indicator_id", "target"]]  # all `cascade` needs of it below
     detail = detail.merge(rated.rename(columns={"source": "rating_source"}), on=["employee_id", "indicator_id"], how="left")
@@ -334,6 +387,7 @@ def score_period(inputs, policy: Policy, period: str) -> Scores:
     detail["achievement_raw"] = raw
     detail["achievement"] = clip(raw, policy)
     detail["weighted_score"] = detail["weight"] * detail["achievement"]
+    exact_totals = _settle_exactly(detail, inputs, period, policy, rating_detail)
     detail["period"] = period
     # Where the weight and targets came from (the agreement row), for auditors and `kpi trace`.
     # A role's agreement row is shared by everyone in the role: each distinct (table, row) is
@@ -351,6 +405,11 @@ def score_period(inputs, policy: Policy, period: str) -> Scores:
     totals = detail.groupby("employee_id", sort=True)["weighted_score"].sum().rename("total").reset_index()
     totals["period"] = period
     totals["total_rounded"] = rounded_percents(totals["total"], policy.decimals)
+    if exact_totals:
+        settled = totals["employee_id"].map(exact_totals)
+        chosen = settled.notna()
+        totals.loc[chosen, "total"] = [float(v) for v in settled[chosen]]
+        totals.loc[chosen, "total_rounded"] = [float(rounded_percent(v, policy.decimals)) for v in settled[chosen]]
     totals["score_grade"] = grades_for(totals["total_rounded"], policy)[0]
     totals = totals.merge(roster[["employee_id", "name", "department", "position", "role_family", "manager_id"]],
                           on="employee_id", how="left")
@@ -395,6 +454,107 @@ def score_period(inputs, policy: Policy, period: str) -> Scores:
     return scores
 
 
+def _settle_exactly(detail: pd.DataFrame, inputs, period: str, policy: Policy,
+                    rating_detail: pd.DataFrame) -> dict[str, Fraction]:
+    """Decide exactly what float noise could decide; return those employees' exact totals.
+
+    Float arithmetic is kept for every row whose result cannot flip. An employee is settled
+    exactly (every row recomputed with fractions of the typed decimals, `exact`) when
+    - a computed actual (a roll-up of months, a 360 rating) lies within float noise of a line
+      it is compared with (target, base, stretch): a mean of three 10% months is
+      0.10000000000000002 in floats and must meet a 10% target;
+    - an unclipped achievement lies within noise of the cap, the floor or 100% (calibration);
+    - the total lies within noise of a half-up tie (0.96495 summed in floats is 0.964949999…).
+    Their rows' achievement and weighted score become the floats of the exact values.
+    """
+    if detail.empty:
+        return {}
+    a, t = detail["actual"].to_numpy(float), detail["target"].to_numpy(float)
+    b, s = detail["base"].to_numpy(float), detail["stretch"].to_numpy(float)
+    raw = detail["achievement_raw"].to_numpy(float)
+    rating = (detail["method"] == "rating").to_numpy(bool)
+    months = detail["months"].to_numpy(float) if "months" in detail else np.ones(len(detail))
+    computed = rating | (months > 1)
+
+    def close(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            return np.abs(x - y) <= 1e-9 * np.maximum(np.maximum(np.abs(x), np.abs(y)), 1e-300)
+
+    line = computed & (close(a, t) | close(a, b) | close(a, s))
+    bound = (np.abs(raw - policy.cap) <= 1e-9) | (np.abs(raw - policy.floor) <= 1e-9) | (np.abs(raw - 1) <= 1e-9)
+    employees = detail["employee_id"]
+    chosen = set(employees[line | bound])
+    float_totals = detail.groupby("employee_id", sort=False)["weighted_score"].sum()
+    chosen.update(float_totals.index[near_rounding_tie(float_totals, policy.decimals)])
+    if not chosen:
+        return {}
+    rows = np.flatnonzero(employees.isin(chosen).to_numpy(bool))
+    picked = detail.iloc[rows]
+    aggregation = dict(zip(inputs.indicators["indicator_id"], inputs.indicators["aggregation"]))
+    rolled_keys = {(e, i) for e, i, m, r in zip(picked["employee_id"], picked["indicator_id"], months[rows],
+                                                rating[rows]) if m > 1 and not r}
+    rolled = _exact_rollups(inputs, period, rolled_keys, aggregation)
+    ratings_of = ({key: group for key, group in rating_detail[rating_detail["employee_id"].isin(chosen)].groupby(
+        ["employee_id", "indicator_id"], sort=False)} if rating[rows].any() else {})
+    constants = dict(lower_is_better=policy.lower_is_better, cap=exact.typed(policy.cap),
+                     base_score=exact.typed(policy.base_score), stretch_score=exact.typed(policy.stretch_score),
+                     scale_max=exact.typed(policy.scale_max))
+    floor, cap = exact.typed(policy.floor), constants["cap"]
+
+    def fraction(value: float) -> Fraction | None:
+        return None if np.isnan(value) else exact.typed(value)
+
+    totals: dict[str, Fraction] = {}
+    new_raw, new_clipped, new_weighted = [], [], []
+    for position, (employee_id, indicator_id, method, direction, weight) in zip(rows, picked[
+            ["employee_id", "indicator_id", "method", "direction", "weight"]].itertuples(index=False, name=None)):
+        key = (employee_id, indicator_id)
+        if rating[position]:
+            actual = exact_rating(ratings_of[key])
+        elif key in rolled:
+            actual = rolled[key]
+        else:
+            actual = exact.typed(a[position])
+        unclipped = exact.achievement(method, direction == "lower", actual, fraction(t[position]),
+                                      fraction(b[position]), fraction(s[position]), **constants)
+        clipped = exact.clip(unclipped, floor, cap)
+        weighted = exact.typed(weight) * clipped
+        totals[employee_id] = totals.get(employee_id, Fraction(0)) + weighted
+        new_raw.append(exact.to_float(unclipped))
+        new_clipped.append(float(clipped))
+        new_weighted.append(float(weighted))
+    for column, values in (("achievement_raw", new_raw), ("achievement", new_clipped),
+                           ("weighted_score", new_weighted)):
+        updated = detail[column].to_numpy(float).copy()
+        updated[rows] = values
+        detail[column] = updated
+    return totals
+
+
+def _exact_rollups(inputs, period: str, keys: set[tuple[str, str]], aggregation: dict) -> dict:
+    """(employee, indicator) -> the exact roll-up of its monthly actuals (as `period_actuals`)."""
+    if not keys:
+        return {}
+    actuals = inputs.actuals
+    wanted = actuals["period"].isin(period_months(period)) & actuals["employee_id"].isin({e for e, _ in keys})
+    rows = actuals.loc[wanted, ["employee_id", "indicator_id", "period", "actual"]].sort_values(
+        ["employee_id", "indicator_id", "period"], kind="stable")
+    parts: dict[tuple[str, str], list[Fraction]] = {}
+    for employee_id, indicator_id, _, actual in rows.itertuples(index=False, name=None):
+        if (employee_id, indicator_id) in keys and not np.isnan(actual):
+            parts.setdefault((employee_id, indicator_id), []).append(exact.typed(actual))
+    result = {}
+    for key, values in parts.items():
+        how = aggregation.get(key[1])
+        if how == "last":
+            result[key] = values[-1]
+        elif how == "mean":
+            result[key] = sum(values, Fraction(0)) / len(values)
+        else:
+            result[key] = sum(values, Fraction(0))
+    return result
+
+
 # ------------------------------------------------------------------------------ grades
 
 def forced_grades(totals: pd.DataFrame, policy: Policy) -> pd.Series:
@@ -427,7 +587,7 @@ def calibration(detail: pd.DataFrame, indicators: pd.DataFrame, policy: Policy) 
     """Per indicator, the share of employees reaching 100%: targets too easy or too hard."""
     if detail.empty:
         return pd.DataFrame(columns=["indicator_id", "name", "employees", "reached", "share", "flag"]), []
-    grouped = detail.assign(reached=detail["achievement_raw"] >= 1 - 1e-12).groupby("indicator_id", sort=True)
+    grouped = detail.assign(reached=detail["achievement_raw"] >= 1).groupby("indicator_id", sort=True)
     table = pd.DataFrame({"employees": grouped.size(), "reached": grouped["reached"].sum()}).reset_index()
     table["share"] = table["reached"] / table["employees"]
     table["name"] = table["indicator_id"].map(indicators.set_index("indicator_id")["name"])

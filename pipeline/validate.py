@@ -19,6 +19,7 @@ import pandas as pd
 from pipeline.findings import ERROR, Finding, finding
 from pipeline.kinds import (
     ACTUALS,
+    RELATIONS,
     AGREEMENTS,
     DEPT_TARGETS,
     INDICATORS,
@@ -576,8 +577,10 @@ def _completeness(inputs: Inputs, policy: Policy, period: str | None) -> None:
         methods = inputs.indicators.set_index("indicator_id")["method"]
         agreements = agreements.join(methods, on="indicator_id")
         months = set(period_months(p)) | {p}
+        _rollup_checks(inputs, policy, p, agreements)
+        _rating_relations(inputs, policy, p, agreements)
         actual_keys = inputs.actuals.loc[inputs.actuals["period"].isin(months), ["employee_id", "indicator_id"]]
-        rating_keys = inputs.ratings.loc[inputs.ratings["period"] == p, ["employee_id", "indicator_id"]]
+        rating_keys = inputs.ratings.loc[inputs.ratings["period"].isin(months), ["employee_id", "indicator_id"]]
         for method, keys, rule in (("rating", rating_keys, "missing_rating"), (None, actual_keys, "missing_actual")):
             rows = agreements[agreements["method"] == "rating"] if method else agreements[agreements["method"] != "rating"]
             missing = rows[~_pairs_in(rows, keys, ["employee_id", "indicator_id"])]
@@ -590,6 +593,105 @@ def _completeness(inputs: Inputs, policy: Policy, period: str | None) -> None:
                             employee_id=row["employee_id"], period=p, indicator=row["indicator_id"])
                 inputs.findings.append(f)
                 inputs.block(row["employee_id"], p, f)
+
+
+def _cells(inputs: Inputs, rows: pd.DataFrame, field_name: str, limit: int = 6) -> str:
+    """`file!sheet!cell` of each row (the first `limit`, then how many more)."""
+    records = rows[META].to_dict("records")
+    named = ", ".join(_where(inputs, r, field_name) for r in records[:limit])
+    more = len(records) - limit
+    return named + (f" (+{more})" if more > 0 else "")
+
+
+def _rollup_checks(inputs: Inputs, policy: Policy, period: str, agreements: pd.DataFrame) -> None:
+    """A quarter, half or year rolled up from months: say what the roll-up could not do.
+
+    - an actual (or rating) for the period itself beside monthly ones for the same employee and
+      indicator: an error naming both (which one counts would be a guess);
+    - months with no actual: a warning naming them (`rollup.missing_months: error` makes it an
+      error that keeps the employee out of the period), since a quarterly target met by two
+      months of sales is not the same result.
+    """
+    months = period_months(period)
+    if months == [period] or agreements.empty:
+        return
+    keys = ["employee_id", "indicator_id"]
+    agreed = agreements[keys].drop_duplicates()
+    for frame, value_field, what, what_en in ((inputs.actuals, "actual", "实际值", "actuals"),
+                                              (inputs.ratings, "score", "评分", "ratings")):
+        rows = frame.loc[frame["period"].isin([period, *months]), [*keys, "period", value_field, *META]]
+        rows = rows[_pairs_in(rows, agreed, keys)]
+        if rows.empty:
+            continue
+        is_direct = (rows["period"] == period).to_numpy(bool)
+        direct, monthly = rows[is_direct], rows[~is_direct]
+        mixed = _pairs_in(monthly, direct, keys)
+        if mixed.any():
+            monthly_of = dict(iter(monthly[mixed].groupby(keys, sort=False)))
+            for (employee_id, indicator_id), group in direct[_pairs_in(direct, monthly[mixed], keys)].groupby(
+                    keys, sort=True):
+                first = group.iloc[0]
+                f = finding("period_beside_months", file=first["_file"], sheet=first["_sheet"],
+                            cell=inputs.cell(first, value_field), column=value_field, value=_show(first[value_field]),
+                            employee_id=employee_id, period=period, indicator=indicator_id, what=what,
+                            what_en=what_en, direct=_cells(inputs, group, value_field),
+                            monthly=_cells(inputs, monthly_of[(employee_id, indicator_id)], value_field))
+                inputs.findings.append(f)
+                inputs.block(employee_id, period, f)
+        if value_field != "actual":
+            continue  # 360 ratings are often given for only some months: averaged, not flagged
+        rolled = monthly[~mixed]
+        present = rolled.groupby(keys, sort=True)["period"].nunique()
+        incomplete = present[present < len(months)]
+        if incomplete.empty:
+            continue
+        short = rolled[_pairs_in(rolled, incomplete.reset_index()[keys], keys)]
+        blocking = policy.missing_months == "error"
+        for (employee_id, indicator_id), group in short.groupby(keys, sort=True):
+            have = set(group["period"])
+            first = group.sort_values("period", kind="stable").iloc[0]
+            f = finding("missing_months_error" if blocking else "missing_months", file=first["_file"],
+                        sheet=first["_sheet"], cell=inputs.cell(first, "actual"), column="actual",
+                        value=_show(first["actual"]), employee_id=employee_id, period=period,
+                        indicator=indicator_id, months="、".join(m for m in months if m not in have),
+                        months_en=", ".join(m for m in months if m not in have),
+                        present="、".join(m for m in months if m in have),
+                        present_en=", ".join(m for m in months if m in have))
+            inputs.findings.append(f)
+            if blocking:
+                inputs.block(employee_id, period, f)
+
+
+def _rating_relations(inputs: Inputs, policy: Policy, period: str, agreements: pd.DataFrame) -> None:
+    """Ratings that exist but none of which the policy counts for the employee's role family
+    (a 销售 rated by 同事 only): say so, rather than that the rating is missing."""
+    rated = agreements.loc[agreements["method"] == "rating", ["employee_id", "indicator_id"]].drop_duplicates()
+    months = period_months(period)
+    ratings = inputs.ratings
+    rows = ratings.loc[ratings["period"].isin({period, *months}), ["employee_id", "indicator_id", "relation", *META]]
+    rows = rows[_pairs_in(rows, rated, ["employee_id", "indicator_id"])]
+    if rows.empty:
+        return
+    families = rows["employee_id"].map(inputs.role_family_of)
+    weight = {(family, relation): w for family in set(families.dropna()) | {None}
+              for relation, w in policy.rater_weights_for(family or "").items()}
+    counted = pd.Series([weight.get((f if isinstance(f, str) else None, r), 0) > 0
+                         for f, r in zip(families, rows["relation"])], index=rows.index)
+    any_counted = counted.groupby([rows["employee_id"], rows["indicator_id"]]).transform("any")
+    uncounted = rows[~any_counted.to_numpy(bool)]
+    labels = {c.code: c for c in RELATIONS}
+    for (employee_id, indicator_id), group in uncounted.groupby(["employee_id", "indicator_id"], sort=True):
+        family = inputs.role_family_of.get(employee_id) or ""
+        present = [labels[r] for r in sorted(set(group["relation"]), key=list(labels).index) if r in labels]
+        wanted = [labels[r] for r, w in policy.rater_weights_for(family).items() if w > 0 and r in labels]
+        first = group.iloc[0]
+        f = finding("rating_unweighted", file=first["_file"], sheet=first["_sheet"],
+                    cell=inputs.cell(first, "relation"), column="relation", employee_id=employee_id, period=period,
+                    indicator=indicator_id, family=family or "default",
+                    relations="、".join(c.zh for c in present), relations_en=", ".join(c.en for c in present),
+                    counted="、".join(c.zh for c in wanted), counted_en=", ".join(c.en for c in wanted))
+        inputs.findings.append(f)
+        inputs.block(employee_id, period, f)
 
 
 def _missing_kinds(inputs: Inputs) -> None:
