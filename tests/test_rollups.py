@@ -157,3 +157,25 @@ def test_rated_only_by_relations_the_policy_does_not_count(tmp_path: Path) -> No
     unscored = scores.unscored.set_index("employee_id")
     assert unscored.loc["E1", "rule"] == "rating_unweighted"
     assert "缺少" not in unscored.loc["E1", "reason_zh"]
+
+
+def test_scorecard_of_a_month_by_month_rated_quarter_recalculates_to_its_cached_values(tmp_path: Path) -> None:
+    from recalc import mismatches
+
+    from pipeline.batch import run_batch
+
+    ratings = [rating("E2", "2026-07", "上级", 4), rating("E2", "2026-07", "同事", 3, "R2"),
+               rating("E2", "2026-08", "上级", 5), rating("E1", "2026-Q3", "上级", 4)]
+    actuals = (monthly("E1", {"2026-07": 100, "2026-08": 100, "2026-09": 100})
+               + monthly("E2", {"2026-07": 100, "2026-08": 100, "2026-09": 100}))
+    inbox = write_inbox(tmp_path / "inbox", roster=PEOPLE, indicators=INDICATORS, role_kpis=ROLE, actuals=actuals,
+                        ratings=ratings)
+    result = run_batch(inbox, "2026-Q3", tmp_path / "out", POLICY, jobs=1)
+    book = result.period_dir / "departments" / "研发部.xlsx"
+    checked, problems = mismatches(book)
+    assert checked > 0 and problems == []
+    import openpyxl
+
+    sheet = next(ws for ws in openpyxl.load_workbook(book).worksheets if "E2" in ws.title)
+    texts = {str(c.value) for row in sheet.iter_rows() for c in row if c.value is not None}
+    assert any("2026-07" in t for t in texts) and any("2026-08" in t for t in texts)

@@ -399,7 +399,11 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
                 sheet.write_string(r, 1, str(indicator_id), f.text)
                 sheet.write_string(r, 2, str(names_by_id.get(indicator_id, "")), f.text)
                 relation = _RELATION.get(item.relation)
-                sheet.write_string(r, 3, choice_text(relation, lang) if relation else str(item.relation), f.text)
+                text = choice_text(relation, lang) if relation else str(item.relation)
+                month = getattr(item, "rating_period", None)
+                if isinstance(month, str) and month != employee["period"]:
+                    text = f"{text} ({month})"  # a quarter rated month by month: one row per month
+                sheet.write_string(r, 3, text, f.text)
                 sheet.write_number(r, 4, int(item.raters), f.integer)
                 counted = ("是" if item.counted else "否") if lang != "en" else ("yes" if item.counted else "no")
                 sheet.write_string(r, 5, counted, f.text)
@@ -578,8 +582,8 @@ def write_department_workbook(path: Path, data: DepartmentData, policy: Policy, 
 
 DETAIL_FIELDS = ("employee_id", "indicator_id", "name", "dimension", "method", "direction", "unit", "weight", "base",
                  "target", "stretch", "actual", "achievement", "achievement_raw", "weighted_score", "source")
-RATING_FIELDS = ("employee_id", "indicator_id", "relation", "raters", "counted", "mean_score", "policy_weight",
-                 "weight_used")
+RATING_FIELDS = ("employee_id", "indicator_id", "rating_period", "relation", "raters", "counted", "mean_score",
+                 "policy_weight", "weight_used")
 
 
 @lru_cache(maxsize=None)
