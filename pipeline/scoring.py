@@ -276,14 +276,13 @@ def rating_scores(ratings: pd.DataFrame, roster: pd.DataFrame, period: str, poli
     return per_indicator, detail[RATING_DETAIL_COLUMNS]
 
 
-def exact_rating(detail: pd.DataFrame) -> Fraction:
-    """r of one employee and indicator, exactly, from its rows of the 360 detail.
+def exact_rating(counted: list[tuple]) -> Fraction:
+    """r of one employee and indicator, exactly, from its counted rows of the 360 detail:
+    (rating period, policy weight, score total, raters) each.
 
     Scores are whole or half points, so each relation's score total is exact as a float."""
-    counted = detail[detail["counted"]]
-    months = {}
-    for rating_period, weight, total, raters in zip(counted["rating_period"], counted["policy_weight"],
-                                                    counted["score_total"], counted["raters"]):
+    months: dict[str, list[tuple[Fraction, Fraction]]] = {}
+    for rating_period, weight, total, raters in counted:
         months.setdefault(rating_period, []).append((exact.typed(weight), exact.typed(total) / int(raters)))
     if not months:
         raise ValueError("no counted rating")
@@ -481,9 +480,12 @@ def _settle_exactly(detail: pd.DataFrame, inputs, period: str, policy: Policy,
             return np.abs(x - y) <= 1e-9 * np.maximum(np.maximum(np.abs(x), np.abs(y)), 1e-300)
 
     line = computed & (close(a, t) | close(a, b) | close(a, s))
-    bound = (np.abs(raw - policy.cap) <= 1e-9) | (np.abs(raw - policy.floor) <= 1e-9) | (np.abs(raw - 1) <= 1e-9)
+    # Within noise of 100% without being it: whether the target was reached (calibration).
+    # Near the cap or floor needs nothing: the clipped value is the bound or within 1e-15 of it,
+    # which only a total near a tie could feel (checked below).
+    reached = (np.abs(raw - 1) <= 1e-9) & (raw != 1)
     employees = detail["employee_id"]
-    chosen = set(employees[line | bound])
+    chosen = set(employees[line | reached])
     float_totals = detail.groupby("employee_id", sort=False)["weighted_score"].sum()
     chosen.update(float_totals.index[near_rounding_tie(float_totals, policy.decimals)])
     if not chosen:
@@ -494,8 +496,12 @@ def _settle_exactly(detail: pd.DataFrame, inputs, period: str, policy: Policy,
     rolled_keys = {(e, i) for e, i, m, r in zip(picked["employee_id"], picked["indicator_id"], months[rows],
                                                 rating[rows]) if m > 1 and not r}
     rolled = _exact_rollups(inputs, period, rolled_keys, aggregation)
-    ratings_of = ({key: group for key, group in rating_detail[rating_detail["employee_id"].isin(chosen)].groupby(
-        ["employee_id", "indicator_id"], sort=False)} if rating[rows].any() else {})
+    ratings_of: dict[tuple[str, str], list[tuple]] = {}
+    if rating[rows].any():
+        wanted = rating_detail[rating_detail["employee_id"].isin(chosen) & rating_detail["counted"]]
+        for employee_id, indicator_id, *parts in zip(*(wanted[c].to_numpy(dtype=object) for c in (
+                "employee_id", "indicator_id", "rating_period", "policy_weight", "score_total", "raters"))):
+            ratings_of.setdefault((employee_id, indicator_id), []).append(parts)
     constants = dict(lower_is_better=policy.lower_is_better, cap=exact.typed(policy.cap),
                      base_score=exact.typed(policy.base_score), stretch_score=exact.typed(policy.stretch_score),
                      scale_max=exact.typed(policy.scale_max))
