@@ -181,6 +181,21 @@ RULES: dict[str, tuple[str, str, str]] = {
         "员工 {employee} 的数据有错误({detail}),本期不评分。",
         "Employee {employee} has errors in the input ({detail}) and is not scored.",
     ),
+    # scale and ratio checks
+    "ratio_stretch_side": (
+        ERROR,
+        "指标 {indicator} 按比率计分且{direction},冲刺值 {value} 应{side}目标值 {target}。"
+        "请改正冲刺值,或清空它(比率计分不使用冲刺值)。",
+        "Indicator {indicator} is a ratio where {direction_en}: its stretch {value} should be {side_en} the "
+        "target {target}. Correct the stretch, or leave it empty (ratio scoring does not use it).",
+    ),
+    "negative_target": (
+        ERROR,
+        "指标 {indicator} 按比率计分,目标值必须大于 0(填的是 {value})。比率与线性计分都要除以目标值;"
+        "请改用阶梯计分(填写基础值、目标值、冲刺值)或达标计分。",
+        "Indicator {indicator} is scored as a ratio; its target must be above 0 (got {value}). Ratio and "
+        "linear scoring both divide by the target: use tiered scoring (base, target, stretch) or pass/fail.",
+    ),
     # design checks (warnings)
     "indicator_count": (
         WARNING,

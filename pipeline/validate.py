@@ -461,7 +461,9 @@ def _target_suspects(frame: pd.DataFrame) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         missing = np.isnan(base) | np.isnan(target) | np.isnan(stretch)
         ordered = np.where(lower, (base > target) & (target > stretch), (base < target) & (target < stretch))
+        stretch_wrong_side = np.where(lower, stretch > target, stretch < target)  # False where either is blank
         return (((ratio | pass_fail) & np.isnan(target)) | ((ratio | rating) & (target == 0))
+                | (ratio & ((target < 0) | stretch_wrong_side))
                 | (tiered & (missing | ~ordered)))
 
 
@@ -541,6 +543,17 @@ def _target_problem(row: pd.Series, inputs: Inputs) -> Finding | None:
         return finding("zero_target", cell=inputs.cell(row, "target"), column="目标值 Target", value=0, **ctx)
     if method == "rating" and target == 0:
         return finding("zero_target", cell=inputs.cell(row, "target"), column="目标值 Target", value=0, **ctx)
+    if method == "ratio" and target < 0:
+        return finding("negative_target", cell=inputs.cell(row, "target"), column="目标值 Target",
+                       value=_fmt(target), **ctx)
+    if method == "ratio" and not pd.isna(stretch):
+        lower = direction == "lower"
+        if (stretch > target) if lower else (stretch < target):
+            return finding("ratio_stretch_side", cell=inputs.cell(row, "stretch"), column="冲刺值 Stretch",
+                           value=_fmt(stretch), target=_fmt(target),
+                           direction="越低越好" if lower else "越高越好",
+                           direction_en="lower is better" if lower else "higher is better",
+                           side="不高于" if lower else "不低于", side_en="at most" if lower else "at least", **ctx)
     if method == "tiered":
         if pd.isna(base) or pd.isna(target) or pd.isna(stretch):
             missing = next(n for n, v in (("base", base), ("target", target), ("stretch", stretch)) if pd.isna(v))
@@ -598,3 +611,4 @@ def _missing_kinds(inputs: Inputs) -> None:
             inputs.findings.append(finding("missing_input", what=zh, what_en=kind.en.lower()))
     if not any(wb.kind == AGREEMENTS.name for wb in inputs.workbooks):
         inputs.findings.append(finding("missing_input", what="绩效协议", what_en="agreements"))
+
