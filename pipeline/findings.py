@@ -210,6 +210,43 @@ RULES: dict[str, tuple[str, str, str]] = {
         "员工 {employee} 的数据有错误({detail}),本期不评分。",
         "Employee {employee} has errors in the input ({detail}) and is not scored.",
     ),
+    # scale and ratio checks
+    "percent_slip": (
+        ERROR,
+        "看起来 {value} 本意是 {value}%:请写成 {value}% 或 {fraction}。指标 {indicator} 的单位是 %,"
+        "而{other}是 {other_value}({other_cell})。",
+        "Looks like {value} was meant as {value}%: write {value}% or {fraction}. Indicator {indicator} "
+        "is in %, and the {other_en} is {other_value} ({other_cell}).",
+    ),
+    "scale_ratio": (
+        WARNING,
+        "{actual} 是目标值 {target} 的 {times}(员工 {employee},指标 {indicator},{period}):"
+        "请检查单位(如 元 与 万元)。",
+        "{actual_en} is {times_en} the target {target} (employee {employee}, indicator {indicator}, {period}): "
+        "check the unit (e.g. yuan vs 10k yuan).",
+    ),
+    "ratio_stretch_side": (
+        ERROR,
+        "指标 {indicator} 按比率计分且{direction},冲刺值 {value} 应{side}目标值 {target}。"
+        "请改正冲刺值,或清空它(比率计分不使用冲刺值)。",
+        "Indicator {indicator} is a ratio where {direction_en}: its stretch {value} should be {side_en} the "
+        "target {target}. Correct the stretch, or leave it empty (ratio scoring does not use it).",
+    ),
+    "negative_target": (
+        ERROR,
+        "指标 {indicator} 按比率计分,目标值必须大于 0(填的是 {value})。比率与线性计分都要除以目标值;"
+        "请改用阶梯计分(填写基础值、目标值、冲刺值)或达标计分。",
+        "Indicator {indicator} is scored as a ratio; its target must be above 0 (got {value}). Ratio and "
+        "linear scoring both divide by the target: use tiered scoring (base, target, stretch) or pass/fail.",
+    ),
+    "negative_actual_lower_ratio": (
+        ERROR,
+        "指标 {indicator} 越低越好、按比率(目标值 ÷ 实际值)计分,实际值 {value} 为负数,得分没有意义。"
+        "请核对实际值;若负数确实可能,请在政策中设 achievement.lower_is_better: linear,或改用阶梯计分。",
+        "Indicator {indicator} is lower-is-better scored as target ÷ actual, and the actual {value} is "
+        "negative, which gives a meaningless score. Check the actual; if negative values are genuine, set "
+        "achievement.lower_is_better: linear in the policy, or use tiered scoring.",
+    ),
     # design checks (warnings)
     "indicator_count": (
         WARNING,

@@ -58,6 +58,7 @@ class Policy:
     performance_weight_min: float
     too_easy: float
     too_hard: float
+    scale_ratio: float  # actual/target (or the inverse) beyond this: a unit slip warning
     ri_table_name: str
     ri_table: dict[int, float]
     limits: Limits
@@ -154,6 +155,14 @@ def _integer(data: dict, key: str, path: str, low: int) -> int:
     if not value.is_integer():
         raise PolicyError(f"{path}.{key}", f"应为整数,现为 {data.get(key)!r}", f"must be a whole number, got {data.get(key)!r}")
     return int(value)
+
+
+def _scale_ratio(checks: dict) -> float:
+    """How far actual and target may differ (either way) before a unit slip is suspected."""
+    value = _number(checks, "scale_ratio", "checks", 1)
+    if value <= 1:
+        raise PolicyError("checks.scale_ratio", f"应大于 1,现为 {value:g}", f"must be above 1, got {value:g}")
+    return value
 
 
 def parse_policy(text: str) -> Policy:
@@ -268,6 +277,7 @@ def parse_policy(text: str) -> Policy:
         indicators_min=indicators_min, indicators_max=indicators_max,
         performance_weight_min=_number(checks, "performance_weight_min", "checks", 0, 1),
         too_easy=too_easy, too_hard=too_hard,
+        scale_ratio=_scale_ratio(checks),
         ri_table_name=str(data["ahp"].get("ri_table_name", "")),
         ri_table={n: float(v) for n, v in enumerate(ri_list, start=1)},
         limits=limits, text=text,

@@ -10,7 +10,9 @@ scoring with the reason, never silently dropped.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cached_property
 
 import numpy as np
@@ -462,7 +464,9 @@ def _target_suspects(frame: pd.DataFrame) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         missing = np.isnan(base) | np.isnan(target) | np.isnan(stretch)
         ordered = np.where(lower, (base > target) & (target > stretch), (base < target) & (target < stretch))
+        stretch_wrong_side = np.where(lower, stretch > target, stretch < target)  # False where either is blank
         return (((ratio | pass_fail) & np.isnan(target)) | ((ratio | rating) & (target == 0))
+                | (ratio & ((target < 0) | stretch_wrong_side))
                 | (tiered & (missing | ~ordered)))
 
 
@@ -542,6 +546,17 @@ def _target_problem(row: pd.Series, inputs: Inputs) -> Finding | None:
         return finding("zero_target", cell=inputs.cell(row, "target"), column="目标值 Target", value=0, **ctx)
     if method == "rating" and target == 0:
         return finding("zero_target", cell=inputs.cell(row, "target"), column="目标值 Target", value=0, **ctx)
+    if method == "ratio" and target < 0:
+        return finding("negative_target", cell=inputs.cell(row, "target"), column="目标值 Target",
+                       value=_fmt(target), **ctx)
+    if method == "ratio" and not pd.isna(stretch):
+        lower = direction == "lower"
+        if (stretch > target) if lower else (stretch < target):
+            return finding("ratio_stretch_side", cell=inputs.cell(row, "stretch"), column="冲刺值 Stretch",
+                           value=_fmt(stretch), target=_fmt(target),
+                           direction="越低越好" if lower else "越高越好",
+                           direction_en="lower is better" if lower else "higher is better",
+                           side="不高于" if lower else "不低于", side_en="at most" if lower else "at least", **ctx)
     if method == "tiered":
         if pd.isna(base) or pd.isna(target) or pd.isna(stretch):
             missing = next(n for n, v in (("base", base), ("target", target), ("stretch", stretch)) if pd.isna(v))
@@ -576,6 +591,7 @@ def _completeness(inputs: Inputs, policy: Policy, period: str | None) -> None:
             continue
         methods = inputs.indicators.set_index("indicator_id")["method"]
         agreements = agreements.join(methods, on="indicator_id")
+        _scale_checks(inputs, policy, p, agreements)
         months = set(period_months(p)) | {p}
         _rollup_checks(inputs, policy, p, agreements)
         _rating_relations(inputs, policy, p, agreements)
@@ -700,3 +716,153 @@ def _missing_kinds(inputs: Inputs) -> None:
             inputs.findings.append(finding("missing_input", what=zh, what_en=kind.en.lower()))
     if not any(wb.kind == AGREEMENTS.name for wb in inputs.workbooks):
         inputs.findings.append(finding("missing_input", what="绩效协议", what_en="agreements"))
+
+
+# ------------------------------------------------------------------------------ scale and ratio checks
+
+# Units that say "this indicator is a percent" (compared after NFKC, so ％ is %).
+PERCENT_UNITS = frozenset({"%", "百分比"})
+# Beyond this a percent-unit value is a bare number (95 for 95%); at or below it, a fraction (0.95).
+PERCENT_FRACTION_MAX = 1.5
+_SCALE_RULES = ("percent_slip", "scale_ratio", "negative_actual_lower_ratio")
+
+
+def _scale_checks(inputs: Inputs, policy: Policy, period: str, agreements: pd.DataFrame) -> None:
+    """Unit slips between every actual cell used for `period` and its agreed target.
+
+    A score built on 95 meant as 95% looks plausible and pays the wrong bonus, so it is caught
+    here, per cell: a percent typed bare beside a fraction (error, the employee or role set is
+    not scored), a value `checks.scale_ratio` times off its target (warning), and a negative
+    actual under target ÷ actual scoring (error). Used cells: the period's own rows, and for a
+    quarter, half or year the monthly rows of indicators that have no period-level row. A
+    monthly cell of a sum indicator is compared to the period's target as cell × months in the
+    period (its share of a sum); mean and last indicators compare the cell itself.
+    """
+    actuals = inputs.actuals
+    if actuals.empty or agreements.empty:
+        return
+    keys = ["employee_id", "indicator_id"]
+    months = period_months(period)
+    columns = [*keys, "actual", *META]
+    used = actuals.loc[actuals["period"] == period, columns].assign(_months=1)
+    if months != [period]:
+        monthly = actuals.loc[actuals["period"].isin(months), columns]
+        monthly = monthly[~_pairs_in(monthly, used, keys)].assign(_months=len(months))
+        used = pd.concat([used, monthly], ignore_index=True)
+    used = used[used["actual"].notna()]
+    if used.empty:
+        return
+    targets = agreements[[*keys, "target", "kpi_source", *META]].rename(columns={c: f"target{c}" for c in META})
+    rows = used.merge(targets, on=keys, how="inner")
+    if rows.empty:
+        return
+    library = inputs.indicators.drop_duplicates("indicator_id").set_index("indicator_id")
+    library = library[["method", "direction", "aggregation"]].assign(percent=[  # one look per indicator
+        isinstance(u, str) and unicodedata.normalize("NFKC", u).strip() in PERCENT_UNITS for u in library["unit"]])
+    rows = rows.join(library, on="indicator_id")
+
+    a = rows["actual"].to_numpy(dtype="float64")
+    t = rows["target"].to_numpy(dtype="float64")
+    method = rows["method"].to_numpy(dtype=object)
+    measured = (method != "rating") & pd.notna(method)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        both = measured & (a != 0) & (t != 0) & ~np.isnan(t)  # 0 reads the same in any unit
+        percent = both & rows["percent"].isin([True]).to_numpy(dtype=bool)  # an unknown indicator: no
+        bare_a, bare_t = np.abs(a) > PERCENT_FRACTION_MAX, np.abs(t) > PERCENT_FRACTION_MAX
+        slip_actual = percent & bare_a & ~bare_t
+        slip_target = percent & bare_t & ~bare_a
+        negative = ((method == "ratio") & (rows["direction"] == "lower").to_numpy(dtype=bool) & (a < 0)
+                    if policy.lower_is_better == "ratio" else np.zeros(len(rows), dtype=bool))
+        share = rows["_months"].to_numpy(dtype="float64")
+        share = np.where(rows["aggregation"].fillna("sum").to_numpy(dtype=object) == "sum", share, 1.0)
+        times = np.abs(a * share) / np.abs(t)
+        far = both & ~slip_actual & ~slip_target & ~negative & (
+            (times > policy.scale_ratio) | (times * policy.scale_ratio < 1))
+    if not (slip_actual.any() or slip_target.any() or negative.any() or far.any()):
+        return
+
+    # A cell checked again for another period (a month and its quarter) is reported once, blocks in both.
+    reported = {(f.rule, f.file, f.sheet, f.cell): f for f in inputs.findings if f.rule in _SCALE_RULES}
+    actual_label, target_label = ACTUALS.sheets[0].field("actual").label, ROLE_KPIS.field("target").label
+
+    def add(rule: str, row: dict, cell: str, block_target: bool = False, **context: object) -> None:
+        file, sheet = (row["target_file"], row["target_sheet"]) if block_target else (row["_file"], row["_sheet"])
+        f = reported.get((rule, file, sheet, cell))
+        if f is None:
+            employee = "" if block_target and row["kpi_source"] == "role" else row["employee_id"]
+            f = finding(rule, file=file, sheet=sheet, cell=cell, employee_id=employee, period=period,
+                        indicator=row["indicator_id"], **context)
+            reported[(rule, file, sheet, cell)] = f
+            inputs.findings.append(f)
+        if f.is_error and block_target and row["kpi_source"] == "role":
+            family = inputs.role_family_of.get(row["employee_id"])
+            inputs.bad_role_sets.setdefault((family, period), f)
+        elif f.is_error:
+            inputs.block(row["employee_id"], period, f)
+
+    def actual_cell(row: dict) -> str:
+        return inputs.tables[int(row["_table"])].cell("actual", int(row["_row"]))
+
+    def target_cell(row: dict) -> str:
+        return inputs.tables[int(row["target_table"])].cell("target", int(row["target_row"]))
+
+    for row in rows[slip_actual].to_dict("records"):
+        add("percent_slip", row, actual_cell(row), column=actual_label, value=_show(row["actual"]),
+            fraction=_hundredth(row["actual"]), other="目标值", other_en="target",
+            other_value=_as_percent(row["target"]),
+            other_cell=f"{row['target_file']}!{row['target_sheet']}!{target_cell(row)}")
+    # A role's target is shared by its members: one finding per target cell, naming the first actual.
+    flagged = rows[slip_target].sort_values(["target_table", "target_row", "_table", "_row"], kind="stable")
+    for row in flagged.drop_duplicates(["target_table", "target_row"]).to_dict("records"):
+        add("percent_slip", row, target_cell(row), block_target=True, column=target_label,
+            value=_show(row["target"]), fraction=_hundredth(row["target"]), other="实际值", other_en="actual",
+            other_value=_as_percent(row["actual"]),
+            other_cell=f"{row['_file']}!{row['_sheet']}!{actual_cell(row)}")
+    for row in rows[negative].to_dict("records"):
+        add("negative_actual_lower_ratio", row, actual_cell(row), column=actual_label, value=_show(row["actual"]))
+    for row, ratio, share_of in zip(rows[far].to_dict("records"), times[far], share[far]):
+        figure = _figure(row["actual"])
+        if share_of > 1:
+            months_used = int(share_of)
+            actual_zh = f"月度实际值 {figure} × {months_used} 个月 = {_figure(row['actual'] * share_of)}"
+            actual_en = f"Monthly actual {figure} × {months_used} months = {_figure(row['actual'] * share_of)}"
+        else:
+            actual_zh, actual_en = f"实际值 {figure}", f"Actual {figure}"
+        if ratio > 1:
+            times_zh, times_en = f"{_times(ratio)} 倍", f"{_times(ratio)}×"
+        else:
+            times_zh = times_en = f"1/{_times(1 / ratio)}"
+            times_en += " of"
+        add("scale_ratio", row, actual_cell(row), column=actual_label, value=_show(row["actual"]),
+            actual=actual_zh, actual_en=actual_en, target=_figure(row["target"]), times=times_zh, times_en=times_en)
+
+
+def _decimal(value: float) -> Decimal:
+    return Decimal(repr(float(value)))  # the decimal the person typed (a float cell's shortest repr)
+
+
+def _plain(number: Decimal) -> str:
+    text = format(number, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _hundredth(value: float) -> str:
+    """95 → 0.95: the fraction a bare percent stands for."""
+    return _plain(_decimal(value) / 100)
+
+
+def _as_percent(value: float) -> str:
+    """0.9 → 90%."""
+    return _plain(_decimal(value) * 100) + "%"
+
+
+def _figure(value: float) -> str:
+    """2000000 → 2,000,000; 0.35 stays 0.35 (thousands separators, no float noise)."""
+    number = _decimal(value)
+    whole, _, fraction = _plain(number).lstrip("-").partition(".")
+    text = f"{int(whole):,}" + (f".{fraction}" if fraction else "")
+    return ("-" if number < 0 else "") + text
+
+
+def _times(ratio: float) -> str:
+    return f"{ratio:,.0f}" if ratio >= 10 else f"{ratio:.2g}"
