@@ -12,11 +12,14 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import openpyxl
 import pandas as pd
 import pytest
+from builders import write_inbox
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline.batch import run_batch
 from pipeline.findings import RULES, WARNING
 from pipeline.policy import ForcedDistribution, PolicyError, load_policy, parse_policy
 from pipeline.scoring import forced_distribution, forced_grades
@@ -425,3 +428,59 @@ def test_forced_tie_rule_is_a_bilingual_warning() -> None:
     severity, zh, en = RULES["forced_tie"]
     assert severity == WARNING and CJK.search(zh) and not CJK.search(en.replace("{group_en}", ""))
     assert "{total}" in zh and "{excess}" in zh and "{group}" in zh
+
+
+# =========================================================================== end to end
+
+def _inbox(folder: Path) -> Path:
+    """A 销售部 of 10 filled by hand: one ratio indicator, totals 115 112 104 101 98 95 88 85 60 50,
+    and a 行政部 of 3 tied at 100 (pooled: the only small department)."""
+    people = [(f"S{i:02d}", "销售部", "销售", t) for i, t in enumerate(README_TOTALS, start=1)]
+    people += [(f"A{i:02d}", "行政部", "行政", 100) for i in range(1, 4)]
+    return write_inbox(
+        folder,
+        roster=[{"employee_id": e, "name": f"员工{e}", "department": d, "role_family": f, "status": "在职"}
+                for e, d, f, _ in people],
+        indicators=[{"indicator_id": "K1", "name": "销售额", "dimension": "业绩", "category": "结果",
+                     "direction": "越高越好", "method": "比率", "unit": "万元", "aggregation": "求和"}],
+        role_kpis=[{"role_family": f, "period": "2026-10", "indicator_id": "K1", "weight": "100%", "target": 200}
+                   for f in ("销售", "行政")],
+        actuals=[{"employee_id": e, "period": "2026-10", "indicator_id": "K1", "actual": 2 * t}
+                 for e, _, _, t in people],
+    )
+
+
+def test_end_to_end_totals_sheet_holds_score_grade_and_grade(tmp_path: Path) -> None:
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(f"forced_distribution:\n  shares: {SHARES}\n  mode: cap\n", encoding="utf-8")
+    result = run_batch(_inbox(tmp_path / "inbox"), "2026-10", tmp_path / "out", load_policy(policy_file), jobs=1)
+    assert result.exit_code == 0, [f.message_en for f in result.findings if f.is_error]
+
+    book = openpyxl.load_workbook(result.period_dir / "summary.xlsx", data_only=True)
+    rows = list(book["总分 Totals"].iter_rows(values_only=True))
+    header = list(rows[0])
+    assert "score_grade" in header and "grade" in header
+    got = {r[header.index("employee_id")]: (r[header.index("score_grade")], r[header.index("grade")],
+                                            r[header.index("bonus")]) for r in rows[1:]}
+    assert [got[f"S{i:02d}"][0] for i in range(1, 11)] == ["S", "S", "A", "A", "B", "B", "C", "C", "D", "D"]
+    assert [got[f"S{i:02d}"][1] for i in range(1, 11)] == ["S", "A", "A", "B", "B", "B", "C", "C", "D", "D"]
+    assert got["S02"][2] == 1.2 and got["S04"][2] == 1.0          # the bonus follows the final grade
+    # 行政部 (3, the only small department, pooled alone): quotas 0, 1, 2, 3; the three tied at
+    # A by score keep A over the S+A line (1) and the S..B line (2)
+    assert {got[f"A{i:02d}"][:2] for i in range(1, 4)} == {("A", "A")}
+    ties = [f for f in result.findings if f.rule == "forced_tie"]
+    assert [f.message_en.split(" (")[0] for f in ties] == [
+        "departments under 10 people, pooled: 3 employees tied at 100.00 exceed the S+A quota by 2",
+        "departments under 10 people, pooled: 3 employees tied at 100.00 exceed the S+A+B quota by 1"]
+    warnings = [" ".join(str(c) for c in r if c) for r in book["警告 Warnings"].iter_rows(values_only=True)]
+    assert any("3 名员工并列 100.00 分" in w for w in warnings)
+
+    # The scorecard says which mode moved a grade, and only where it moved.
+    sales = openpyxl.load_workbook(result.period_dir / "departments" / "销售部.xlsx")
+    moved = next(ws for ws in sales.worksheets if ws.title.startswith("S02"))
+    kept = next(ws for ws in sales.worksheets if ws.title.startswith("S01"))
+    comments = {c.value: c.comment.text for row in moved.iter_rows() for c in row if c.comment}
+    assert "强制分布(名额上限)由 S 调为 A Forced distribution (quota cap): S → A" in comments.values()
+    assert "A" in comments
+    assert not any("Forced distribution" in (c.comment.text if c.comment else "")
+                   for row in kept.iter_rows() for c in row)
