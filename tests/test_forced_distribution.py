@@ -430,6 +430,31 @@ def test_forced_tie_rule_is_a_bilingual_warning() -> None:
     assert "{total}" in zh and "{excess}" in zh and "{group}" in zh
 
 
+def _example(lines: list[str]) -> dict[str, list[str]]:
+    """The worked example's rows (`totals`, `score grade`, `cap`, `rank`) as lists of cells."""
+    rows = {}
+    for line in lines:
+        cells = [c for c in re.split(r"[\s|#]+", line.replace("`", "")) if c]
+        for name in ("totals", "total", "score", "cap", "rank"):
+            if cells and cells[0] == name and name not in rows:
+                values = cells[2:12] if name == "score" else cells[1:11]
+                if len(values) == 10 and all(re.fullmatch(r"\d+|[SABCD]", v) for v in values):
+                    rows[name] = values
+    return rows
+
+
+@pytest.mark.parametrize("path", ["pipeline/default_policy.yaml", "config/policy.yaml", "README.md"])
+def test_the_documented_worked_example_is_what_scoring_gives(path: str) -> None:
+    text = (ROOT / path).read_text("utf-8")
+    start = text.index("forced_distribution: {shares:") if path == "README.md" else text.index("# Forced distribution")
+    rows = _example(text[start:start + 4000].splitlines())
+    totals = [float(v) for v in rows.get("totals", rows.get("total"))]
+    assert totals == README_TOTALS
+    assert rows["score"] == [score_grade(t) for t in totals]
+    assert rows["cap"] == grades({"X": totals}, CAP)
+    assert rows["rank"] == grades({"X": totals}, RANK)
+
+
 # =========================================================================== end to end
 
 def _inbox(folder: Path) -> Path:
