@@ -315,6 +315,15 @@ RULES: dict[str, tuple[str, str, str]] = {
         "The pairwise matrix has {count} indicators; the RI table ({ri_table}) covers at most "
         "{maximum}, so consistency cannot be checked. Judge in two levels (dimensions → indicators).",
     ),
+    # forced distribution
+    "forced_tie": (
+        WARNING,
+        "{group}:{count} 名员工并列 {total} 分,超出 {grades} 等级名额 {excess} 人(该组 {size} 人,名额 {quota} 人)。"
+        "并列者不拆分,均为 {kept}。请核实并列分数;如须严守名额,请由考核小组决定并列者的等级并记录理由。",
+        "{group_en}: {count} employees tied at {total} exceed the {grades} quota by {excess} (group of {size}, "
+        "quota {quota}). A tie is never split: all {count} keep {kept}. Check the tied scores; to hold the "
+        "quota, the review committee decides between them and records why.",
+    ),
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 
@@ -38,6 +39,25 @@ class Grade:
 
 
 @dataclass(frozen=True)
+class ForcedDistribution:
+    """Grade quotas per group: at most half_up(cumulative share × n) people hold the top grades.
+
+    `cap` keeps each score's grade and moves the excess down; `rank` grades by rank alone.
+    Departments under `min_group` scored people are pooled into one company-wide group (the
+    short form `{S: 0.1, ...}` is `rank` with `min_group` 1: every department on its own).
+    """
+
+    shares: dict[str, float]
+    mode: str = "cap"
+    group: str = "department"
+    min_group: int = 10
+
+
+FORCED_MODES = ("cap", "rank")
+FORCED_GROUPS = ("department", "company")
+
+
+@dataclass(frozen=True)
 class Policy:
     cap: float
     floor: float
@@ -48,7 +68,7 @@ class Policy:
     rater_weights: dict[str, dict[str, float]]
     dimension_weights: dict[str, dict[str, float]]
     grades: tuple[Grade, ...]
-    forced_distribution: dict[str, float] | None
+    forced_distribution: ForcedDistribution | None
     decimals: int
     missing_months: str
     max_sheets: int
@@ -204,16 +224,7 @@ def parse_policy(text: str) -> Policy:
                               f"min must decrease from first to last; {grade.min} is not below the previous "
                               f"grade's {grades[-1].min}")
         grades.append(grade)
-    forced = data.get("forced_distribution")
-    if forced is not None:
-        if not isinstance(forced, dict) or {str(k) for k in forced} - {g.grade for g in grades}:
-            raise PolicyError("forced_distribution", "应为 等级 → 比例,等级须在 grades 中",
-                              "must map grades (from grades) to shares")
-        for key in forced:
-            _number(forced, key, "forced_distribution", 0, 1)
-        if abs(sum(forced.values()) - 1) > 1e-6:
-            raise PolicyError("forced_distribution", "比例之和应为 1", "shares must sum to 1")
-        forced = {str(k): float(v) for k, v in forced.items()}
+    forced = _forced_distribution(data.get("forced_distribution"), grades)
     rounding = data["rounding"]
     if rounding.get("mode") != "half_up":
         raise PolicyError("rounding.mode", "只支持 half_up(四舍五入)", "only half_up is supported")
@@ -293,3 +304,58 @@ def load_policy(path: Path | None = None) -> Policy:
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError(str(path), f"无法读取政策文件:{exc}", f"cannot read the policy file: {exc}") from None
     return parse_policy(text)
+
+
+def _forced_distribution(raw: object, grades: list[Grade]) -> ForcedDistribution | None:
+    """The long form `{shares: {...}, mode, group, min_group}`, or the short form `{S: 0.1, ...}`.
+
+    The short form predates the long one and keeps its meaning (rank, every department on
+    its own), so older policy files score exactly as before.
+    """
+    key = "forced_distribution"
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise PolicyError(key, "应为映射,如 {shares: {S: 0.1, A: 0.2, B: 0.5, C: 0.15, D: 0.05}, mode: cap},"
+                               f"或 null(不强制分布),现为 {raw!r}",
+                          "must be a mapping such as {shares: {S: 0.1, A: 0.2, B: 0.5, C: 0.15, D: 0.05}, "
+                          f"mode: cap}}, or null (no forced distribution), got {raw!r}")
+    options = {"shares", "mode", "group", "min_group"}
+    if "shares" not in raw:
+        if options & {str(k) for k in raw}:
+            raise PolicyError(f"{key}.shares", "缺少此项:请写出各等级的比例,如 {S: 0.1, A: 0.2, B: 0.5, C: 0.15, D: 0.05}",
+                              "is missing: give each grade's share, e.g. {S: 0.1, A: 0.2, B: 0.5, C: 0.15, D: 0.05}")
+        return ForcedDistribution(_forced_shares(raw, key, grades), mode="rank", group="department", min_group=1)
+    unknown = sorted(str(k) for k in raw if str(k) not in options)
+    if unknown:
+        raise PolicyError(f"{key}.{unknown[0]}", "未知的配置项(可选:shares、mode、group、min_group)",
+                          "unknown key (known keys: shares, mode, group, min_group)")
+    shares = _forced_shares(raw["shares"], f"{key}.shares", grades)
+    mode = raw.get("mode", "cap")
+    if mode not in FORCED_MODES:
+        raise PolicyError(f"{key}.mode", f"应为 cap(保留分数对应的等级,超出名额者逐级下调)或 rank(只按排名定等级),现为 {mode!r}",
+                          f"must be cap (keep the score's grade, move the excess down) or rank (grade by rank alone), "
+                          f"got {mode!r}")
+    group = raw.get("group", "department")
+    if group not in FORCED_GROUPS:
+        raise PolicyError(f"{key}.group", f"应为 department(按部门)或 company(全公司一起),现为 {group!r}",
+                          f"must be department or company, got {group!r}")
+    min_group = _integer(raw, "min_group", key, 1) if "min_group" in raw else 10
+    return ForcedDistribution(shares, mode=mode, group=group, min_group=min_group)
+
+
+def _forced_shares(raw: object, path: str, grades: list[Grade]) -> dict[str, float]:
+    """Each grade's share of a group, between 0 and 1, summing to 1; only grades from `grades`."""
+    known = [g.grade for g in grades]
+    if not isinstance(raw, dict) or not raw:
+        raise PolicyError(path, f"应为 等级 → 比例 的映射,如 {{S: 0.1, A: 0.2, B: 0.5, C: 0.15, D: 0.05}},现为 {raw!r}",
+                          f"must map grades to shares, e.g. {{S: 0.1, A: 0.2, B: 0.5, C: 0.15, D: 0.05}}, got {raw!r}")
+    for grade in raw:
+        if str(grade) not in known:
+            raise PolicyError(f"{path}.{grade}", f"不是 grades 中的等级(可选:{'、'.join(known)})",
+                              f"is not a grade of the policy (grades: {', '.join(known)})")
+        _number(raw, grade, path, 0, 1)
+    total = sum(Decimal(repr(float(v))) for v in raw.values())
+    if abs(total - 1) > Decimal("1e-6"):
+        raise PolicyError(path, f"各等级比例之和应为 1,现为 {total}", f"the shares must sum to 1, got {total}")
+    return {str(k): float(v) for k, v in raw.items()}

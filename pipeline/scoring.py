@@ -412,10 +412,8 @@ def score_period(inputs, policy: Policy, period: str) -> Scores:
     totals["score_grade"] = grades_for(totals["total_rounded"], policy)[0]
     totals = totals.merge(roster[["employee_id", "name", "department", "position", "role_family", "manager_id"]],
                           on="employee_id", how="left")
-    if policy.forced_distribution:
-        totals["grade"] = forced_grades(totals, policy)
-    else:
-        totals["grade"] = totals["score_grade"]
+    totals["grade"], forced_findings = forced_distribution(totals, policy)
+    findings.extend(forced_findings)
     bonus = {g.grade: g.bonus for g in policy.grades}
     totals["bonus"] = totals["grade"].map(bonus)
     totals["rank"] = totals.groupby("department")["total_rounded"].rank(method="min", ascending=False).astype(int)
@@ -564,27 +562,91 @@ def _exact_rollups(inputs, period: str, keys: set[tuple[str, str]], aggregation:
 # ------------------------------------------------------------------------------ grades
 
 def forced_grades(totals: pd.DataFrame, policy: Policy) -> pd.Series:
-    """Grades by rank within each department under the policy's forced distribution.
+    """Final grades under the policy's forced distribution (see `forced_distribution`)."""
+    return forced_distribution(totals, policy)[0]
 
-    Quota rule: the top k grades together hold round-half-up(cumulative share × n) people.
-    Employees are ranked by rounded total; a tie is never split: a tie group that straddles a
-    boundary all get the better grade, and the following grades shrink accordingly.
+
+# Names of the groups other than a department, for the tie warnings.
+_COMPANY = ("全公司", "whole company")
+_POOLED = ("人数不足 {n} 人的部门合并", "departments under {n} people, pooled")
+
+
+def forced_distribution(totals: pd.DataFrame, policy: Policy) -> tuple[pd.Series, list[Finding]]:
+    """(final grade per row of `totals`, a warning for each tie that overruns a quota).
+
+    Quota: in a group of n, the top i grades (policy order) together hold at most
+    quota_i = half_up(cumulative share of those grades × n) people, exactly on the decimals
+    typed. Rank: `total_rounded` descending, ties sharing the best rank ("min").
+    - rank mode: the first grade i with quota_i ≥ rank; a tie straddling a quota line keeps
+      the better grade and the following grades shrink.
+    - cap mode: the worse of the score's grade and that rank grade. That is the cascade HR
+      runs by hand (the excess over each quota moves down one grade, lowest total first)
+      and it never moves anyone up.
+    Groups: the whole company, or each department, where departments with fewer than
+    `min_group` scored people are ranked together as one company-wide pool (used even if
+    that pool is itself small).
     """
-    shares = policy.forced_distribution or {}
-    order = [g.grade for g in policy.grades if g.grade in shares]
-    if totals.empty or not order:
-        return pd.Series(index=totals.index, dtype=object)
-    by_department = totals.groupby("department", sort=False, dropna=False)["total_rounded"]
-    size = by_department.transform("size").to_numpy(int)
-    rank = by_department.rank(method="min", ascending=False).to_numpy(float)
-    # Cumulative quota per grade for each department size (one Decimal rounding per distinct size).
-    cumulative = np.cumsum([shares[g] for g in order])
+    forced = policy.forced_distribution
+    order = [g.grade for g in policy.grades]
+    if "score_grade" in totals:
+        score_grade = totals["score_grade"]
+    else:
+        score_grade = grades_for(totals["total_rounded"], policy)[0]
+    if forced is None or totals.empty:
+        return score_grade.astype(object), []
+    shares = [Decimal(repr(float(forced.shares.get(g, 0.0)))) for g in order]
+    # From the last grade with a share on, everyone fits (the shares sum to 1 within 1e-6).
+    full_from = max(i for i, share in enumerate(shares) if share > 0)
+    cumulative = np.cumsum(shares)
+
+    # Groups: codes 0..k-1 for departments, k for the pool of small ones.
+    if forced.group == "company":
+        codes = np.zeros(len(totals), dtype=int)
+        labels = [_COMPANY]
+    else:
+        department = totals["department"].astype(object).where(totals["department"].notna(), "")
+        codes, names = pd.factorize(department.astype(str))
+        small = np.bincount(codes)[codes] < forced.min_group
+        codes = np.where(small, len(names), codes)
+        labels = [(str(n), str(n)) for n in names] + [(_POOLED[0].format(n=forced.min_group),
+                                                       _POOLED[1].format(n=forced.min_group))]
+    total = totals["total_rounded"].to_numpy(float)
+    by_group = pd.Series(total).groupby(codes)
+    rank = by_group.rank(method="min", ascending=False).to_numpy(float)
+    size = by_group.transform("size").to_numpy(int)
+
+    # quota_i per distinct group size: one Decimal rounding per size and grade.
     sizes = np.unique(size)
-    quota = np.array([[int(half_up(c * n, 0)) for c in cumulative] for n in sizes])
-    bounds = quota[np.searchsorted(sizes, size)]  # employees x grades
-    within = rank[:, None] <= bounds
-    first = np.where(within.any(axis=1), within.argmax(axis=1), len(order) - 1)
-    return pd.Series(np.array(order, dtype=object)[first], index=totals.index, dtype=object)
+    quota = np.array([[n if i >= full_from else int((c * n).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+                       for i, c in enumerate(cumulative)] for n in sizes.tolist()], dtype=int)
+    bounds = quota[np.searchsorted(sizes, size)]  # employees x grades, non-decreasing along a row
+    rank_index = (rank[:, None] > bounds).sum(axis=1)  # first grade whose quota reaches the rank
+    if forced.mode == "rank":
+        final = rank_index
+    else:
+        position = {g: i for i, g in enumerate(order)}
+        final = np.maximum(score_grade.map(position).to_numpy(int), rank_index)
+    grades = pd.Series(np.array(order, dtype=object)[final], index=totals.index, dtype=object)
+
+    # A tie kept whole can leave more people in the top i grades than quota_i: say so.
+    lines = np.arange(len(order) - 1)
+    holders = pd.DataFrame(final[:, None] <= lines).groupby(codes).sum()  # groups x grade lines
+    group_quota = pd.DataFrame(bounds[:, :-1]).groupby(codes).first()
+    excess = holders - group_quota
+    findings: list[Finding] = []
+    period = str(totals["period"].iloc[0]) if "period" in totals else ""
+    for code, line in zip(*np.nonzero(excess.to_numpy() > 0)):
+        group_code = excess.index[code]
+        members = (codes == group_code) & (final <= line)
+        tied_total = total[members].min()
+        tied = members & (total == tied_total)
+        zh, en = labels[group_code]
+        findings.append(finding(
+            "forced_tie", period=period, value=f"{tied_total:.{policy.decimals}f}", group=zh, group_en=en,
+            count=int(tied.sum()), total=f"{tied_total:.{policy.decimals}f}", grades="+".join(order[:line + 1]),
+            excess=int(excess.iat[code, line]), size=int(size[members][0]),
+            quota=int(group_quota.iat[code, line]), kept=order[int(final[tied][0])]))
+    return grades, findings
 
 
 # ------------------------------------------------------------------------------ company views

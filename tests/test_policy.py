@@ -12,6 +12,7 @@ import yaml
 
 from pipeline.policy import (
     DEFAULT_POLICY_TEXT,
+    ForcedDistribution,
     Grade,
     Policy,
     PolicyError,
@@ -98,7 +99,8 @@ def test_rater_weights_for() -> None:
     ("rounding: {decimals: 1}\n", {"decimals": 1}),
     ("output: {max_sheets: 50}\n", {"max_sheets": 50}),
     ("forced_distribution: {S: 0.1, A: 0.2, B: 0.5, C: 0.15, D: 0.05}\n",
-     {"forced_distribution": {"S": 0.1, "A": 0.2, "B": 0.5, "C": 0.15, "D": 0.05}}),
+     {"forced_distribution": ForcedDistribution({"S": 0.1, "A": 0.2, "B": 0.5, "C": 0.15, "D": 0.05},
+                                                mode="rank", group="department", min_group=1)}),
 ])
 def test_override_changes_only_its_keys(tmp_path: Path, text: str, changed: dict) -> None:
     default = fields(load_policy())
@@ -168,7 +170,7 @@ BAD = [
     ("grades: []\n", "grades"),
     ("grades: {S: 1.1}\n", "grades"),
     ("forced_distribution: {S: 0.2, A: 0.2, B: 0.5, C: 0.15, D: 0.05}\n", "forced_distribution"),  # sums to 1.1
-    ("forced_distribution: {S: 0.5, X: 0.5}\n", "forced_distribution"),
+    ("forced_distribution: {S: 0.5, X: 0.5}\n", "forced_distribution.X"),
     ("forced_distribution: {S: 1.5, A: -0.5}\n", "forced_distribution.S"),
     ("forced_distribution: [0.5, 0.5]\n", "forced_distribution"),
     ("rater_weights: {default: {boss: 0.5, peer: 0.5}}\n", "rater_weights.default.boss"),  # unknown relation

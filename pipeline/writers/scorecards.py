@@ -43,6 +43,8 @@ _DIMENSION = {c.code: c for c in DIMENSIONS}
 _METHOD = {c.code: c for c in METHODS}
 _DIRECTION = {c.code: c for c in DIRECTIONS}
 _RELATION = {c.code: c for c in RELATIONS}
+# How a grade cell's comment names the forced-distribution mode that moved the grade.
+FORCED_MODE_NAMES = {"cap": ("名额上限", "quota cap"), "rank": ("按排名", "by rank")}
 
 
 def label(zh: str, en: str, lang: str) -> str:
@@ -365,9 +367,13 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
     sheet.write_formula(total_row + 1, 11, f"=ROUND({total_cell}*100,{policy.decimals})", f.total_number,
                         float(employee["total_rounded"]))
     sheet.merge_range(total_row + 2, 0, total_row + 2, 10, inline("等级", "Grade", lang), f.total_label)
-    if policy.forced_distribution:
-        sheet.write_string(total_row + 2, 11, str(employee["grade"]), f.total_text)
-        sheet.write_comment(grade_cell, inline("按强制分布排名确定", "Set by forced distribution (rank)", lang))
+    grade, score_grade = str(employee["grade"]), str(employee.get("score_grade", employee["grade"]))
+    if policy.forced_distribution and grade != score_grade:
+        # Moved by the quotas: a lookup of the total would give the score's grade, not this one.
+        mode_zh, mode_en = FORCED_MODE_NAMES[policy.forced_distribution.mode]
+        sheet.write_string(total_row + 2, 11, grade, f.total_text)
+        sheet.write_comment(grade_cell, inline(f"强制分布({mode_zh})由 {score_grade} 调为 {grade}",
+                                               f"Forced distribution ({mode_en}): {score_grade} → {grade}", lang))
     else:
         sheet.write_formula(total_row + 2, 11, f"=LOOKUP({rounded_cell},{mins},{names})", f.total_text,
                             str(employee["grade"]))
