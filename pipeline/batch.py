@@ -15,15 +15,16 @@ import socket
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from pipeline import __version__
-from pipeline.findings import BilingualError, Finding, sort_findings
-from pipeline.normalize import parse_period
+from pipeline.findings import RULES, WARNING, BilingualError, Finding, finding, sort_findings
+from pipeline.kinds import ACTUALS, AGREEMENTS, RATINGS
+from pipeline.normalize import parse_period, period_months
 from pipeline.policy import Policy
 from pipeline.reader import WorkbookRead, read_inbox
 from pipeline.scoring import Scores, score_period
@@ -60,6 +61,11 @@ class RunResult:
     files: list[Path] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     policy_grades: tuple = ()
+    # Findings about rows of other periods, as found (not counted in this run: see split_by_period).
+    other_periods: list[Finding] = field(default_factory=list)
+    periods_in_inbox: list[str] = field(default_factory=list)
+    # The period has no rows at all in the inbox: nothing was scored or written.
+    no_data: bool = False
 
     @property
     def errors(self) -> list[Finding]:
@@ -84,6 +90,9 @@ class RunResult:
             "grades": {str(k): int(v) for k, v in totals["grade"].value_counts().sort_index().items()},
             "errors": [f.as_dict() for f in sort_findings(self.errors)],
             "warnings": len(self.warnings),
+            "no_data": self.no_data,
+            "periods_in_inbox": list(self.periods_in_inbox),
+            "other_period_findings": [f.as_dict() for f in sort_findings(self.other_periods)],
             "files": [p.relative_to(self.period_dir).as_posix() for p in self.files],
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
@@ -93,7 +102,12 @@ class RunResult:
 
 @contextmanager
 def output_lock(out_dir: Path):
-    """One run per output folder. A lock left by a dead process on this host is taken over."""
+    """One run per output folder. A lock left by a dead process on this host is taken over.
+
+    A folder made for the lock is removed again if the run leaves it empty (a period with no
+    data writes nothing at all).
+    """
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     lock = out_dir / LOCK_NAME
     holder = {"pid": os.getpid(), "host": socket.gethostname()}
@@ -121,6 +135,11 @@ def output_lock(out_dir: Path):
         yield lock
     finally:
         lock.unlink(missing_ok=True)
+        if created:
+            try:
+                out_dir.rmdir()
+            except OSError:  # not empty (the run's outputs, another run's lock): kept
+                pass
 
 
 def _alive(pid: int) -> bool:
@@ -299,6 +318,65 @@ def write_workbooks(tasks: list[tuple], n_jobs: int, progress=None) -> None:
     run_biggest_first([(cost, _run_task, (function, args)) for cost, function, args in tasks], n_jobs, progress)
 
 
+# ------------------------------------------------------------------------------ period scoping
+
+def split_by_period(findings: list[Finding], period: str) -> tuple[list[Finding], list[Finding]]:
+    """(findings that count for a run of `period`, findings about rows of other periods).
+
+    A finding belongs to another period when its period is a period that is neither `period`
+    nor one of its months: a bad 2026-09 actual must not fail, or block anyone in, a 2026-10
+    run, but a 2026-Q3 run counts it. Findings without a period (roster, indicator library,
+    unreadable files, a row whose period cell cannot be read) always count.
+    """
+    own = {period, *period_months(period)}
+    parsed: dict[str, str | None] = {}
+    this, other = [], []
+    for f in findings:
+        if f.period and f.period not in parsed:
+            parsed[f.period] = parse_period(f.period)
+        canonical = parsed.get(f.period) if f.period else None
+        (other if canonical is not None and canonical not in own else this).append(f)
+    return this, other
+
+
+def other_period_finding(f: Finding, period: str) -> Finding:
+    """`f`, about a row of another period, as a run of `period` shows it: a warning whose
+    message starts by saying which period it concerns (the rule and the cell are kept)."""
+    _, zh, en = RULES["other_period"]
+    what = ("错误", "error") if f.is_error else ("警告", "warning")
+    context = {"period": f.period, "run_period": period, "what": what[0], "what_en": what[1].capitalize(),
+               "message": f.message_zh, "message_en": f.message_en}
+    return replace(f, severity=WARNING, message_zh=zh.format_map(context), message_en=en.format_map(context))
+
+
+# The sheets whose rows say that the inbox holds a period: agreements, actuals and ratings.
+_PERIOD_SHEETS = (*AGREEMENTS.sheets, *ACTUALS.sheets, *RATINGS.sheets)
+
+
+def inbox_periods(inputs: Inputs) -> list[str]:
+    """The distinct periods of the inbox's agreement, actual and rating rows, sorted.
+
+    Rows refused by validation count too (their findings carry the row's period): a period
+    whose every row has an error is a period with errors, not a period without data.
+    """
+    names = {spec.name for spec in _PERIOD_SHEETS}
+    periods = set()
+    for name in names:
+        periods.update(p for p in inputs.frames[name]["period"].dropna().unique() if isinstance(p, str))
+    sheets = {(t.file, t.sheet) for t in inputs.tables if t.spec.name in names}
+    periods.update(f.period for f in inputs.findings if f.period and (f.file, f.sheet) in sheets)
+    return sorted(p for p in periods if parse_period(p) == p)
+
+
+def no_data_finding(period: str, held: list[str]) -> Finding | None:
+    """The error for a period with no rows at all (neither it nor its months), naming the
+    periods the inbox does hold; None when the inbox has rows for `period`."""
+    if set(held) & {period, *period_months(period)}:
+        return None
+    return finding("no_period_data", period=period, periods="、".join(held) or "无",
+                   periods_en=", ".join(held) or "none")
+
+
 # ------------------------------------------------------------------------------ run
 
 def check_period(period: str) -> str:
@@ -353,9 +431,21 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
         # Each file's values as read are dropped once typed: only the validated frames are used.
         inputs = validate(workbooks, policy, period, release_rows=True)
         lap("validate")
+        held = inbox_periods(inputs)
+        no_data = no_data_finding(period, held)
+        if no_data is not None:  # nothing is scored or written (the lock leaves no folder behind)
+            this, other = split_by_period(inputs.findings, period)
+            return RunResult(period=period, period_dir=out_dir / period, exit_code=1, scores=None,
+                             findings=sort_findings([no_data, *this]), seconds=seconds,
+                             policy_grades=policy.grades, other_periods=sort_findings(other),
+                             periods_in_inbox=held, no_data=True)
         scores = score_period(inputs, policy, period)
         weight_results, weight_findings = _weights(inputs, policy)
-        findings = sort_findings(inputs.findings + scores.findings + weight_findings)
+        # What concerns rows of other periods is shown, labelled, but does not count in this run.
+        this, other = split_by_period(inputs.findings + scores.findings + weight_findings, period)
+        other = sort_findings(other)
+        findings = sort_findings(this)
+        shown = sort_findings(this + [other_period_finding(f, period) for f in other])
         # Writing needs only these of the inputs; the rest (actuals, ratings, agreements) is
         # freed here, so the forked writers do not inherit it.
         roster, indicators = inputs.roster, inputs.indicators
@@ -370,10 +460,13 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
             errors_dir = staging / "errors"
             by_file: dict[Path, list[Finding]] = {}
             paths = {wb.file: wb.path for wb in workbooks}
-            for f in findings:
+            for f in shown:
                 if f.file in paths:
                     by_file.setdefault(paths[f.file], []).append(f)
-            by_file = {path: items for path, items in by_file.items() if any(f.is_error for f in items)}
+            # A file gets its errors workbook for an error of any period: a bad 2026-09 row is
+            # marked (labelled with its period) in a 2026-10 run too, so it can be fixed in time.
+            with_errors = {f.file for f in findings + other if f.is_error}
+            by_file = {path: items for path, items in by_file.items() if items[0].file in with_errors}
             if by_file:
                 from pipeline.writers.errors_book import (
                     write_errors_books,  # openpyxl: only when needed
@@ -389,7 +482,7 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
                 tasks = [(10 * data.count("details") * with_sheets + len(data.totals), _write_department,
                           (path, data, with_sheets, policy, lang)) for path, data, with_sheets in department_list]
                 tasks.append((len(scores.details) + len(scores.totals), _write_summary,
-                              (staging / "summary.xlsx", scores, findings, policy, lang, indicators)))
+                              (staging / "summary.xlsx", scores, shown, policy, lang, indicators)))
                 if weight_results:
                     tasks.append((0, _write_weights, (staging / "weights.xlsx", weight_results)))
                 _return_free_memory()
@@ -405,8 +498,8 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
                 inputs=[_input_entry(wb, inbox) for wb in workbooks],
                 policy_text=policy.text,
                 outputs_dir=staging,
-                counts=_counts(scores, findings),
-                warnings=[_finding_entry(f) for f in findings if not f.is_error],
+                counts=_counts(scores, findings, other),
+                warnings=[_finding_entry(f) for f in shown if not f.is_error],
                 package_version=__version__,
             )
             write_manifest(staging, manifest)
@@ -418,11 +511,14 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
     files = sorted(p for p in final.rglob("*") if p.is_file())
     exit_code = 1 if _anything_wrong(scores, findings) else 0
     return RunResult(period=period, period_dir=final, exit_code=exit_code, scores=scores, findings=findings,
-                     files=files, seconds=seconds, policy_grades=policy.grades)
+                     files=files, seconds=seconds, policy_grades=policy.grades, other_periods=other,
+                     periods_in_inbox=held)
 
 
 def _anything_wrong(scores: Scores, findings: list[Finding]) -> bool:
-    """Errors, or employees excluded for a reason other than having left (leavers are listed, not wrong)."""
+    """Errors, or employees excluded for a reason other than having left (leavers are listed, not wrong).
+
+    `findings`: those of the run's period only (`split_by_period`)."""
     excluded = scores.unscored[scores.unscored["rule"] != "left"]
     return any(f.is_error for f in findings) or not excluded.empty
 
@@ -456,12 +552,13 @@ def _finding_entry(f: Finding) -> dict:
             "message_en": f.message_en}
 
 
-def _counts(scores: Scores, findings: list[Finding]) -> dict:
+def _counts(scores: Scores, findings: list[Finding], other_periods: list[Finding]) -> dict:
     return {
         "scored": int(len(scores.totals)),
         "unscored": int(len(scores.unscored)),
         "errors": sum(f.is_error for f in findings),
         "warnings": sum(not f.is_error for f in findings),
+        "other_periods": len(other_periods),
         "detail_rows": int(len(scores.details)),
         "grades": {str(k): int(v) for k, v in scores.totals["grade"].value_counts().sort_index().items()},
     }

@@ -71,6 +71,16 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
+def other_periods_line(other: list[Finding], lang: str) -> str:
+    """"N more findings concern other periods (2026-09)": said once, not counted as this run's."""
+    periods = sorted({f.period for f in other})
+    if len(other) == 1:
+        en = f"1 more finding concerns another period ({', '.join(periods)})"
+    else:
+        en = f"{len(other)} more findings concern other periods ({', '.join(periods)})"
+    return _say(f"另有 {len(other)} 条问题属于其他考核周期 ({'、'.join(periods)})", en, lang)
+
+
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="kpi")
 def main() -> None:
@@ -112,14 +122,16 @@ def validate_inbox(inbox: Path, policy, period: str | None = None):
 
 @main.command("validate")
 @click.argument("inbox", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--period", help="Also check that every agreed indicator has its actuals for this period.")
+@click.option("--period", help="Also check that every agreed indicator has its actuals for this period; "
+                               "problems in rows of other periods are listed but do not fail the check.")
 @click.option("--json", "as_json", is_flag=True, help="Findings as JSON on stdout.")
 @POLICY
 @LANG
 def validate_command(inbox: Path, period: str | None, as_json: bool, policy_path: Path | None, lang: str) -> None:
     """Check every workbook in INBOX and list each problem by file, sheet and cell.
 
-    Exit 1 if any error was found, 0 otherwise (warnings alone do not fail).
+    Exit 1 if any error was found, 0 otherwise (warnings alone do not fail). With --period,
+    errors in rows of other periods are listed, labelled with their period, and do not count.
 
     \b
     Examples:
@@ -135,18 +147,25 @@ def validate_command(inbox: Path, period: str | None, as_json: bool, policy_path
         click.echo(exc.message(lang), err=True)
         sys.exit(2)
     inputs = validate_inbox(inbox, policy, period)
-    findings = inputs.findings
+    findings, other = inputs.findings, []
+    if period:  # what concerns rows of other periods is listed, labelled, and does not fail the check
+        from pipeline.batch import other_period_finding, split_by_period
+
+        findings, other = split_by_period(findings, period)
     errors = sum(f.is_error for f in findings)
+    listed = findings + [other_period_finding(f, period) for f in other]
     if as_json:
-        click.echo(json.dumps([f.as_dict() for f in sort_findings(findings)], ensure_ascii=False, indent=2))
+        click.echo(json.dumps([f.as_dict() for f in sort_findings(listed)], ensure_ascii=False, indent=2))
     else:
         files = len(inputs.workbooks)
-        if findings:
-            click.echo(format_findings(findings, lang))
+        if listed:
+            click.echo(format_findings(listed, lang))
             click.echo("")
         click.echo(_say(f"已检查 {files} 个文件:{errors} 个错误,{len(findings) - errors} 个警告。",
                         f"Checked {_plural(files, 'file')}: {_plural(errors, 'error')}, "
                         f"{_plural(len(findings) - errors, 'warning')}.", lang))
+        if other:
+            click.echo(other_periods_line(other, lang))
     sys.exit(1 if errors else 0)
 
 
@@ -183,6 +202,8 @@ def print_run_summary(result, lang: str) -> None:
         click.echo(_say("  等级分布", "  grades", lang) + ": " + "  ".join(f"{g}={grades.get(g, 0)}" for g in order))
     errors, warnings = len(result.errors), len(result.warnings)
     click.echo(_say(f"  错误 {errors} 个,警告 {warnings} 个", f"  errors {errors}, warnings {warnings}", lang))
+    if result.other_periods:
+        click.echo("  " + other_periods_line(result.other_periods, lang))
     for item in scores.unscored.head(10).itertuples(index=False):
         reason = item.reason_en if lang == "en" else item.reason_zh
         where = f"  [{item.where}]" if item.where else ""
@@ -211,7 +232,9 @@ def run_command(inbox: Path, period: str, out_dir: Path, strict: bool, jobs: int
     and the audit manifest in OUT/PERIOD/.
 
     Exit 0 when clean, 1 when some inputs had errors or employees could not be scored,
-    2 on usage errors or an unreadable inbox.
+    2 on usage errors or an unreadable inbox. Problems in rows of other periods are reported
+    (labelled with their period) but do not change the exit code. A period the inbox has no
+    rows for exits 1, writes nothing and names the periods the inbox does hold.
 
     \b
     Examples:
@@ -230,6 +253,14 @@ def run_command(inbox: Path, period: str, out_dir: Path, strict: bool, jobs: int
         sys.exit(2)
     if as_json:
         click.echo(json.dumps(result.as_json(), ensure_ascii=False, indent=2))
+    elif result.no_data:  # one line naming the periods the inbox holds (after any error that may explain why)
+        explained = [f for f in result.errors if f.rule != "no_period_data"]
+        if explained:
+            click.echo(format_findings(explained, lang))
+            click.echo("")
+        for f in result.errors:
+            if f.rule == "no_period_data":
+                click.echo(f.message("en" if lang == "en" else "both"))
     else:
         if result.errors:
             click.echo(format_findings(result.errors, lang))

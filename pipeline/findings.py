@@ -324,6 +324,17 @@ RULES: dict[str, tuple[str, str, str]] = {
         "quota {quota}). A tie is never split: all {count} keep {kept}. Check the tied scores; to hold the "
         "quota, the review committee decides between them and records why.",
     ),
+    # period scoping
+    "other_period": (
+        WARNING,
+        "〔属于考核周期 {period} 的{what},不影响本次 {run_period} 的评分〕{message}",
+        "[{what_en} of period {period}: does not affect this {run_period} run] {message_en}",
+    ),
+    "no_period_data": (
+        ERROR,
+        "收件箱中没有 {period} 的数据。收件箱中有的考核周期:{periods}",
+        "The inbox has no data for {period}. Periods in the inbox: {periods_en}",
+    ),
 }
 
 

@@ -673,6 +673,9 @@ def calibration(detail: pd.DataFrame, indicators: pd.DataFrame, policy: Policy) 
 def cascade(inputs, agreements: pd.DataFrame, detail: pd.DataFrame, period: str) -> pd.DataFrame:
     """Department targets against the individual targets (coverage) and actuals (rollup).
 
+    Only `sum` indicators (and those with no aggregation) add up across employees; for `mean`
+    and `last` (期末) indicators both the individual targets and the actuals are the mean over
+    the department's employees, since a rate or a level is never summed across people.
     `detail` holds the actual per agreed (employee, indicator), NaN where there is none; an
     employee who could not be scored still counts with the actuals they do have.
     """
@@ -692,7 +695,7 @@ def cascade(inputs, agreements: pd.DataFrame, detail: pd.DataFrame, period: str)
         "actual_sum": grouped["actual"].sum(min_count=1), "actual_mean": grouped["actual"].mean(),
         "employees": grouped.size(), "aggregation": grouped["aggregation"].first(),
     }).reset_index()
-    mean = summary["aggregation"] == "mean"
+    mean = summary["aggregation"].isin(["mean", "last"])
     summary["individual_targets"] = np.where(mean, summary["target_mean"], summary["target_sum"])
     summary["actual"] = np.where(mean, summary["actual_mean"], summary["actual_sum"])
     table = targets[["department", "period", "indicator_id", "target"]].rename(columns={"target": "department_target"})

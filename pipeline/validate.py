@@ -10,8 +10,9 @@ scoring with the reason, never silently dropped.
 
 from __future__ import annotations
 
+import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
 
@@ -224,6 +225,7 @@ def validate(workbooks: list[WorkbookRead], policy: Policy, period: str | None =
     _duplicates(inputs)
     _block_bad_rows(inputs)
     _references(inputs)
+    _date_row_findings(inputs)
     agreed = {spec.name: inputs.frames[spec.name].dropna(subset=[owner, "period"])
               for spec, owner in ((ROLE_KPIS, "role_family"), (EMPLOYEE_KPIS, "employee_id"))}
     for name in list(inputs.frames):
@@ -244,6 +246,42 @@ def _spec_of(tables: list[Table], f: Finding) -> SheetSpec | None:
 
 def _where(inputs: Inputs, row: dict, field_name: str) -> str:
     return f"{row['_file']}!{row['_sheet']}!{inputs.tables[int(row['_table'])].cell(field_name, int(row['_row']))}"
+
+
+_CELL_ROW = re.compile(r"^[A-Za-z]*([0-9]+)$")
+
+
+def _date_row_findings(inputs: Inputs) -> None:
+    """Give each finding on a row of a dated sheet (agreements, actuals, ratings, department
+    targets) the period of its row, where that period could be read.
+
+    A run for one period sets aside what concerns the rows of other periods: a bad actual of
+    2026-09 must be recognisably 2026-09 in a 2026-10 run. Called while the rows with errors
+    are still in the frames. A row whose period cell is itself unreadable stays undated: it
+    concerns every period.
+    """
+    dated = {(t.file, t.sheet): t.spec.name for t in inputs.tables if any(f.name == "period" for f in t.spec.fields)}
+    wanted: dict[tuple[str, str], set[int]] = {}
+    for f in inputs.findings:
+        if not f.period and f.cell and (f.file, f.sheet) in dated:
+            match = _CELL_ROW.match(f.cell)
+            if match:
+                wanted.setdefault((f.file, f.sheet), set()).add(int(match.group(1)))
+    if not wanted:
+        return
+    periods: dict[tuple[str, str, int], str] = {}
+    for (file, sheet), rows in wanted.items():
+        frame = inputs.frames[dated[(file, sheet)]]
+        found = frame.loc[(frame["_file"] == file) & (frame["_sheet"] == sheet) & frame["_row"].isin(rows),
+                          ["_row", "period"]]
+        periods.update(((file, sheet, int(row)), period) for row, period in zip(found["_row"], found["period"])
+                       if isinstance(period, str) and period)
+    for i, f in enumerate(inputs.findings):
+        if not f.period and f.cell and (f.file, f.sheet) in wanted:
+            match = _CELL_ROW.match(f.cell)
+            period = periods.get((f.file, f.sheet, int(match.group(1)))) if match else None
+            if period:
+                inputs.findings[i] = replace(f, period=period)
 
 
 def _duplicates(inputs: Inputs) -> None:
