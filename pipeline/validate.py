@@ -22,12 +22,12 @@ import pandas as pd
 from pipeline.findings import ERROR, Finding, finding
 from pipeline.kinds import (
     ACTUALS,
-    RELATIONS,
     AGREEMENTS,
     DEPT_TARGETS,
     INDICATORS,
     KINDS,
     RATINGS,
+    RELATIONS,
     ROSTER,
     WEIGHTS,
     SheetSpec,
@@ -762,6 +762,8 @@ def _missing_kinds(inputs: Inputs) -> None:
 PERCENT_UNITS = frozenset({"%", "百分比"})
 # Beyond this a percent-unit value is a bare number (95 for 95%); at or below it, a fraction (0.95).
 PERCENT_FRACTION_MAX = 1.5
+# ...and it is a slip only when the two sides are this many times apart.
+PERCENT_SLIP_TIMES = 10
 _SCALE_RULES = ("percent_slip", "scale_ratio", "negative_actual_lower_ratio")
 
 
@@ -807,8 +809,11 @@ def _scale_checks(inputs: Inputs, policy: Policy, period: str, agreements: pd.Da
         both = measured & (a != 0) & (t != 0) & ~np.isnan(t)  # 0 reads the same in any unit
         percent = both & rows["percent"].isin([True]).to_numpy(dtype=bool)  # an unknown indicator: no
         bare_a, bare_t = np.abs(a) > PERCENT_FRACTION_MAX, np.abs(t) > PERCENT_FRACTION_MAX
-        slip_actual = percent & bare_a & ~bare_t
-        slip_target = percent & bare_t & ~bare_a
+        # A percent typed as its points is ~100× what was meant; a genuine 160% beside a 90%
+        # target is under 2×. Ten times apart tells them apart.
+        apart = (np.abs(a) >= PERCENT_SLIP_TIMES * np.abs(t)) | (np.abs(t) >= PERCENT_SLIP_TIMES * np.abs(a))
+        slip_actual = percent & bare_a & ~bare_t & apart
+        slip_target = percent & bare_t & ~bare_a & apart
         negative = ((method == "ratio") & (rows["direction"] == "lower").to_numpy(dtype=bool) & (a < 0)
                     if policy.lower_is_better == "ratio" else np.zeros(len(rows), dtype=bool))
         share = rows["_months"].to_numpy(dtype="float64")
