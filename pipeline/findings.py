@@ -148,8 +148,9 @@ RULES: dict[str, tuple[str, str, str]] = {
     ),
     "zero_target": (
         ERROR,
-        "指标 {indicator} 按比率计分,目标值不能为 0。",
-        "Indicator {indicator} is scored as a ratio; its target cannot be 0.",
+        "指标 {indicator} 按比率计分,目标值不能为 0。目标确实为 0 时,请改用阶梯或达标计分。",
+        "Indicator {indicator} is scored as a ratio; its target cannot be 0. Where the target really is 0, "
+        "score it as tiered or pass/fail instead.",
     ),
     "missing_actual": (
         ERROR,
