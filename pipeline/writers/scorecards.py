@@ -8,6 +8,8 @@ about validation.
 
 from __future__ import annotations
 
+import calendar
+
 from collections import namedtuple
 from dataclasses import dataclass
 from functools import lru_cache, partial
@@ -407,8 +409,10 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
                 relation = _RELATION.get(item.relation)
                 text = choice_text(relation, lang) if relation else str(item.relation)
                 month = getattr(item, "rating_period", None)
-                if isinstance(month, str) and month != employee["period"]:
-                    text = f"{text} ({month})"  # a quarter rated month by month: one row per month
+                if isinstance(month, str) and month != employee["period"] and len(month) == 7:
+                    # a quarter rated month by month: one row per month and relation ("上级 7月")
+                    number = int(month[5:])
+                    text = f"{text} {calendar.month_abbr[number]}" if lang == "en" else f"{text} {number}月"
                 sheet.write_string(r, 3, text, f.text)
                 sheet.write_number(r, 4, int(item.raters), f.integer)
                 counted = ("是" if item.counted else "否") if lang != "en" else ("yes" if item.counted else "no")
