@@ -9,9 +9,9 @@ about validation.
 from __future__ import annotations
 
 import calendar
-
 from collections import namedtuple
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache, partial
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import pandas as pd
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
+from pipeline.exact import half_up
 from pipeline.kinds import DIMENSIONS, DIRECTIONS, METHODS, RELATIONS
 from pipeline.policy import Policy
 from pipeline.writers.common import (
@@ -174,34 +175,59 @@ def achievement_formula(method: str, direction: str, actual: str, target: str, b
 
 # ------------------------------------------------------------------------------ feedback
 
+def _shown_percent(value: float) -> str:
+    """A fraction as the table's 0.0% format shows it (half-up): 1.3649 → 136.5%."""
+    return f"{half_up(Fraction(repr(float(value))) * 100, 1)}%"
+
+
+def _shown_number(value: float) -> str:
+    """A value as the table's #,##0.00 format shows it (half-up): 4.625 → 4.63."""
+    return f"{half_up(float(value), 2):,}"
+
+
+def _indicator_result(row) -> tuple[str, str]:
+    """One indicator's result in the words and numbers of its table row."""
+    if row.method == "rating":
+        return (f"{row.name}评分 {_shown_number(row.actual)} 分(得分 {_shown_percent(row.achievement)})",
+                f"{row.name} rated {_shown_number(row.actual)} ({_shown_percent(row.achievement)})")
+    if row.method == "pass_fail":
+        met = row.achievement_raw >= 1
+        return (f"{row.name}{'达标' if met else '未达标'}", f"{row.name} {'met' if met else 'not met'}")
+    shown, raw = _shown_percent(row.achievement), _shown_percent(row.achievement_raw)
+    if raw != shown and row.achievement_raw > row.achievement:
+        return (f"{row.name}完成 {raw},计分封顶 {shown}", f"{row.name} at {raw} of target, scored at the cap of {shown}")
+    return f"{row.name}完成 {shown}", f"{row.name} at {shown} of target"
+
+
 def feedback_text(rows: list, total_rounded: float, grade: str, lang: str) -> str:
-    """A short feedback paragraph in the seeds' style, from the numbers alone."""
-    ordered = sorted(rows, key=lambda row: -row.achievement_raw)
-    parts_zh, parts_en = [], []
-    for row in ordered:
-        pct = f"{row.achievement_raw * 100:.0f}%"
-        if row.method == "rating":
-            parts_zh.append(f"{row.name}评分 {row.actual:.2f} 分")
-            parts_en.append(f"{row.name} rated {row.actual:.2f}")
-        else:
-            parts_zh.append(f"{row.name}完成 {pct}")
-            parts_en.append(f"{row.name} at {pct} of target")
-    best, worst = ordered[0], ordered[-1]
-    below = [row for row in ordered if row.achievement_raw < 1 - 1e-12]
-    zh = f"本期总分 {total_rounded:.2f},等级 {grade}。" + ",".join(parts_zh) + "。"
-    en = f"Total {total_rounded:.2f}, grade {grade}. " + "; ".join(parts_en) + "."
-    if len(ordered) > 1:
-        zh += f"表现最好的是{best.name};"
-        en += f" Strongest: {best.name}."
-    if not below:
-        zh += "各项指标均达到目标,请保持。"
-        en += " Every indicator reached its target; keep it up."
+    """A short feedback paragraph in the seeds' style, with the very numbers the table shows.
+
+    Achievements are the capped ones in the table, rounded half-up as its formats show them
+    (the raw completion is added where the cap cut it); short sentences: the total, what reached
+    its target, what did not, and one concrete next step.
+    """
+    zh = [f"本期总分 {total_rounded:.2f},等级 {grade}。"]
+    en = [f"Total {total_rounded:.2f}, grade {grade}."]
+    reached = [row for row in rows if row.achievement_raw >= 1]
+    missed = sorted((row for row in rows if row.achievement_raw < 1), key=lambda row: row.achievement_raw)
+    if reached:
+        words = [_indicator_result(row) for row in sorted(reached, key=lambda r: -r.achievement_raw)]
+        zh.append("达到目标:" + ";".join(w[0] for w in words) + "。")
+        en.append("Reached target: " + "; ".join(w[1] for w in words) + ".")
+    if missed:
+        words = [_indicator_result(row) for row in missed]
+        zh.append("未达目标:" + ";".join(w[0] for w in words) + "。")
+        en.append("Below target: " + "; ".join(w[1] for w in words) + ".")
+        # The next step: the indicator that cost the most points (weight × shortfall).
+        focus = max(missed, key=lambda row: (float(row.weight) * (1 - float(row.achievement)), -float(row.achievement)))
+        lost = half_up(Fraction(repr(float(focus.weight))) * (1 - Fraction(repr(float(focus.achievement)))) * 100, 2)
+        zh.append(f"下一步:优先改进{focus.name}(此项少得 {lost} 分),请与上级一起制定改进计划。")
+        en.append(f"Next step: improve {focus.name} first ({lost} points lost there); agree an improvement plan "
+                  "with the manager.")
     else:
-        names = [str(row.name) for row in below]
-        zh += f"{'、'.join(names)}低于目标,其中{worst.name}差距最大,建议与上级一起制定改进计划。"
-        en += f" Below target: {', '.join(names)}; the widest gap is {worst.name}, " \
-              "worth an improvement plan with the manager."
-    return en if lang == "en" else zh
+        zh.append("各项指标均达到目标,请保持,并挑战冲刺值。")
+        en.append("Every indicator reached its target: keep it up and aim for the stretch values.")
+    return " ".join(en) if lang == "en" else "".join(zh)
 
 
 # ------------------------------------------------------------------------------ employee sheet
