@@ -71,6 +71,7 @@ class Policy:
     forced_distribution: ForcedDistribution | None
     decimals: int
     missing_months: str
+    confidential: str
     max_sheets: int
     weight_sum_tolerance: float
     indicators_min: int
@@ -235,6 +236,11 @@ def parse_policy(text: str) -> Policy:
     if missing_months not in ("warn", "error"):
         raise PolicyError("rollup.missing_months", f"应为 warn 或 error,现为 {missing_months!r}",
                           f"must be warn or error, got {missing_months!r}")
+    confidential = data["display"].get("confidential")
+    if confidential is None:
+        confidential = ""
+    if not isinstance(confidential, str) or len(confidential) > 60:
+        raise PolicyError("display.confidential", "应为不超过 60 个字符的文本", "must be text of at most 60 characters")
     checks = data["checks"]
     per_employee = checks["indicators_per_employee"]
     calibration = checks["calibration"]
@@ -283,7 +289,7 @@ def parse_policy(text: str) -> Policy:
         scale_max=_number(rating, "scale_max", "rating", 1),
         rater_weights=rater_weights, dimension_weights=dimension_weights,
         grades=tuple(grades), forced_distribution=forced, decimals=decimals, max_sheets=max_sheets,
-        missing_months=missing_months,
+        missing_months=missing_months, confidential=confidential,
         weight_sum_tolerance=_number(checks, "weight_sum_tolerance", "checks", 0, 0.5),
         indicators_min=indicators_min, indicators_max=indicators_max,
         performance_weight_min=_number(checks, "performance_weight_min", "checks", 0, 1),

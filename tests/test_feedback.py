@@ -65,3 +65,24 @@ def test_every_percent_in_the_feedback_is_in_the_table(tmp_path: Path) -> None:
                 checked += 1
                 assert f"{capped or completed}%" in table, (sheet.title, feedback, table)
     assert checked > 0
+
+
+def test_scorecards_print_like_an_appraisal_form(tmp_path: Path) -> None:
+    from pipeline.policy import parse_policy
+
+    inbox = small_company(tmp_path / "inbox")
+    policy = parse_policy("display: {confidential: 内部资料 & 保密}")
+    result = run_batch(inbox, PERIOD, tmp_path / "out", policy, jobs=1)
+    book = openpyxl.load_workbook(result.period_dir / "departments" / "销售部.xlsx")
+    summary, employee = book.worksheets[0], book.worksheets[1]
+    assert summary["A1"].value == "销售部 绩效汇总 KPI summary"  # the department named once
+    for sheet in (summary, employee):
+        footer = sheet.oddFooter  # `&&` is how a footer holds a literal &
+        assert footer.left.text == "内部资料 && 保密" and "&P" in footer.center.text and footer.right.text == PERIOD
+    texts = {c.value for row in employee.iter_rows() for c in row if isinstance(c.value, str)}
+    assert {"绩效面谈记录 Review meeting notes", "员工签字 Employee signature",
+            "上级签字 Manager signature"} <= texts
+    bonus = next(c for row in employee.iter_rows() for c in row if c.value == "奖金系数 Bonus coefficient")
+    assert employee.cell(row=bonus.row, column=12).number_format == "0.00"
+    summary_book = openpyxl.load_workbook(result.period_dir / "summary.xlsx")
+    assert all(ws.oddFooter.right.text == PERIOD for ws in summary_book.worksheets if ws.sheet_state == "visible")

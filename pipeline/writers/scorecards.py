@@ -105,7 +105,8 @@ class Formats:
         self.total_percent = fmt(bold=True, num_format="0.00%", bg_color="#DDEBF7", **border)
         self.total_number = fmt(bold=True, num_format="0.00", bg_color="#DDEBF7", **border)
         self.total_text = fmt(bold=True, bg_color="#DDEBF7", align="center", **border)
-        self.bonus = fmt(bold=True, num_format="0.0", bg_color="#DDEBF7", **border)
+        self.bonus = fmt(bold=True, num_format="0.00", bg_color="#DDEBF7", **border)  # as in summary.xlsx
+        self.signature = fmt(bottom=1, bottom_color="#7F7F7F")
         self.feedback = fmt(text_wrap=True, valign="top", border=1, border_color="#BFBFBF", bg_color="#FAFAFA")
         self.note = fmt(italic=True, font_color="#7F7F7F", text_wrap=True)
         self.stamps: dict = {}  # cells shared by every employee sheet of this workbook (FastSheet.stamp)
@@ -116,7 +117,7 @@ class Formats:
         register_formats(self.title, self.subtitle, self.key, self.value, self.header, self.text, self.wrap,
                          self.number, self.integer, self.percent, self.weight, self.score_percent,
                          self.total_label, self.total_percent, self.total_number, self.total_text, self.bonus,
-                         self.feedback, self.note)
+                         self.feedback, self.note, self.signature)
 
     def for_unit(self, unit: object):
         return self.percent if unit == "%" else self.number
@@ -131,13 +132,35 @@ def _traffic_lights(sheet, first_row: int, col: int, last_row: int, f: Formats) 
     sheet.conditional_format(*cells, {"type": "cell", "criteria": "<", "value": 0.8, "format": f.red})
 
 
-def _print_setup(sheet, repeat_rows: tuple[int, int] | None = None) -> None:
+def _print_setup(sheet, repeat_rows: tuple[int, int] | None = None, *, period: str = "",
+                 confidential: str = "", lang: str = "zh") -> None:
     sheet.set_landscape()
+    # Footer of every printed page: the confidentiality mark, the page number, the period.
+    page = "Page &P of &N" if lang == "en" else "第 &P 页,共 &N 页 Page &P of &N"
+    sheet.set_footer(f"&L{_footer_text(confidential)}&C{page}&R{_footer_text(period)}")
     sheet.set_paper(9)  # A4
     sheet.fit_to_pages(1, 0)
     sheet.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
     if repeat_rows:
         sheet.repeat_rows(*repeat_rows)
+
+
+def _footer_text(text: str) -> str:
+    """Text as a header/footer shows it: `&` is a control character there."""
+    return str(text).replace("&", "&&")
+
+
+def _review_section(sheet, top: int, f: Formats, lang: str) -> None:
+    """面谈记录 and signatures, as Chinese appraisal forms end, beside the chart (columns I–M):
+    filled in by hand after the review talk, on the same printed page."""
+    left, right = 8, 12
+    sheet.merge_range(top, left, top, left + 3, inline("绩效面谈记录", "Review meeting notes", lang), f.key)
+    sheet.merge_range(top + 1, left, top + 4, right, "", f.feedback)
+    labels = (("员工签字", "Employee signature"), ("日期", "Date"), ("上级签字", "Manager signature"), ("日期", "Date"))
+    for row, (zh, en) in zip((top + 6, top + 7, top + 9, top + 10), labels):
+        sheet.merge_range(row, left, row, left + 2, inline(zh, en, lang), f.key)
+        sheet.merge_range(row, left + 3, row, right, "", f.signature)
+        sheet.set_row(row, 22)
 
 
 # ------------------------------------------------------------------------------ formulas
@@ -460,11 +483,14 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
     else:
         chart = workbook.add_chart({"type": "bar"})
         configure_achievement_chart(chart, sheet_name, len(rows), lang=lang, axis_max=axis_max)
-    chart.set_size({"width": 620, "height": 60 + 28 * max(len(rows), 3)})
+    chart_height = 60 + 28 * max(len(rows), 3)
+    chart.set_size({"width": 620, "height": chart_height})
     sheet.insert_chart(chart_row, 0, chart)
+    _review_section(sheet, chart_row, f, lang)
 
     sheet.freeze_panes(TABLE_TOP + 1, 0)
-    _print_setup(sheet, (TABLE_TOP, TABLE_TOP))
+    _print_setup(sheet, (TABLE_TOP, TABLE_TOP), period=employee["period"], confidential=policy.confidential,
+                 lang=lang)
     sheet.set_column(12, 12, max(34, min(60, max((display_width(row.source) for row in rows), default=10))))
     quoted = "'" + sheet_name.replace("'", "''") + "'"
     return EmployeeCells(
@@ -489,7 +515,7 @@ def write_summary_sheet(workbook, data: DepartmentData, employees: list[dict], s
     sheet = workbook.add_worksheet(SUMMARY_SHEET, worksheet_class=SHEET_CLASS)
     sheet.hide_gridlines(2)
     title = data.title or data.department
-    sheet.write_string(0, 0, inline(f"{title} 绩效汇总", f"{title} KPI summary", lang), f.title)
+    sheet.write_string(0, 0, f"{title} KPI summary" if lang == "en" else f"{title} 绩效汇总 KPI summary", f.title)
     sheet.write_string(1, 0, inline(f"考核周期 {data.period}", f"Period {data.period}", lang), f.subtitle)
     dims = [d for d in DIMENSIONS]
     headers = SUMMARY_HEADERS + [(d.zh, d.en, 10) for d in dims]
@@ -573,7 +599,7 @@ def write_summary_sheet(workbook, data: DepartmentData, employees: list[dict], s
             sheet.write_string(row, 2, reason, f.wrap)
             sheet.write_string(row, 8, str(item.where), f.text)
             sheet.set_row(row, 30 if lang == "en" else 42)
-    _print_setup(sheet, (top, top))
+    _print_setup(sheet, (top, top), period=data.period, confidential=policy.confidential, lang=lang)
     sheet.activate()
     return sheet
 

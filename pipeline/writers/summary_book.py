@@ -97,7 +97,7 @@ def write_summary_workbook(path, scores: Scores, findings: list[Finding], policy
     streamed = path.with_name(f".{path.name}.stream.tmp")
     try:
         workbook = new_workbook(partial, title=f"KPI summary {scores.period}")
-        book = _Book(workbook, lang)
+        book = _Book(workbook, lang, period=scores.period, confidential=policy.confidential)
         totals = _totals_frame(scores)
         _write_overview(book, scores, totals, listed, policy)
         _write_employees(book, scores)
@@ -149,6 +149,11 @@ class _Book:
     workbook: object
     lang: str
     bodies: list[Body] = field(default_factory=list)
+    period: str = ""
+    confidential: str = ""
+
+    def print_setup(self, sheet, repeat_rows: tuple[int, int] | None = None) -> None:
+        _print_setup(sheet, repeat_rows, period=self.period, confidential=self.confidential, lang=self.lang)
 
     def __post_init__(self):
         self.f = Formats(self.workbook)
@@ -454,6 +459,7 @@ def _machine_sheet(book: _Book, name: str, frame: pd.DataFrame, columns: list[st
         sheet.set_column(col, col, width)
     sheet.freeze_panes(1, 0)
     sheet.autofilter(0, 0, max(len(frame), 1), len(columns) - 1)
+    book.print_setup(sheet, (0, 0))
     book.add_body(Body(sheet, 1, body_columns, len(frame), styled_blanks=False))
 
 
@@ -581,7 +587,7 @@ def _write_employees(book: _Book, scores: Scores) -> None:
         _traffic_lights(sheet, first, 4, first + n_scored - 1, f)
     sheet.freeze_panes(first, 3)
     sheet.autofilter(top, 0, max(top + n, top + 1), len(headers) - 1)
-    _print_setup(sheet, (top, top))
+    book.print_setup(sheet, (top, top))
     book.add_body(Body(sheet, first, columns, n, styled_blanks=True, heights=heights))
 
 
@@ -641,7 +647,7 @@ def _write_cascade(book: _Book, scores: Scores, library: pd.DataFrame) -> None:
     else:
         sheet.autofilter(top, 0, top + len(table), len(headers) - 1)
     sheet.freeze_panes(top + 1, 0)
-    _print_setup(sheet, (top, top))
+    book.print_setup(sheet, (top, top))
     book.add_body(Body(sheet, top + 1, columns, len(table), styled_blanks=True))
 
 
@@ -686,7 +692,7 @@ def _write_calibration(book: _Book, scores: Scores, policy: Policy, library: pd.
     if table.empty:
         sheet.write_string(top + 1, 0, book.T("本期没有可校准的指标。", "No indicators to calibrate."), book.hint)
     sheet.freeze_panes(top + 1, 0)
-    _print_setup(sheet, (top, top))
+    book.print_setup(sheet, (top, top))
     book.add_body(Body(sheet, top + 1, columns, len(table), styled_blanks=True))
 
 
@@ -731,7 +737,7 @@ def _write_warnings(book: _Book, findings: list[Finding]) -> None:
     else:
         sheet.write_string(top + 1, 0, book.T("没有错误或警告。", "No errors or warnings."), book.hint)
     sheet.freeze_panes(top + 1, 0)
-    _print_setup(sheet, (top, top))
+    book.print_setup(sheet, (top, top))
     book.add_body(Body(sheet, top + 1, columns, len(findings), styled_blanks=True, heights=heights))
 
 
@@ -927,6 +933,6 @@ def _write_overview(book: _Book, scores: Scores, totals: pd.DataFrame, findings:
     sheet.set_column(1, 3, 12)
     sheet.set_column(4, max(4, len(dept_headers) - 1), 11)
     sheet.freeze_panes(2, 0)  # the title and period stay in view
-    _print_setup(sheet)
+    book.print_setup(sheet)
     if len(display) <= 25:  # one page for a typical company
         sheet.fit_to_pages(1, 1)
