@@ -96,6 +96,7 @@ class Formats:
         self.header = fmt(bold=True, bg_color="#1F3864", font_color="#FFFFFF", text_wrap=True, align="center", **border)
         self.text = fmt(**border)
         self.wrap = fmt(text_wrap=True, valign="top", **border)
+        self.text_wrap = fmt(text_wrap=True, **border)
         self.number = fmt(num_format="#,##0.00", **border)
         self.integer = fmt(num_format="#,##0", **border)
         self.percent = fmt(num_format="0.0%", **border)
@@ -117,7 +118,7 @@ class Formats:
         register_formats(self.title, self.subtitle, self.key, self.value, self.header, self.text, self.wrap,
                          self.number, self.integer, self.percent, self.weight, self.score_percent,
                          self.total_label, self.total_percent, self.total_number, self.total_text, self.bonus,
-                         self.feedback, self.note, self.signature)
+                         self.feedback, self.note, self.signature, self.text_wrap)
 
     def for_unit(self, unit: object):
         return self.percent if unit == "%" else self.number
@@ -315,7 +316,8 @@ _HEADER_LABELS = (("姓名", "Name"), ("员工编号", "Employee ID"), ("部门"
                   ("直属上级", "Manager"), ("考核周期", "Period"))
 
 
-def _write_sheet_frame(sheet, *, period: str, policy: Policy, f: Formats, lang: str) -> None:
+def _write_sheet_frame(sheet, *, period: str, policy: Policy, f: Formats, lang: str,
+                       widths: tuple[tuple[int, int], ...] = ()) -> None:
     """What every employee sheet of a workbook shares: titles, field labels, grade table, table header."""
     sheet.write_string(0, 0, inline("绩效计分卡", "KPI scorecard", lang), f.title)
     sheet.write_string(1, 0, inline(f"考核周期 {period}", f"Period {period}", lang), f.subtitle)
@@ -331,17 +333,34 @@ def _write_sheet_frame(sheet, *, period: str, policy: Policy, f: Formats, lang: 
         sheet.write_number(4 + i, grade_col, g.min * 100, f.number)
         sheet.write_string(4 + i, grade_col + 1, g.grade, f.text)
         sheet.write_number(4 + i, grade_col + 2, g.bonus, f.number)
+    wider = dict(widths)
     for col, (text, width) in enumerate(_detail_headers(lang)):
         sheet.write_string(TABLE_TOP, col, text, f.header)
-        sheet.set_column(col, col, width)
+        sheet.set_column(col, col, max(width, wider.get(col, 0)))
+
+
+def table_widths(details: list) -> tuple[tuple[int, int], ...]:
+    """(column, width) of the indicator table's name and value columns that the workbook's widest
+    value needs as its format shows it (12,000,000.00 or 135.0%; CJK counted double), so no
+    number prints as ### and no name is cut; names wider than 30 wrap."""
+    names = max((display_width(row.name) for row in details), default=0)
+    values = 0
+    for row in details:
+        for value in (row.base, row.target, row.stretch, row.actual):
+            if not _missing(value):
+                shown = f"{float(value):.1%}" if row.unit == "%" and row.method != "rating" else f"{float(value):,.2f}"
+                values = max(values, len(shown))
+    widths = ((2, min(names, 30) + 2),) + tuple((col, values + 3) for col in (6, 7, 8, 9))
+    return widths
 
 
 def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, ratings: list,
-                         manager_name: str, policy: Policy, f: Formats, lang: str) -> EmployeeCells:
+                         manager_name: str, policy: Policy, f: Formats, lang: str,
+                         widths: tuple[tuple[int, int], ...] = ()) -> EmployeeCells:
     sheet = workbook.add_worksheet(sheet_name, worksheet_class=SHEET_CLASS)
     sheet.hide_gridlines(2)
-    sheet.stamp(f.stamps, ("employee sheet", employee["period"], lang),
-                partial(_write_sheet_frame, period=employee["period"], policy=policy, f=f, lang=lang))
+    sheet.stamp(f.stamps, ("employee sheet", employee["period"], lang, widths),
+                partial(_write_sheet_frame, period=employee["period"], policy=policy, f=f, lang=lang, widths=widths))
     header_values = (employee["name"], employee["employee_id"], employee["department"], employee.get("position"),
                      manager_name, employee["period"])
     for i, value in enumerate(header_values):
@@ -371,7 +390,7 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
         dim = _DIMENSION.get(row.dimension)
         sheet.write_string(r, 0, choice_text(dim, lang) if dim else "", f.text)
         sheet.write_string(r, 1, str(row.indicator_id), f.text)
-        sheet.write_string(r, 2, str(row.name), f.text)
+        sheet.write_string(r, 2, str(row.name), f.text_wrap if display_width(row.name) > 30 else f.text)
         sheet.write_string(r, 3, choice_text(_METHOD[row.method], lang), f.text)
         sheet.write_string(r, 4, choice_text(_DIRECTION[row.direction], lang), f.text)
         sheet.write_number(r, 5, float(row.weight), f.weight)
@@ -448,7 +467,7 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
         sheet.write_string(rating_top - 1, 1, inline("360 评分明细", "360 ratings", lang), f.key)
         for col, (zh, en) in enumerate(heads, start=1):
             sheet.write_string(rating_top, col, label(zh, en, lang), f.header)
-        sheet.set_row(rating_top, 32)
+        sheet.set_row(rating_top, 44)  # "政策权重 / Policy weight" wraps to three lines
         names_by_id = {row.indicator_id: row.name for row in rows}
         r = rating_top + 1
         for indicator_id, group in ratings_by_indicator.items():
@@ -579,32 +598,53 @@ def write_summary_sheet(workbook, data: DepartmentData, employees: list[dict], s
     })
     chart.set_title({"name": inline("等级分布", "Grade distribution", lang), "name_font": {"size": 11}})
     chart.set_legend({"none": True})
+    most = max((sum(emp["grade"] == g.grade for emp in employees) for g in policy.grades), default=0)
+    # People are counted in whole numbers: no 0.1 … 0.9 steps when the counts are small or all 0.
+    chart.set_y_axis({"min": 0, "max": max(most, 1), "major_unit": 1, "num_format": "0"} if most <= 10
+                     else {"min": 0, "num_format": "0"})
     chart.set_size({"width": 420, "height": 260})
     sheet.insert_chart(top + len(policy.grades) + 2, dist_col, chart)
 
-    # Nobody is lost: the department's unscored employees, with the reason.
+    # Nobody is lost: the department's unscored employees, with every reason and where it is.
     row = max(last, top) + 3
     if not data.unscored.empty:
-        sheet.write_string(row, 0, inline("未评分员工", "Not scored", lang), f.key)
+        widths = [max(width, display_width(zh) + 2, min(len(en), 14) + 2) for zh, en, width in headers]
+        reason_cols, where_cols = (3, 8), (9, len(headers) - 1)
+        reason_width = sum(widths[reason_cols[0]:reason_cols[1] + 1])
+        where_width = sum(widths[where_cols[0]:where_cols[1] + 1])
+        sheet.merge_range(row, 0, row, 2, inline("未评分员工", "Not scored", lang), f.key)
         row += 1
-        for col, (zh, en) in enumerate((("员工编号", "Employee ID"), ("姓名", "Name"), ("原因", "Reason"),
-                                        ("位置", "Where"))):
-            sheet.write_string(row, col if col < 2 else (2 if col == 2 else 8), label(zh, en, lang), f.header)
+        for (low, high), (zh, en) in zip(((1, 1), (2, 2), reason_cols, where_cols),
+                                         (("员工编号", "Employee ID"), ("姓名", "Name"), ("原因", "Reason"),
+                                          ("位置", "Where"))):
+            text = label(zh, en, lang)
+            if low == high:
+                sheet.write_string(row, low, text, f.header)
+            else:
+                sheet.merge_range(row, low, row, high, text, f.header)
+        sheet.set_row(row, 32)
         for item in data.unscored.itertuples(index=False):
             row += 1
-            sheet.write_string(row, 0, str(item.employee_id), f.text)
-            sheet.write_string(row, 1, "" if pd.isna(item.name) else str(item.name), f.text)
+            sheet.write_string(row, 1, str(item.employee_id), f.text)
+            sheet.write_string(row, 2, "" if pd.isna(item.name) else str(item.name), f.text)
             reason = item.reason_en if lang == "en" else f"{item.reason_zh}\n{item.reason_en}"
-            sheet.merge_range(row, 2, row, 7, "", f.wrap)
-            sheet.write_string(row, 2, reason, f.wrap)
-            sheet.write_string(row, 8, str(item.where), f.text)
-            sheet.set_row(row, 30 if lang == "en" else 42)
+            sheet.merge_range(row, reason_cols[0], row, reason_cols[1], reason, f.wrap)
+            where = "" if _missing(item.where) else str(item.where)
+            sheet.merge_range(row, where_cols[0], row, where_cols[1], where, f.wrap)
+            # Merged cells do not grow by themselves: one line per width of text, CJK counted double.
+            lines = max(_lines(reason, reason_width), _lines(where, where_width))
+            sheet.set_row(row, 15 * lines + 3)
     _print_setup(sheet, (top, top), period=data.period, confidential=policy.confidential, lang=lang)
     sheet.activate()
     return sheet
 
 
 # ------------------------------------------------------------------------------ workbook
+
+def _lines(text: str, width: float) -> int:
+    """Lines `text` wraps to in a column `width` characters wide."""
+    return sum(max(1, -(-display_width(part) // max(int(width) - 1, 1))) for part in str(text).split("\n"))
+
 
 def employee_sheet_name(employee_id: str, name: str, taken: set[str]) -> str:
     return safe_sheet_name(f"{employee_id} {name}", taken, fallback=str(employee_id))
@@ -633,11 +673,13 @@ def write_department_workbook(path: Path, data: DepartmentData, policy: Policy, 
             ratings = ratings_by_employee.get(emp["employee_id"], [])
             plans.append((name, emp, rows, ratings))
     summary_cells = {name_emp["employee_id"]: _planned_cells(name, rows) for name, name_emp, rows, _ in plans}
+    widths = table_widths(details) if plans else ()
     write_summary_sheet(workbook, data, employees, _dimension_subtotals(details), summary_cells, policy, f, lang,
                         linked=employee_sheets)
     for name, emp, rows, ratings in plans:
         manager = data.managers.get(emp.get("manager_id"), "") if isinstance(emp.get("manager_id"), str) else ""
-        cells[emp["employee_id"]] = write_employee_sheet(workbook, name, emp, rows, ratings, manager, policy, f, lang)
+        cells[emp["employee_id"]] = write_employee_sheet(workbook, name, emp, rows, ratings, manager, policy, f, lang,
+                                                         widths)
     close_workbook(workbook)
     return path
 
