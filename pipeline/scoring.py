@@ -395,10 +395,12 @@ def score_period(inputs, policy: Policy, period: str) -> Scores:
     pairs = detail.groupby(["_table", "_row"], sort=False, dropna=False).ngroup().to_numpy()
     distinct = detail.iloc[np.unique(pairs, return_index=True)[1]]  # each group's first row, in group order
     rows = distinct["_row"].astype("Int64").astype(str)
-    for column, field_name in (("agreement_source", "weight"), ("target_source", "target")):
+    for column, field_name in (("agreement_source", "weight"), ("base_source", "base"), ("target_source", "target"),
+                               ("stretch_source", "stretch")):
         prefix = {i: f"{t.file}!{t.sheet}!{t.letters.get(field_name, '')}" for i, t in enumerate(inputs.tables)}
         text = (distinct["_table"].map(prefix) + rows).array
         detail[column] = pd.Series(text.take(pairs), index=detail.index)
+    detail["rating_sources"] = _rating_sources(detail, inputs, rating_detail, period)
     detail = detail.sort_values(["employee_id", "_file", "_sheet", "_row"], kind="stable").reset_index(drop=True)
 
     totals = detail.groupby("employee_id", sort=True)["weighted_score"].sum().rename("total").reset_index()
@@ -533,6 +535,38 @@ def _settle_exactly(detail: pd.DataFrame, inputs, period: str, policy: Policy,
         updated[rows] = values
         detail[column] = updated
     return totals
+
+
+def _rating_sources(detail: pd.DataFrame, inputs, rating_detail: pd.DataFrame, period: str) -> pd.Series:
+    """For rating rows: every rating cell behind the rating, with its relation, score and the
+    weight it carries in r ("ratings.xlsx!行为评分 Ratings!F5 (supervisor, 4, 40.00%)"), for
+    auditors and `kpi trace`. Empty for other rows."""
+    result = pd.Series("", index=detail.index, dtype=object)
+    rating = (detail["method"] == "rating").to_numpy(bool)
+    if not rating.any() or rating_detail.empty:
+        return result
+    months = period_months(period)
+    ratings = inputs.ratings
+    rows = ratings.loc[ratings["period"].isin([period, *months]),
+                      ["employee_id", "indicator_id", "relation", "score", "period", "_table", "_row"]]
+    rows = rows.rename(columns={"period": "rating_period"})
+    wanted = detail.loc[rating, ["employee_id", "indicator_id"]].drop_duplicates()
+    rows = rows.merge(wanted, on=["employee_id", "indicator_id"])
+    used = rating_detail[["employee_id", "indicator_id", "rating_period", "relation", "raters", "weight_used"]]
+    rows = rows.merge(used, on=["employee_id", "indicator_id", "rating_period", "relation"])  # rows r was made of
+    if rows.empty:
+        return result
+    prefix = {i: f"{t.file}!{t.sheet}!{t.letters.get('score', '')}" for i, t in enumerate(inputs.tables)}
+    share = (rows["weight_used"] / rows["raters"] * 100).map("{:.2f}%".format)
+    score = rows["score"].map(lambda v: format(float(v), "g"))
+    text = (rows["_table"].map(prefix) + rows["_row"].astype(int).astype(str) + " (" + rows["relation"] + ", "
+            + score + ", " + share + ")")
+    rows = rows.assign(text=text).sort_values(["employee_id", "indicator_id", "_table", "_row"], kind="stable")
+    joined = rows.groupby(["employee_id", "indicator_id"], sort=False)["text"].agg("; ".join)
+    keys = pd.MultiIndex.from_frame(detail[["employee_id", "indicator_id"]])
+    found = joined.reindex(keys).to_numpy(dtype=object)
+    result[:] = np.where(rating & pd.notna(found), found, "")
+    return result
 
 
 def _exact_rollups(inputs, period: str, keys: set[tuple[str, str]], aggregation: dict) -> dict:

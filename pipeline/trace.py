@@ -110,16 +110,21 @@ def trace_employee(period_dir: Path, employee_id: str) -> TraceReport:
 
     for row in details:
         indicator = str(row["indicator_id"])
-        for item, source_key in (("weight", "agreement_source"), ("base", "agreement_source"),
-                                 ("target", "target_source"), ("stretch", "agreement_source"), ("actual", "source")):
+        for item, source_key in (("weight", "agreement_source"), ("base", "base_source"),
+                                 ("target", "target_source"), ("stretch", "stretch_source"), ("actual", "source")):
             value = row.get(item)
             if value in ("", None):
                 continue
             source = str(row.get(source_key) or "")
-            if item in ("base", "stretch") and source:
-                source = f"{source} (row)"
             coordinate, formula = formulas.get((indicator, item), ("", ""))
             report.numbers.append(TracedNumber(item, indicator, value, source, sha(source), formula))
+        # A 360 rating: each rating cell it was made of, with relation, score and the weight it carries.
+        for part in str(row.get("rating_sources") or "").split("; "):
+            cell, _, what = part.partition(" (")
+            if cell:
+                relation, score, weight = (what.rstrip(")").split(", ") + ["", "", ""])[:3]
+                report.numbers.append(TracedNumber("rating", indicator, _number(score), cell, sha(cell),
+                                                   f"{relation}, weight {weight}"))
         for item in ("achievement", "weighted_score"):
             coordinate, formula = formulas.get((indicator, item), ("", ""))
             report.numbers.append(TracedNumber(item, indicator, row.get(item), coordinate, "", formula))
@@ -127,6 +132,13 @@ def trace_employee(period_dir: Path, employee_id: str) -> TraceReport:
         coordinate, formula = formulas.get(("", item), ("", ""))
         report.numbers.append(TracedNumber(item, "", totals[0].get(item), coordinate, "", formula))
     return report
+
+
+def _number(text: str) -> object:
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def format_trace(report: TraceReport, lang: str = "zh") -> str:

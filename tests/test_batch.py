@@ -275,6 +275,16 @@ def test_trace_names_input_cells_hashes_and_formulas(clean_run):
     assert actual.value == 210 and actual.source == "actuals_销售部.xlsx!实际值 Actuals!D4"
     assert actual.sha256 == hashlib.sha256((inbox / "actuals_销售部.xlsx").read_bytes()).hexdigest()
     assert by_key[("K01", "weight")].source == "agreements.xlsx!岗位指标 RoleKPIs!D2"
+    # base, target and stretch by their own cells, not the agreement row's weight cell
+    assert [by_key[("K02", item)].source for item in ("base", "target", "stretch")] == [
+        f"agreements.xlsx!岗位指标 RoleKPIs!{letter}3" for letter in "EFG"]
+    # a 360 achievement traces to each rating row used, with relation and the weight it carries
+    ratings = [n for n in report.numbers if n.indicator_id == "A01" and n.item == "rating"]
+    assert [(n.source, n.value, n.formula) for n in ratings] == [
+        ("ratings.xlsx!行为评分 Ratings!F4", 4.0, "supervisor, weight 75.00%"),
+        ("ratings.xlsx!行为评分 Ratings!F5", 3.5, "peer, weight 0.00%"),
+        ("ratings.xlsx!行为评分 Ratings!F6", 5.0, "self, weight 25.00%")]
+    assert ratings[0].sha256 == hashlib.sha256((inbox / "ratings.xlsx").read_bytes()).hexdigest()
     assert by_key[("K01", "achievement")].formula.startswith("=MIN(1.2,MAX(0,J")
     assert by_key[("", "total")].formula.startswith("=SUM(L")
     assert by_key[("", "grade")].formula.startswith("=LOOKUP(")

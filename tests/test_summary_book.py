@@ -102,7 +102,8 @@ def test_details_exact_header_and_full_precision_values(seed, tmp_path):
     header = list(rows[0])
     assert header[:len(DETAIL_COLUMNS)] == DETAIL_COLUMNS
     assert header[len(DETAIL_COLUMNS):] == ["achievement_raw", "dimension", "method", "direction", "indicator_name",
-                                              "agreement_source", "target_source"]
+                                              "agreement_source", "target_source", "base_source", "stretch_source",
+                                              "rating_sources"]
     data = [dict(zip(header, row, strict=True)) for row in rows[1:]]
     assert len(data) == len(scores.details) == 6
     s001 = [r for r in data if r["employee_id"] == "S001"]

@@ -58,7 +58,7 @@ SHEETS = (OVERVIEW_SHEET, EMPLOYEES_SHEET, CASCADE_SHEET, CALIBRATION_SHEET, WAR
 
 # Machine sheets: the stable names first (SPEC §5), extras after them.
 DETAIL_EXTRA_COLUMNS = ["achievement_raw", "dimension", "method", "direction", "indicator_name", "agreement_source",
-                        "target_source"]
+                        "target_source", "base_source", "stretch_source", "rating_sources"]
 TOTAL_EXTRA_COLUMNS = ["name", "department", "rank", "score_grade"]
 UNSCORED_COLUMNS = ["employee_id", "period", "name", "department", "reason_zh", "reason_en", "where", "rule",
                     "problems"]
