@@ -44,6 +44,8 @@ class Field:
     help_en: str = ""
     example: object = None
     width: int = 14
+    # Everyday headers HR writes for this column instead of the template's (工号 for 员工编号).
+    synonyms: tuple[str, ...] = ()
 
     @property
     def header(self) -> str:
@@ -122,32 +124,37 @@ class Kind:
 def _employee_id(required: bool = True) -> Field:
     return Field("employee_id", "员工编号", "Employee ID", ID, required,
                  help_zh="花名册中的员工编号,如 E001", help_en="Employee ID from the roster, e.g. E001",
-                 example="示例E000", width=12)
+                 example="示例E000", width=12,
+                 synonyms=("工号", "职工编号", "员工号", "员工工号", "人员编号", "职工号", "Staff ID", "EmpID"))
 
 
-def _indicator_id(example: str = "KPI-01") -> Field:
+def _indicator_id(example: str = "KPI-01", *, loose: bool = True) -> Field:
+    """`loose`: a bare 指标 header also names the ID (not in the indicator library, where it
+    could as well be the name)."""
+    synonyms = ("指标代码", "指标 ID", "KPI编号", "KPI编码", "KPI ID", "KPI") + (("指标",) if loose else ())
     return Field("indicator_id", "指标编号", "Indicator ID", ID, True,
                  help_zh="指标库中的指标编号", help_en="Indicator ID from the indicator library",
-                 example=example, width=12)
+                 example=example, width=12, synonyms=synonyms)
 
 
 def _period(example: str = "2026-10") -> Field:
     return Field("period", "考核周期", "Period", PERIOD, True,
                  help_zh="月 2026-10、季 2026-Q3、半年 2026-H1 或年 2026",
                  help_en="Month 2026-10, quarter 2026-Q3, half 2026-H1 or year 2026",
-                 example=example, width=11)
+                 example=example, width=11,
+                 synonyms=("月份", "考核月份", "考核期间", "考核期", "期间", "周期", "月度", "考核月", "Month"))
 
 
 def _role_family(required: bool = True) -> Field:
     return Field("role_family", "岗位类别", "Role family", TEXT, required,
                  help_zh="如 销售、研发、行政、生产", help_en="e.g. 销售 sales, 研发 R&D, 行政 admin",
-                 example="销售", width=11)
+                 example="销售", width=11, synonyms=("岗位族", "职位类别", "岗位类型", "职类", "职族"))
 
 
 def _number(name: str, zh: str, en: str, help_zh: str, help_en: str, example: object = None,
-            required: bool = False, width: int = 11) -> Field:
+            required: bool = False, width: int = 11, synonyms: tuple[str, ...] = ()) -> Field:
     return Field(name, zh, en, NUMBER, required, help_zh=help_zh, help_en=help_en,
-                 example=example, width=width)
+                 example=example, width=width, synonyms=synonyms)
 
 
 _DATA_SOURCE = Field("data_source", "数据来源", "Data source", TEXT,
@@ -194,15 +201,16 @@ ROSTER = Kind(
     (SheetSpec("员工花名册", "Roster", (
         _employee_id(),
         Field("name", "姓名", "Name", TEXT, True, help_zh="员工姓名", help_en="Full name",
-              example="张三", width=10),
+              example="张三", width=10, synonyms=("员工姓名", "职工姓名")),
         Field("department", "部门", "Department", TEXT, True, help_zh="所属部门,决定计分卡工作簿",
-              help_en="Department; one scorecard workbook per department", example="销售部"),
+              help_en="Department; one scorecard workbook per department", example="销售部",
+              synonyms=("所属部门", "部门名称")),
         Field("position", "岗位", "Position", TEXT, help_zh="岗位名称", help_en="Job title",
-              example="销售代表"),
+              example="销售代表", synonyms=("职位", "岗位名称", "职务")),
         _role_family(),
         Field("manager_id", "直属上级编号", "Manager ID", ID,
               help_zh="直属上级的员工编号,须在花名册中", help_en="Employee ID of the line manager",
-              example="E001", width=12),
+              example="E001", width=12, synonyms=("上级编号", "上级工号", "直属上级工号", "直接上级编号")),
         Field("status", "状态", "Status", CHOICE, choices=STATUS, default="active",
               help_zh="在职或离职;留空视为在职", help_en="active or left; blank means active",
               example="在职", width=9),
@@ -217,7 +225,7 @@ ROSTER = Kind(
 INDICATORS = Kind(
     "indicators", "指标库", "Indicators",
     (SheetSpec("指标库", "Indicators", (
-        _indicator_id(),
+        _indicator_id(loose=False),
         Field("name", "指标名称", "Indicator name", TEXT, True, help_zh="如 销售额", help_en="e.g. Sales revenue",
               example="销售额", width=16),
         Field("dimension", "维度", "Dimension", CHOICE, True, choices=DIMENSIONS,
@@ -231,9 +239,9 @@ INDICATORS = Kind(
         Field("method", "计分方式", "Scoring method", CHOICE, True, choices=METHODS,
               help_zh="比率:实际/目标;阶梯:基础-目标-冲刺;达标:达到为 1;评分:360 行为评分",
               help_en="ratio: actual/target; tiered: base-target-stretch; pass_fail; rating: 360 ratings",
-              example="比率", width=11),
+              example="比率", width=11, synonyms=("计分方法", "评分方式", "考核方式")),
         Field("unit", "单位", "Unit", TEXT, help_zh="如 万元、个、%", help_en="e.g. 10k CNY, count, %",
-              example="万元", width=8),
+              example="万元", width=8, synonyms=("计量单位",)),
         Field("aggregation", "汇总方式", "Aggregation", CHOICE, choices=AGGREGATIONS, default="sum",
               help_zh="月度实际值汇总为季/年的方式:求和、平均或期末;留空为求和",
               help_en="How monthly actuals roll up to a quarter or year: sum, mean or last; blank = sum",
@@ -253,12 +261,14 @@ _AGREEMENT_VALUES = (
     Field("weight", "权重", "Weight", WEIGHT, True, minimum=0, maximum=1,
           help_zh="填 60、60% 或 0.6 均表示 60%;同一员工同一周期合计 100%",
           help_en="60, 60% and 0.6 all mean 60%; one employee's weights for a period sum to 100%",
-          example=0.6, width=9),
+          example=0.6, width=9, synonyms=("比重", "权重(%)", "权重%", "占比")),
     _number("base", "基础值", "Base", "阶梯计分的最低线(低于此为 0 分)",
-            "Tiered: the floor (worse than this scores 0)", 150),
-    _number("target", "目标值", "Target", "达到即为 100%", "Reaching it scores 100%", 200),
+            "Tiered: the floor (worse than this scores 0)", 150, synonyms=("基础目标", "保底值", "底线值", "门槛值")),
+    _number("target", "目标值", "Target", "达到即为 100%", "Reaching it scores 100%", 200,
+            synonyms=("目标", "目标值(考核)", "考核目标")),
     _number("stretch", "冲刺值", "Stretch", "阶梯计分的冲刺线(达到即为最高分)",
-            "Tiered: the stretch level (reaching it scores the maximum)", 240),
+            "Tiered: the stretch level (reaching it scores the maximum)", 240,
+            synonyms=("挑战值", "挑战目标", "冲刺目标")),
 )
 
 AGREEMENTS = Kind(
@@ -288,7 +298,8 @@ ACTUALS = Kind(
     (SheetSpec("实际值", "Actuals", (
         _employee_id(), _period(), _indicator_id(),
         _number("actual", "实际值", "Actual", "本期实际完成值,百分比可写 1.5%",
-                "The period's actual; percentages may be typed as 1.5%", 210, required=True),
+                "The period's actual; percentages may be typed as 1.5%", 210, required=True,
+                synonyms=("完成值", "实际完成", "实际完成值", "完成数", "完成额", "实绩", "实际")),
         _DATA_SOURCE,
         Field("note", "备注", "Note", TEXT, help_zh="说明", help_en="Remarks", example="", width=20),
     ), key=("employee_id", "period", "indicator_id")),),
@@ -305,15 +316,16 @@ RATINGS = Kind(
     (SheetSpec("行为评分", "Ratings", (
         _employee_id(), _period(), _indicator_id("ATT-01"),
         Field("rater_id", "评价人编号", "Rater ID", ID, True, help_zh="评价人的员工编号或客户编号",
-              help_en="Rater's employee ID (or a customer reference)", example="E001", width=12),
+              help_en="Rater's employee ID (or a customer reference)", example="E001", width=12,
+              synonyms=("评价人工号", "评分人编号", "评分人工号", "评价人", "评分人")),
         Field("relation", "评价关系", "Relation", CHOICE, True, choices=RELATIONS,
               help_zh="上级、同事、自评、下属或客户", help_en="supervisor, peer, self, subordinate or customer",
-              example="上级", width=10),
+              example="上级", width=10, synonyms=("关系", "评价人关系", "评分关系")),
         Field("score", "分数", "Score", NUMBER, True, minimum=1, maximum=5,
               help_zh="1–5 分,可以是半分(如 3.5)", help_en="1 to 5, halves allowed (e.g. 3.5)",
-              example=4, width=8),
+              example=4, width=8, synonyms=("评分", "得分", "分值")),
         Field("comment", "评语", "Comment", TEXT, help_zh="具体事例", help_en="Concrete examples",
-              example="", width=24),
+              example="", width=24, synonyms=("评价", "评价意见")),
     ), key=("employee_id", "period", "indicator_id", "rater_id")),),
     ("每行一位评价人对一名员工一个评分类指标的打分(1–5 分,可半分)。",
      "评价关系决定权重(见政策 rater_weights)。"),
@@ -374,7 +386,7 @@ def header_aliases(f: Field) -> set[str]:
     """Every header text that names this field."""
     zh, en, name = fold(f.zh), fold(f.en), fold(f.name)
     return {zh, en, name, fold(f"{f.zh} {f.en}"), fold(f"{f.en} {f.zh}"), zh.replace(" ", ""),
-            fold(f.name.replace("_", " "))}
+            fold(f.name.replace("_", " ")), *(fold(s) for s in f.synonyms)}
 
 
 def choice_aliases(f: Field) -> dict[str, str]:
