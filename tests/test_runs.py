@@ -17,6 +17,7 @@ from company import PERIOD, small_company
 from pipeline import batch
 from pipeline.batch import BatchError, output_lock
 from pipeline.cli import main
+from pipeline.policy import PolicyError, load_policy, parse_policy
 
 NOTE = "经理批注.txt"
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,3 +96,22 @@ def test_a_file_system_without_locks_is_named(tmp_path, monkeypatch):
         with output_lock(tmp_path):
             pass
     assert f"Cannot lock the output folder {tmp_path}" in raised.value.en and "does not support locks" in raised.value.en
+
+
+# ------------------------------------------------------------------------------ policy
+
+@pytest.mark.parametrize(("text", "expected"), [("", 10), ("output: {keep_runs: 0}\n", 0),
+                                                ("output: {keep_runs: 3}\n", 3)])
+def test_keep_runs_policy(text, expected):
+    assert parse_policy(text).keep_runs == expected
+
+
+@pytest.mark.parametrize("value", ["-1", "true", "2.5", "many"])
+def test_keep_runs_policy_refuses_what_is_not_a_count(value):
+    with pytest.raises(PolicyError) as raised:
+        parse_policy(f"output: {{keep_runs: {value}}}\n")
+    assert raised.value.key == "output.keep_runs" and "archived runs kept" in raised.value.en
+
+
+def test_shipped_policy_keeps_ten_runs():
+    assert load_policy(ROOT / "config" / "policy.yaml").keep_runs == 10
