@@ -1,8 +1,8 @@
 """The monthly batch: read, validate, score and write one period, all or nothing.
 
 Outputs are written into a temporary folder beside the period folder and renamed into place
-whole, so a crash never leaves half a period; a lock file stops two runs on one output folder;
-inputs are only ever read.
+whole, so a crash never leaves half a period; the run it replaces is kept in `OUT/.history`
+(`pipeline.runs`); a lock stops two runs on one output folder; inputs are only ever read.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pipeline.kinds import ACTUALS, AGREEMENTS, RATINGS
 from pipeline.normalize import parse_period, period_months
 from pipeline.policy import Policy
 from pipeline.reader import WorkbookRead, read_inbox
+from pipeline.runs import Housekeeping, clean_leftovers, prune, put_in_place, staging_folder
 from pipeline.scoring import Scores, score_period
 from pipeline.validate import Inputs, validate
 from pipeline.workers import run_biggest_first
@@ -66,6 +67,8 @@ class RunResult:
     periods_in_inbox: list[str] = field(default_factory=list)
     # The period has no rows at all in the inbox: nothing was scored or written.
     no_data: bool = False
+    # Leftovers repaired, the previous run archived (or left as it was), old runs pruned.
+    housekeeping: Housekeeping = field(default_factory=Housekeeping)
 
     @property
     def errors(self) -> list[Finding]:
@@ -95,6 +98,7 @@ class RunResult:
             "other_period_findings": [f.as_dict() for f in sort_findings(self.other_periods)],
             "files": [p.relative_to(self.period_dir).as_posix() for p in self.files],
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+            **self.housekeeping.as_json(),
         }
 
 
@@ -486,6 +490,7 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
         clock = now
 
     with output_lock(out_dir), pd.option_context(*PYTHON_STRINGS):
+        housekeeping = Housekeeping(keep_runs=policy.keep_runs, repairs=clean_leftovers(out_dir))
         workbooks = read_inbox(inbox, policy.limits, jobs=jobs or os.cpu_count() or 1)
         lap("read")
         # Each file's values as read are dropped once typed: only the validated frames are used.
@@ -498,7 +503,7 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
             return RunResult(period=period, period_dir=out_dir / period, exit_code=1, scores=None,
                              findings=sort_findings([no_data, *this]), seconds=seconds,
                              policy_grades=policy.grades, other_periods=sort_findings(other),
-                             periods_in_inbox=held, no_data=True)
+                             periods_in_inbox=held, no_data=True, housekeeping=housekeeping)
         scores = score_period(inputs, policy, period)
         weight_results, weight_findings = _weights(inputs, policy)
         # What concerns rows of other periods is shown, labelled, but does not count in this run.
@@ -513,7 +518,7 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
         _return_free_memory(collect=False)  # what validation and scoring no longer use
         lap("score")
         final = out_dir / period
-        staging = out_dir / f".{period}.tmp-{os.getpid()}"
+        staging = staging_folder(out_dir, period)
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         try:
@@ -563,16 +568,17 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
                 package_version=__version__,
             )
             write_manifest(staging, manifest)
-            _swap_into_place(staging, final)
+            _swap_into_place(staging, final, housekeeping)
             lap("manifest")
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        prune(out_dir, period, policy.keep_runs, housekeeping)
     files = sorted(p for p in final.rglob("*") if p.is_file())
     exit_code = 1 if _anything_wrong(scores, findings) else 0
     return RunResult(period=period, period_dir=final, exit_code=exit_code, scores=scores, findings=findings,
                      files=files, seconds=seconds, policy_grades=policy.grades, other_periods=other,
-                     periods_in_inbox=held)
+                     periods_in_inbox=held, housekeeping=housekeeping)
 
 
 def _anything_wrong(scores: Scores, findings: list[Finding]) -> bool:
@@ -624,13 +630,6 @@ def _counts(scores: Scores, findings: list[Finding], other_periods: list[Finding
     }
 
 
-def _swap_into_place(staging: Path, final: Path) -> None:
-    """Replace the period folder whole: the old one is moved aside first, then removed."""
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        final.rename(old)
-    staging.rename(final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def _swap_into_place(staging: Path, final: Path, report: Housekeeping) -> None:
+    """Replace the period folder whole; the previous run is kept in the history (`pipeline.runs`)."""
+    put_in_place(staging, final, final.parent, final.name, report)
