@@ -1,8 +1,8 @@
 """The monthly batch: read, validate, score and write one period, all or nothing.
 
 Outputs are written into a temporary folder beside the period folder and renamed into place
-whole, so a crash never leaves half a period; a lock file stops two runs on one output folder;
-inputs are only ever read.
+whole, so a crash never leaves half a period; the run it replaces is kept in `OUT/.history`
+(`pipeline.runs`); a lock stops two runs on one output folder; inputs are only ever read.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pipeline.kinds import ACTUALS, AGREEMENTS, RATINGS
 from pipeline.normalize import parse_period, period_months
 from pipeline.policy import Policy
 from pipeline.reader import WorkbookRead, read_inbox
+from pipeline.runs import Housekeeping, clean_leftovers, prune, put_in_place, staging_folder
 from pipeline.scoring import Scores, score_period
 from pipeline.validate import Inputs, validate
 from pipeline.workers import run_biggest_first
@@ -66,6 +67,8 @@ class RunResult:
     periods_in_inbox: list[str] = field(default_factory=list)
     # The period has no rows at all in the inbox: nothing was scored or written.
     no_data: bool = False
+    # Leftovers repaired, the previous run archived (or left as it was), old runs pruned.
+    housekeeping: Housekeeping = field(default_factory=Housekeeping)
 
     @property
     def errors(self) -> list[Finding]:
@@ -95,6 +98,7 @@ class RunResult:
             "other_period_findings": [f.as_dict() for f in sort_findings(self.other_periods)],
             "files": [p.relative_to(self.period_dir).as_posix() for p in self.files],
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+            **self.housekeeping.as_json(),
         }
 
 
@@ -102,39 +106,24 @@ class RunResult:
 
 @contextmanager
 def output_lock(out_dir: Path):
-    """One run per output folder. A lock left by a dead process on this host is taken over.
+    """One run per output folder: an exclusive `flock` on `OUT/.kpi-run.lock`.
 
+    The kernel drops the lock when its holder dies, however it dies, so a lock never goes
+    stale; the pid and host written into the file only name the holder in the message, and a
+    file whose content cannot be read (empty, as a full disk leaves it) never blocks. The file
+    is removed on release while still locked; a run that opened it just before checks, once it
+    holds the lock, that the path still names the file it locked, and starts over if not.
     A folder made for the lock is removed again if the run leaves it empty (a period with no
     data writes nothing at all).
     """
     created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     lock = out_dir / LOCK_NAME
-    holder = {"pid": os.getpid(), "host": socket.gethostname()}
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                other = json.loads(lock.read_text("utf-8"))
-            except (OSError, ValueError):
-                other = {}
-            if other.get("host") == holder["host"] and isinstance(other.get("pid"), int) and not _alive(other["pid"]):
-                lock.unlink(missing_ok=True)
-                continue
-            raise BatchError(
-                f"输出目录 {out_dir} 正被另一个运行占用(进程 {other.get('pid', '?')},主机 {other.get('host', '?')})。"
-                f"请等它结束;如确认没有在运行,删除 {lock}。",
-                f"Output folder {out_dir} is in use by another run (pid {other.get('pid', '?')} on "
-                f"{other.get('host', '?')}). Wait for it to finish, or delete {lock} if no run is active.",
-            ) from None
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(holder, handle)
-        break
+    fd = _take_lock(lock, out_dir)
     try:
         yield lock
     finally:
-        lock.unlink(missing_ok=True)
+        _release_lock(lock, fd)
         if created:
             try:
                 out_dir.rmdir()
@@ -142,14 +131,89 @@ def output_lock(out_dir: Path):
                 pass
 
 
-def _alive(pid: int) -> bool:
+def _try_lock(fd: int) -> bool:
+    """Take the lock on `fd` without waiting; False when another process holds it."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+        import fcntl
+    except ImportError:  # Windows: a byte far past the holder's text, released by the system too
+        import msvcrt
+
+        os.lseek(fd, _WINDOWS_LOCK_BYTE, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
         return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
     return True
+
+
+_WINDOWS_LOCK_BYTE = 1 << 20
+
+
+def _take_lock(lock: Path, out_dir: Path) -> int:
+    for _ in range(100):  # each retry means another run released the file in between
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        try:
+            locked = _try_lock(fd)
+        except OSError as exc:  # ENOLCK, EOPNOTSUPP: a file system without locks
+            os.close(fd)
+            raise BatchError(f"无法锁定输出目录 {out_dir}:该文件系统不支持文件锁({exc.strerror})。"
+                             f"请用本地磁盘上的输出目录(--out)。",
+                             f"Cannot lock the output folder {out_dir}: its file system does not support "
+                             f"locks ({exc.strerror}). Use an output folder on a local disk (--out).") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        if not locked:
+            holder = _lock_holder(fd)
+            os.close(fd)
+            pid, host = holder.get("pid", "?"), holder.get("host", "?")
+            raise BatchError(
+                f"输出目录 {out_dir} 正被另一个运行占用(进程 {pid},主机 {host})。请等它结束后再运行。",
+                f"Output folder {out_dir} is in use by another run (pid {pid} on {host}). "
+                f"Wait for it to finish, then run again.",
+            ) from None
+        try:
+            same = os.path.samestat(os.stat(lock), os.fstat(fd))
+        except FileNotFoundError:
+            same = False
+        if not same:  # released and removed by its holder after we opened it: open it again
+            os.close(fd)
+            continue
+        holder = json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode("utf-8")
+        try:
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, holder)
+        except OSError:  # the content only names the holder in another run's message
+            pass
+        return fd
+    raise BatchError(f"无法锁定输出目录 {out_dir}:锁文件 {lock} 不断被替换。",
+                     f"Cannot lock the output folder {out_dir}: the lock file {lock} keeps being replaced.")
+
+
+def _release_lock(lock: Path, fd: int) -> None:
+    """Remove the lock file while still holding it (only if it is still ours), then unlock."""
+    try:
+        if os.path.samestat(os.stat(lock), os.fstat(fd)):
+            lock.unlink()
+    except OSError:
+        pass
+    os.close(fd)
+
+
+def _lock_holder(fd: int) -> dict:
+    """{pid, host} as the holder wrote them; {} when the content cannot be read."""
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        holder = json.loads(os.read(fd, 4096).decode("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return holder if isinstance(holder, dict) else {}
 
 
 # ------------------------------------------------------------------------------ departments
@@ -426,6 +490,7 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
         clock = now
 
     with output_lock(out_dir), pd.option_context(*PYTHON_STRINGS):
+        housekeeping = Housekeeping(keep_runs=policy.keep_runs, repairs=clean_leftovers(out_dir))
         workbooks = read_inbox(inbox, policy.limits, jobs=jobs or os.cpu_count() or 1)
         lap("read")
         # Each file's values as read are dropped once typed: only the validated frames are used.
@@ -438,7 +503,7 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
             return RunResult(period=period, period_dir=out_dir / period, exit_code=1, scores=None,
                              findings=sort_findings([no_data, *this]), seconds=seconds,
                              policy_grades=policy.grades, other_periods=sort_findings(other),
-                             periods_in_inbox=held, no_data=True)
+                             periods_in_inbox=held, no_data=True, housekeeping=housekeeping)
         scores = score_period(inputs, policy, period)
         weight_results, weight_findings = _weights(inputs, policy)
         # What concerns rows of other periods is shown, labelled, but does not count in this run.
@@ -453,7 +518,7 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
         _return_free_memory(collect=False)  # what validation and scoring no longer use
         lap("score")
         final = out_dir / period
-        staging = out_dir / f".{period}.tmp-{os.getpid()}"
+        staging = staging_folder(out_dir, period)
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         try:
@@ -503,16 +568,17 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
                 package_version=__version__,
             )
             write_manifest(staging, manifest)
-            _swap_into_place(staging, final)
+            _swap_into_place(staging, final, housekeeping)
             lap("manifest")
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        prune(out_dir, period, policy.keep_runs, housekeeping)
     files = sorted(p for p in final.rglob("*") if p.is_file())
     exit_code = 1 if _anything_wrong(scores, findings) else 0
     return RunResult(period=period, period_dir=final, exit_code=exit_code, scores=scores, findings=findings,
                      files=files, seconds=seconds, policy_grades=policy.grades, other_periods=other,
-                     periods_in_inbox=held)
+                     periods_in_inbox=held, housekeeping=housekeeping)
 
 
 def _anything_wrong(scores: Scores, findings: list[Finding]) -> bool:
@@ -564,13 +630,6 @@ def _counts(scores: Scores, findings: list[Finding], other_periods: list[Finding
     }
 
 
-def _swap_into_place(staging: Path, final: Path) -> None:
-    """Replace the period folder whole: the old one is moved aside first, then removed."""
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
-        final.rename(old)
-    staging.rename(final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def _swap_into_place(staging: Path, final: Path, report: Housekeeping) -> None:
+    """Replace the period folder whole; the previous run is kept in the history (`pipeline.runs`)."""
+    put_in_place(staging, final, final.parent, final.name, report)

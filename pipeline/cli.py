@@ -214,6 +214,8 @@ def print_run_summary(result, lang: str) -> None:
     for sub in ("departments", "summary.xlsx", "errors", "audit/manifest.json"):
         if (result.period_dir / sub).exists():
             click.echo(f"    {result.period_dir / sub}")
+    for line in result.housekeeping.lines(lang):  # what became of the previous run, leftovers repaired
+        click.echo(f"  {line}")
 
 
 @main.command("run")

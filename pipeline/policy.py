@@ -83,6 +83,7 @@ class Policy:
     ri_table_name: str
     ri_table: dict[int, float]
     limits: Limits
+    keep_runs: int = 10  # archived runs of a period kept in OUT/.history (pipeline.runs)
     text: str = field(repr=False, default="")
 
     @property
@@ -273,6 +274,10 @@ def parse_policy(text: str) -> Policy:
     max_sheets = data["output"].get("max_sheets")
     if isinstance(max_sheets, bool) or not isinstance(max_sheets, int) or max_sheets < 1:
         raise PolicyError("output.max_sheets", "应为正整数", "must be a positive integer")
+    keep_runs = data["output"].get("keep_runs")
+    if isinstance(keep_runs, bool) or not isinstance(keep_runs, int) or keep_runs < 0:
+        raise PolicyError("output.keep_runs", f"应为 0 或正整数(保留的历史运行次数),现为 {keep_runs!r}",
+                          f"must be 0 or a positive whole number (archived runs kept), got {keep_runs!r}")
     rater_weights = _shares(data["rater_weights"], "rater_weights", relations)
     for family, weights in rater_weights.items():
         if sum(weights.values()) <= 0:
@@ -297,7 +302,7 @@ def parse_policy(text: str) -> Policy:
         scale_ratio=_scale_ratio(checks),
         ri_table_name=str(data["ahp"].get("ri_table_name", "")),
         ri_table={n: float(v) for n, v in enumerate(ri_list, start=1)},
-        limits=limits, text=text,
+        limits=limits, keep_runs=keep_runs, text=text,
     )
 
 
