@@ -6,11 +6,13 @@ when it still gives the same number (and a changed number even when the formula 
 Conventions (the `--json` contract, one object per change):
 
 - ``{"sheet", "cell", "kind", "old", "new"}``; ``kind`` is one of ``value``, ``formula``,
-  ``added``, ``removed``. ``old`` is workbook A's side, ``new`` workbook B's.
+  ``added``, ``removed``, ``vba``. ``old`` is workbook A's side, ``new`` workbook B's.
 - ``value``: the cell's value differs (for formula cells, their cached values; skipped when a
-  formula has no cached value). A cell filled on one side only is a value change with the other
-  side ``null``. Empty string and blank are equal; ``4`` equals ``4.0``; numbers are equal within
-  ``tolerance`` (absolute, default exact); TRUE is not 1; strings compare exactly.
+  formula was never calculated, i.e. stores no ``<v>``: an empty ``<v>`` is the cached result
+  ``""``, which differs from ``1``). A cell filled on one side only is a value change with the
+  other side ``null``. Empty string and blank are equal; ``4`` equals ``4.0``; numbers are equal
+  within ``tolerance`` (absolute, default exact); TRUE is not 1; strings compare exactly; an
+  error value is ``{"error": "#N/A"}``, never equal to the text ``"#N/A"``.
 - ``formula``: the formula text differs (ignoring the leading ``=`` and whitespace outside
   quotes), or one side is a formula and the other a constant; ``old``/``new`` are the formula
   texts (with ``=``) or the constant. A formula whose text and cached value both changed gives
@@ -21,17 +23,25 @@ Conventions (the `--json` contract, one object per change):
 - With ``by_key`` only: ``added``/``removed`` with ``cell`` the row's range (``"A7:H7"``, on B's
   side for added, A's for removed) and ``old``/``new`` the row's values as a list. Cells of
   matched rows are reported at B's reference.
-- Order: sheets in A's order, then sheets only in B; within a sheet row by row.
+- ``vba`` with ``sheet == ""`` and ``cell`` the macro project's part (``xl/vbaProject.bin``):
+  the workbooks' VBA projects differ; ``old``/``new`` are the SHA-256 of each side's project,
+  ``null`` on the side without one (added, removed or changed; macros are never run or read).
+- Order: sheets in A's order, then sheets only in B; within a sheet row by row; the VBA
+  project last.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import html
 import io
 import json
 import math
+import re
 import unicodedata
 import warnings
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -39,20 +49,36 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import click
-from openpyxl import load_workbook
+from defusedxml import ElementTree as SafeET
 from openpyxl.formula.translate import Translator
+from openpyxl.reader.strings import read_string_table
+from openpyxl.styles.numbers import builtin_format_code, is_date_format, is_timedelta_format
 from openpyxl.utils.cell import get_column_letter, range_boundaries
+from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900
+from openpyxl.worksheet._reader import WorkSheetParser
 from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
+from openpyxl.xml.constants import SHEET_MAIN_NS
+from openpyxl.xml.functions import iterparse
 
 from pipeline.findings import BilingualError
-from pipeline.safety import Limits, UnreadableInput, assert_defusedxml_in_force, check_workbook_file
+from pipeline.safety import (
+    Limits,
+    PackageParts,
+    UnreadableInput,
+    assert_defusedxml_in_force,
+    openpyxl_input,
+    part_key,
+    resolve_target,
+    sheet_parts,
+    utf8_xml,
+)
 from pipeline.writers.common import display_width, fit_width, new_workbook, safe_sheet_name
 
 MAX_UNCOMPRESSED = 200 * 1024 * 1024  # bytes a workbook may inflate to before we refuse it
 HEADER_SCAN_ROWS = 20
 
-VALUE, FORMULA, ADDED, REMOVED = "value", "formula", "added", "removed"
-KINDS = (VALUE, FORMULA, ADDED, REMOVED)
+VALUE, FORMULA, ADDED, REMOVED, VBA = "value", "formula", "added", "removed", "vba"
+KINDS = (VALUE, FORMULA, ADDED, REMOVED)  # the kinds every summary counts; `vba` only when found
 
 # The keys our own templates identify rows by; any other header text is accepted as is.
 KEY_ALIASES: dict[str, tuple[str, ...]] = {
@@ -91,9 +117,20 @@ class CellChange:
 
 
 @dataclass(frozen=True)
+class ExcelError:
+    """An error value (`#N/A`, `#DIV/0!`): never equal to the text that spells it."""
+
+    code: str
+
+    def __str__(self) -> str:
+        return self.code
+
+
+@dataclass(frozen=True)
 class _Cell:
     formula: str | None  # formula text with its '=', None for a constant
-    value: Any  # the constant, or the formula's cached value (None if never calculated)
+    value: Any  # the constant, or the formula's cached value ("" when it cached an empty
+    # result, None when it was never calculated)
 
 
 @dataclass
@@ -117,10 +154,11 @@ class SheetData:
 
 @dataclass
 class Book:
-    """A workbook read once with formulas and once with cached values, merged per cell."""
+    """A workbook's cells, each with its formula and its cached value, read in one pass."""
 
     path: str
     sheets: dict[str, SheetData]  # in workbook order, hidden sheets included
+    vba: tuple[str, str] | None = None  # (part name, SHA-256) of its VBA project, if any
 
 
 # ---------------------------------------------------------------------------------------------
@@ -128,18 +166,24 @@ class Book:
 
 
 def load_book(path: Any, *, max_uncompressed: int = MAX_UNCOMPRESSED) -> Book:
-    """Read a workbook defensively: sniff the bytes and bound the zip before openpyxl sees it.
-    Hidden sheets are included; every openpyxl failure becomes a DiffInputError."""
+    """Read a workbook defensively: sniff the bytes and bound the zip before anything parses
+    it; hidden sheets are included; every parser failure becomes a DiffInputError.
+
+    The sheets are streamed, cell by cell, from one snapshot of the file: no openpyxl
+    workbook is built, so merged ranges are never bound (one `B1:B1048576` range costs
+    openpyxl minutes) and the stylesheet is read only for which formats are dates.
+    Packages laid out by other programs (backslashes, a relocated workbook part) are read
+    through `openpyxl_input`, as the reader reads them."""
     p = Path(path)
     if not p.exists():
         raise DiffInputError(p, "文件不存在。", "the file does not exist.")
     if not p.is_file():
         raise DiffInputError(p, "这不是一个文件。", "this is not a file.")
-    assert_defusedxml_in_force()  # openpyxl must refuse XML entity expansion
+    assert_defusedxml_in_force()  # openpyxl's parsers must refuse XML entity expansion
+    limits = Limits(max_file_bytes=max_uncompressed, max_uncompressed_bytes=max_uncompressed)
     try:  # the project's shared pre-checks: OLE2 (encrypted/.xls), not a zip, bombs, .xlsb
-        check_workbook_file(p, Limits(max_file_bytes=max_uncompressed,
-                                      max_uncompressed_bytes=max_uncompressed))
-        data = p.read_bytes()  # one snapshot for both parses
+        snapshot = p.read_bytes() if p.stat().st_size <= limits.max_file_bytes else None
+        data = openpyxl_input(p, limits, data=snapshot, merges=False).data
     except UnreadableInput as exc:
         raise DiffInputError(p, exc.reason_zh, exc.reason_en) from None
     except OSError as exc:
@@ -147,37 +191,161 @@ def load_book(path: Any, *, max_uncompressed: int = MAX_UNCOMPRESSED) -> Book:
                              f"reading failed ({exc.strerror or exc}).") from None
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # openpyxl warns about extensions it drops
-            formulas = load_workbook(io.BytesIO(data), data_only=False, keep_links=False)
-            values = load_workbook(io.BytesIO(data), data_only=True, keep_links=False)
+            warnings.simplefilter("ignore")  # openpyxl warns about values it cannot convert
+            sheets, vba = _read_package(data)
     except Exception as exc:  # any parser failure on a user's file is "unreadable", not a crash
         detail = f"{type(exc).__name__}: {exc}"[:300]
         raise DiffInputError(p, f"文件内容已损坏或不是有效的工作簿({detail})。",
                              f"the content is damaged or not a valid workbook ({detail}).") from None
-    sheets: dict[str, SheetData] = {}
-    for name in formulas.sheetnames:
-        ws_f, ws_v = formulas[name], values[name]
-        sheets[name] = SheetData(name, _sheet_cells(ws_f, ws_v))
-    return Book(str(path), sheets)
+    return Book(str(path), sheets, vba)
 
 
-def _sheet_cells(ws_f: Any, ws_v: Any) -> dict[tuple[int, int], _Cell]:
-    """Non-empty cells of one sheet. Uses openpyxl's cell store directly so that a stray
-    formatted cell at XFD1048576 does not make us walk a million empty cells."""
-    stored_f = getattr(ws_f, "_cells", None)
-    if stored_f is None:  # a chartsheet has no cells
-        return {}
-    stored_v = ws_v._cells
-    cells: dict[tuple[int, int], _Cell] = {}
-    for pos, cell in stored_f.items():
-        raw = cell.value
-        if cell.data_type == "f" or isinstance(raw, (ArrayFormula, DataTableFormula)):
-            cached = stored_v.get(pos)
-            cells[pos] = _Cell(_formula_text(raw), _norm_value(cached.value if cached else None))
+_REL_TYPE = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
+
+
+def _read_package(data: bytes) -> tuple[dict[str, SheetData], tuple[str, str] | None]:
+    """Every sheet's cells (chartsheets have none), and the VBA project's part and hash."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        parts = PackageParts(archive)
+        names = sheet_parts(archive, parts)
+        workbook = SafeET.fromstring(parts.read(archive, "xl/workbook.xml"))
+        date1904 = any(_local(e.tag) == "workbookPr" and str(e.get("date1904", "")).lower() in ("1", "true")
+                       for e in workbook.iter())
+        related = {}
+        for rel in SafeET.fromstring(parts.read(archive, "xl/_rels/workbook.xml.rels")):
+            kind = str(rel.get("Type", "")).rsplit("/", 1)[-1]
+            if rel.get("TargetMode") != "External" and kind not in related:
+                related[kind] = resolve_target("xl", rel.get("Target", ""))
+        strings_part = parts.get(related.get("sharedStrings") or "xl/sharedStrings.xml")
+        strings = []
+        if strings_part is not None:
+            with archive.open(strings_part) as source:
+                strings = read_string_table(source)
+        styles_part = parts.get(related.get("styles") or "xl/styles.xml")
+        dates, durations = _date_styles(utf8_xml(archive.read(styles_part))) if styles_part else (set(), set())
+        epoch = CALENDAR_MAC_1904 if date1904 else CALENDAR_WINDOWS_1900
+        sheets: dict[str, SheetData] = {}
+        for name, part in names.items():
+            if part_key(part).split("/")[1:2] != ["worksheets"]:
+                sheets[name] = SheetData(name, {})  # a chartsheet (or dialog sheet): no cells
+                continue
+            member = parts.get(part)
+            if member is None:
+                raise KeyError(f"sheet {name!r}: no part {part}")
+            with archive.open(member) as source:
+                parser = _CellParser(source, strings, epoch=epoch, date_formats=dates, timedelta_formats=durations)
+                sheets[name] = SheetData(name, _sheet_cells(parser))
+        projects = sorted((key, info) for key, info in parts.by_key.items() if key.rsplit("/", 1)[-1] == "vbaproject.bin")
+        vba = None
+        if projects:
+            digest = hashlib.sha256()
+            for _, info in projects:
+                digest.update(archive.read(info))
+            vba = (projects[0][1].filename.replace("\\", "/"), digest.hexdigest())
+    return sheets, vba
+
+
+def _local(tag: Any) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+_PREFIX = rb"(?:[A-Za-z_][\w.\-]*:)?"
+_NUM_FMT = re.compile(rb"<" + _PREFIX + rb"numFmt\b([^>]*)>")
+_CELL_XFS = re.compile(rb"<(" + _PREFIX + rb")cellXfs\b[^>]*>(.*?)</\1cellXfs\s*>", re.S)
+_XF = re.compile(rb"<" + _PREFIX + rb"xf\b([^>]*)>")
+_ATTRIBUTE = re.compile(rb"""([\w:.\-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+
+
+def _attributes(tag: bytes) -> dict[str, str]:
+    return {name.decode("latin-1"): html.unescape((a if b is None else b).decode("utf-8", "replace"))
+            for name, a, b in (m.groups() for m in _ATTRIBUTE.finditer(tag))}
+
+
+def _date_styles(styles_xml: bytes) -> tuple[set[int], set[int]]:
+    """The cell formats (indices into cellXfs) that show dates, and durations: what openpyxl
+    would find, without building its stylesheet (tens of thousands of styles cost it half a
+    minute). The part's prolog was checked (no DTD): its tags are read as they are."""
+    custom: dict[int, str] = {}
+    for match in _NUM_FMT.finditer(styles_xml):
+        attributes = _attributes(match.group(1))
+        try:
+            custom[int(attributes.get("numFmtId", ""))] = attributes.get("formatCode", "")
+        except ValueError:
             continue
-        value = _norm_value(raw)
-        if value is not None:
-            cells[pos] = _Cell(None, value)
+    block = _CELL_XFS.search(styles_xml)
+    formats = []
+    for match in _XF.finditer(block.group(2) if block else b""):
+        try:
+            formats.append(int(_attributes(match.group(1)).get("numFmtId", 0)))
+        except ValueError:
+            formats.append(0)
+    dates, durations = set(), set()
+    for index, number_format in enumerate(formats):
+        code = custom[number_format] if number_format in custom else builtin_format_code(number_format)
+        if code:
+            if is_date_format(code):
+                dates.add(index)
+            if is_timedelta_format(code):
+                durations.add(index)
+    return dates, durations
+
+
+_FORMULA_TAG = f"{{{SHEET_MAIN_NS}}}f"
+_ROW_TAG = f"{{{SHEET_MAIN_NS}}}row"
+_VALUE_TAG = f"{{{SHEET_MAIN_NS}}}v"
+
+
+class _CellParser(WorkSheetParser):
+    """openpyxl's cell parser, reading each formula cell's cached value in the same pass and
+    nothing of the sheet but its rows (no merged ranges, validations or formats built)."""
+
+    def parse(self):
+        depth = 0  # inside a <row>: its cells are read when it ends
+        for event, element in iterparse(self.source, events=("start", "end")):
+            if element.tag == _ROW_TAG:
+                if event == "start":
+                    depth += 1
+                    continue
+                depth -= 1
+                row = self.parse_row(element)
+                element.clear()
+                yield row
+            elif event == "end" and not depth:
+                element.clear()
+
+    def parse_cell(self, element):
+        cell = super().parse_cell(element)
+        if cell["data_type"] == "f":
+            counter = self.col_counter  # a cell without a reference is counted once
+            element.remove(element.find(_FORMULA_TAG))
+            cached = super().parse_cell(element)
+            self.col_counter = counter
+            value = cached["value"]
+            if value is None and element.find(_VALUE_TAG) is not None:
+                value = ""  # Excel caches an empty text result as an empty <v>
+            elif cached["data_type"] == "e" and value is not None:
+                value = ExcelError(str(value))
+            cell["cached"] = value
+        return cell
+
+
+def _sheet_cells(parser: _CellParser) -> dict[tuple[int, int], _Cell]:
+    """Non-empty cells of one sheet, from the cells the XML holds (a stray formatted cell at
+    XFD1048576 does not make us walk a million empty ones)."""
+    cells: dict[tuple[int, int], _Cell] = {}
+    for _, row in parser.parse():
+        for cell in row:
+            pos = (cell["row"], cell["column"])
+            raw = cell["value"]
+            if cell["data_type"] == "f" or isinstance(raw, (ArrayFormula, DataTableFormula)):
+                cached = cell.get("cached")
+                cells[pos] = _Cell(_formula_text(raw), cached if cached == "" else _norm_value(cached))
+                continue
+            if cell["data_type"] == "e" and raw is not None:
+                raw = ExcelError(str(raw))
+            value = _norm_value(raw)
+            if value is not None:
+                cells[pos] = _Cell(None, value)
     return dict(sorted(cells.items()))
 
 
@@ -313,6 +481,10 @@ def diff_workbooks(a: Any, b: Any, *, tolerance: float = 0.0,
     for name in book_b.sheets:
         if name not in book_a.sheets:
             changes.append(CellChange(name, "", ADDED, None, name))
+    hash_a, hash_b = (book.vba[1] if book.vba else None for book in (book_a, book_b))
+    if hash_a != hash_b:  # the macros themselves: compared by hash, never run or read
+        part = (book_b.vba or book_a.vba)[0]
+        changes.append(CellChange("", part, VBA, hash_a, hash_b))
     return changes
 
 
@@ -527,6 +699,8 @@ def _diff_by_key(sa: SheetData, sb: SheetData, tolerance: float, header_a: int, 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
+    if isinstance(value, ExcelError):
+        return {"error": value.code}
     if value is None or isinstance(value, (str, bool, int)):
         return value
     if isinstance(value, float):
@@ -538,7 +712,7 @@ def _jsonable(value: Any) -> Any:
 
 _KIND_LABELS = {
     VALUE: ("值", "value"), FORMULA: ("公式", "formula"),
-    ADDED: ("新增", "added"), REMOVED: ("删除", "removed"),
+    ADDED: ("新增", "added"), REMOVED: ("删除", "removed"), VBA: ("宏", "vba"),
 }
 
 
@@ -556,6 +730,8 @@ def _show(value: Any, lang: str, limit: int = 60) -> str:
         return _say(lang, "(空)", "(empty)") if lang != "both" else "(空 empty)"
     if isinstance(value, (list, tuple)):
         text = " | ".join("" if v is None else _show(v, lang, limit) for v in value)
+    elif isinstance(value, ExcelError):
+        text = value.code  # unquoted: text is shown in quotes
     elif isinstance(value, str):
         text = "'" + value.replace("\n", "\\n") + "'"
     elif isinstance(value, float):
@@ -568,6 +744,8 @@ def _show(value: Any, lang: str, limit: int = 60) -> str:
 
 
 def _location(change: CellChange) -> str:
+    if change.kind == VBA:
+        return change.cell
     sheet = change.sheet
     if any(not (ch.isalnum() or ch == "_") for ch in sheet):
         sheet = "'" + sheet.replace("'", "''") + "'"
@@ -583,7 +761,9 @@ def format_changes(changes: list[CellChange], lang: str = "both") -> str:
     kind_w = max(display_width(r[1]) for r in rows)
     lines = []
     for where, kind, change in rows:
-        if change.kind in (ADDED, REMOVED) and not change.cell:
+        if change.kind == VBA:
+            detail = _vba_detail(change, lang)
+        elif change.kind in (ADDED, REMOVED) and not change.cell:
             detail = _say(lang, "整个工作表", "whole sheet")
         elif change.kind == ADDED:
             detail = "→ " + _show(change.new, lang, 100)
@@ -595,11 +775,23 @@ def format_changes(changes: list[CellChange], lang: str = "both") -> str:
         pad_kind = " " * (kind_w - display_width(kind))
         lines.append(f"{where}{pad_where}  {kind}{pad_kind}  {detail}")
     counts = Counter(c.kind for c in changes)
+    kinds = KINDS + ((VBA,) if counts[VBA] else ())
     zh = f"共 {len(changes)} 处差异:" + ",".join(
-        f"{_KIND_LABELS[k][0]} {counts[k]}" for k in KINDS)
-    en = f"{len(changes)} change(s): " + ", ".join(f"{k} {counts[k]}" for k in KINDS)
+        f"{_KIND_LABELS[k][0]} {counts[k]}" for k in kinds)
+    en = f"{len(changes)} change(s): " + ", ".join(f"{k} {counts[k]}" for k in kinds)
     lines.append({"zh": zh, "en": en}.get(lang, f"{zh} / {en}"))
     return "\n".join(lines)
+
+
+def _vba_detail(change: CellChange, lang: str) -> str:
+    def short(digest: str | None) -> str:
+        return f"sha256 {digest[:12]}…" if digest else ""
+
+    if change.old is None:
+        return _say(lang, "VBA 宏项目:新增", "VBA project added") + f" → {short(change.new)}"
+    if change.new is None:
+        return _say(lang, "VBA 宏项目:删除", "VBA project removed") + f" ({short(change.old)})"
+    return _say(lang, "VBA 宏项目:已更改", "VBA project changed") + f" {short(change.old)} → {short(change.new)}"
 
 
 def _label(lang: str, zh: str, en: str, sep: str = "\n") -> str:
@@ -670,7 +862,8 @@ def write_diff_report(path: Any, a: Any, b: Any, changes: list[CellChange],
 
     by_sheet: dict[str, list[CellChange]] = {}
     for change in changes:
-        by_sheet.setdefault(change.sheet, []).append(change)
+        if change.kind != VBA:  # not a sheet: listed above only
+            by_sheet.setdefault(change.sheet, []).append(change)
     for name, sheet_changes in by_sheet.items():
         _write_side_by_side(workbook, taken, name, book_a, book_b, sheet_changes, formats, lang)
     workbook.close()
@@ -691,8 +884,10 @@ def _write_value(ws: Any, row: int, col: int, value: Any, fmt: Any = None) -> No
             ws.write_number(row, col, value, fmt)
     elif isinstance(value, dt.datetime):
         ws.write_datetime(row, col, value, fmt)
+    elif isinstance(value, ExcelError):
+        ws.write_string(row, col, value.code, fmt)
     elif isinstance(value, (list, tuple)):
-        text = " | ".join("" if v is None else str(_jsonable(v)) for v in value)
+        text = " | ".join("" if v is None else str(v) for v in value)
         ws.write_string(row, col, text, fmt)
     else:
         ws.write_string(row, col, str(_jsonable(value)), fmt)
@@ -772,10 +967,11 @@ def _write_side_by_side(workbook: Any, taken: set[str], name: str, book_a: Book,
 # ---------------------------------------------------------------------------------------------
 # command line
 
-_DIFF_HELP = """Compare two workbooks cell by cell (values and formulas separately).
+_DIFF_HELP = """Compare two workbooks cell by cell (values and formulas separately), and their
+VBA macro projects by hash.
 
 \b
-比较两个工作簿:逐个单元格比较值与公式,列出新增/删除的工作表。
+比较两个工作簿:逐个单元格比较值与公式,列出新增/删除的工作表,并按哈希比较 VBA 宏项目。
 Exit status: 0 identical / 相同, 1 different / 有差异, 2 unreadable input / 无法读取。
 
 \b
@@ -840,7 +1036,7 @@ def diff_command(ctx: click.Context, a: str, b: str, tolerance: float, by_key: t
 
 
 __all__ = [
-    "ADDED", "FORMULA", "KINDS", "REMOVED", "VALUE", "Book", "CellChange", "DiffInputError",
+    "ADDED", "FORMULA", "KINDS", "REMOVED", "VALUE", "VBA", "Book", "CellChange", "DiffInputError", "ExcelError",
     "SheetData", "diff_command", "diff_workbooks", "format_changes", "keyed_sheets", "load_book",
     "normalize_formula", "values_equal", "write_diff_report",
 ]

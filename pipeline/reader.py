@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import csv
 import gc
+import io
+import os
 import re
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -38,15 +41,24 @@ from pipeline.safety import (
     XLSX,
     Limits,
     SheetExtent,
+    Source,
     UnreadableInput,
     cell_positions,
     check_extent,
     check_input_file,
     check_merged_ranges,
     check_workbook_cells,
+    check_xls_sheets,
+    normalised_xls,
+    normalised_xlsx,
     scan_workbook_sheets,
 )
 from pipeline.workers import run_biggest_first
+
+# A Rust panic inside calamine prints its message, and with RUST_BACKTRACE set a backtrace of
+# some sixty frames, on the process's stderr before Python sees the exception. Neither is for
+# HR: no backtrace is ever taken, and stderr is closed around calamine (`_calamine_quiet`).
+os.environ["RUST_BACKTRACE"] = "0"
 
 HEADER_SCAN_ROWS = 30
 WORKBOOK_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".csv"}
@@ -555,6 +567,33 @@ def _is_panic(exc: BaseException) -> bool:
     return type(exc).__name__ == "PanicException"
 
 
+@contextmanager
+def _calamine_quiet():
+    """File descriptor 2 sent to /dev/null while calamine works: what Rust prints there (a
+    panic's message and backtrace) never reaches the console; the exception still reaches us
+    and becomes a finding. Our own messages written before are flushed first, and stderr is
+    back as it was afterwards."""
+    try:
+        sys.stderr.flush()
+    except (AttributeError, OSError, ValueError):
+        pass
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all: nothing to protect
+        yield
+        return
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 2)
+        finally:
+            os.close(null)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def read_workbook(path: Path, file: str | None = None, limits: Limits = Limits()) -> WorkbookRead:
     """Read one input workbook (.xlsx, .xlsm, .xls or .csv); every problem becomes a finding,
     never an exception."""
@@ -589,7 +628,10 @@ def _damaged_finding(file: str, exc: BaseException) -> Finding:
                        reason="工作簿设置了打开密码(已加密),无法读取。请去掉密码后另存为 .xlsx。",
                        reason_en="the workbook is password-protected (encrypted) and cannot be read; "
                                  "remove the password and save it as .xlsx.")
-    detail = f"{type(exc).__name__}: {exc}".splitlines()[0][:300] if str(exc) else type(exc).__name__
+    if _is_panic(exc):  # the Rust message names calamine's source lines: nothing for HR
+        detail = "calamine PanicException"
+    else:
+        detail = f"{type(exc).__name__}: {exc}".splitlines()[0][:300] if str(exc) else type(exc).__name__
     return finding(
         "unreadable", file=file,
         reason=f"文件已损坏,或由不兼容的程序生成,无法解析。请在 Excel 中打开并另存为 .xlsx({detail})",
@@ -650,14 +692,27 @@ def _read_book(result: WorkbookRead, book: _Book) -> None:
 
 # ------------------------------------------------------------------------------ formats
 
-def _calamine_book(path: Path, fmt: str, limits: Limits) -> _Book:
-    """An .xlsx/.xlsm (every sheet's XML scanned first) or a legacy .xls, read by calamine."""
+def _calamine_book(path: Path, fmt: str, limits: Limits, data: bytes | None = None) -> _Book:
+    """An .xlsx/.xlsm (every sheet's XML scanned first) or a legacy .xls (every sheet's BIFF
+    records scanned first), read by calamine from `data` when given, else from `path`."""
     hidden: dict[str, dict] = {}
     parts: dict[str, str] = {}
     if fmt == XLSX:  # all sheets checked against the limits before calamine sees the file
-        parts, hidden = _scan_xlsx(path, limits)
+        data = normalised_xlsx(path if data is None else data) or data  # other programs' layouts
+        parts, hidden = _scan_xlsx(path if data is None else data, limits)
+    else:  # calamine reserves a sheet's declared extent and builds it whole: sized first
+        check_xls_sheets(path if data is None else data, limits)
+        data = normalised_xls(path if data is None else data) or data  # `WORKBOOK`, `BOOK`
+    with _calamine_quiet():
+        return _calamine_sheets(path, fmt, limits, data, parts, hidden)
+
+
+def _calamine_sheets(path: Path, fmt: str, limits: Limits, data: bytes | None,
+                     parts: dict[str, str], hidden: dict[str, dict]) -> _Book:
     expected = {".xlsx", ".xlsm"} if fmt == XLSX else {".xls"}
-    if path.suffix.lower() in expected:
+    if data is not None:
+        workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
+    elif path.suffix.lower() in expected:
         workbook = CalamineWorkbook.from_path(str(path))
     else:  # content and name disagree (a .xlsx saved as .xls): calamine goes by content here
         with path.open("rb") as handle:
@@ -676,9 +731,7 @@ def _calamine_book(path: Path, fmt: str, limits: Limits) -> _Book:
             continue  # a name twice: calamine gives the first sheet for both
         book.hidden[name] = hidden.get(parts.get(name, ""), {})
         sheet = workbook.get_sheet_by_name(name)
-        # The grid runs from A1 to the last cell: checked again before Python builds it (for
-        # .xls, whose cells are not scanned first, this is the check; BIFF caps a sheet at
-        # 65,536 × 256, so calamine's own block stays bounded).
+        # The grid runs from A1 to the last cell: checked again before Python builds it.
         extent = SheetExtent(sheet.end[0] + 1, sheet.end[1] + 1) if sheet.height else SheetExtent(0, 0)
         check_extent(name, extent, limits)
         total += extent.cells
@@ -710,9 +763,10 @@ def _grid(sheet) -> _Grid:
     return _Grid(rows, top, left)
 
 
-def _scan_xlsx(path: Path, limits: Limits) -> tuple[dict[str, str], dict[str, dict]]:
+def _scan_xlsx(path: Source, limits: Limits) -> tuple[dict[str, str], dict[str, dict]]:
     """The safety scan of every sheet (see safety.scan_workbook_sheets), collecting on the way
-    the cells calamine would show blank: each sheet's XML is inflated once."""
+    the cells calamine would show blank: each sheet's XML is inflated once. `path`: the file,
+    or its bytes."""
     hidden: dict[str, dict] = {}
 
     def each(part: str, data: bytes, prefixed: bool) -> None:

@@ -17,7 +17,6 @@ import datetime as dt
 import re
 import unicodedata
 import warnings
-import zipfile
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path, PurePosixPath
@@ -29,7 +28,7 @@ from openpyxl.utils.cell import range_boundaries as _range_boundaries
 from openpyxl.utils.datetime import to_excel
 
 from pipeline.findings import ERROR, Finding, sort_findings
-from pipeline.safety import Limits, UnreadableInput, assert_defusedxml_in_force, check_workbook_file
+from pipeline.safety import Limits, UnreadableInput, assert_defusedxml_in_force, openpyxl_input
 from pipeline.writers.common import (
     FONT,
     display_width,
@@ -197,19 +196,6 @@ def _resolve_sheets(wanted, names: list[str]) -> dict[str, str]:
 # ----------------------------------------------------------------------------- reading
 
 
-def _sheet_xml_bytes(source: Path, limits: Limits) -> int:
-    """Refuse what must not be opened (not a zip, encrypted or .xls, zip bomb: the same checks
-    as the reader); return the bytes of sheet XML, from which the number of stored cells is
-    estimated before anything is parsed."""
-    check_workbook_file(source, limits)
-    try:
-        with zipfile.ZipFile(source) as archive:
-            members = archive.infolist()
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise UnreadableInput("文件已损坏或不完整", "the file is damaged or truncated") from exc
-    return sum(m.file_size for m in members if m.filename.startswith("xl/worksheets/"))
-
-
 @dataclass
 class _SheetCopy:
     """What was copied from one sheet, for the links and notes on the list sheet."""
@@ -225,9 +211,9 @@ class _SheetCopy:
 class _Copier:
     """Copies the source's sheets into an xlsxwriter workbook, marking the flagged cells."""
 
-    def __init__(self, workbook, source: Path, by_cell, lang: str, max_cells: int):
+    def __init__(self, workbook, source: bytes, by_cell, lang: str, max_cells: int):
         self.wb = workbook
-        self.source = source
+        self.source = source  # the bytes openpyxl reads
         self.by_cell = by_cell  # source sheet name → {(row, col): [findings]}
         self.lang = lang
         self.budget = max_cells
@@ -599,10 +585,10 @@ class _Copier:
             self.cached_book.close()
 
 
-def _open(source: Path) -> BytesIO:
+def _open(source: bytes) -> BytesIO:
     """The file's bytes: openpyxl then goes by content, not by the name's extension (an
     input saved as `.XLSX`, `.xlsm` or without extension is still read)."""
-    return BytesIO(source.read_bytes())
+    return BytesIO(source)
 
 
 def _formula_cache(cached):
@@ -752,10 +738,13 @@ def _copy_source(workbook, source: Path, by_cell, wanted: set[str], lang: str, m
     Returns {sheet name as findings give it, and as the source has it: _SheetCopy};
     raises when the source cannot be read at all.
     """
-    sheet_xml_bytes = _sheet_xml_bytes(source, limits)
-    estimate = sheet_xml_bytes // MIN_CELL_XML_BYTES
+    # The same checks as the reader, then the bytes laid out as openpyxl can follow them and
+    # within its budget (merged ranges and named styles left out beyond it); the sheet XML's
+    # size estimates the stored cells before anything is parsed.
+    prepared = openpyxl_input(source, limits)
+    estimate = prepared.sheet_xml_bytes // MIN_CELL_XML_BYTES
     full = estimate <= min(max_cells, FULL_LOAD_CELLS)
-    book = load_workbook(_open(source), read_only=not full, data_only=False)
+    book = load_workbook(_open(prepared.data), read_only=not full, data_only=False)
     copier = None
     try:
         names = list(book.sheetnames)
@@ -766,7 +755,7 @@ def _copy_source(workbook, source: Path, by_cell, wanted: set[str], lang: str, m
                 target = flags.setdefault(resolved[sheet], {})
                 for position, marks in cells.items():
                     target.setdefault(position, []).extend(marks)
-        copier = _Copier(workbook, source, flags, lang, max_cells)
+        copier = _Copier(workbook, prepared.data, flags, lang, max_cells)
         taken = {n.lower() for n in names}
         list_name = LIST_SHEET if LIST_SHEET.lower() not in taken else safe_sheet_name(
             LIST_SHEET, taken)
@@ -791,6 +780,13 @@ def _copy_source(workbook, source: Path, by_cell, wanted: set[str], lang: str, m
                 continue
             copier.copy_sheet(ws_out, ws_in, copy, full)
             copies[name] = copy
+            left_out = prepared.merges_left_out.get(name, 0)
+            if left_out and full:
+                notes.append((
+                    f"工作表“{name}”有 {left_out:,} 处合并单元格过大或过多,副本中未合并(值照常显示)。",
+                    f"{left_out:,} merged ranges of sheet '{name}' are too large or too many to copy: "
+                    "the copy shows their values unmerged.",
+                ))
             if copy.shortened:
                 notes.append((
                     f"工作表“{name}”太大,副本只包含开头的行和有问题的行;请在原文件中修改。",
