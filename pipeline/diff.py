@@ -44,6 +44,7 @@ import warnings
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
@@ -54,13 +55,15 @@ from openpyxl.formula.translate import Translator
 from openpyxl.reader.strings import read_string_table
 from openpyxl.styles.numbers import builtin_format_code, is_date_format, is_timedelta_format
 from openpyxl.utils.cell import get_column_letter, range_boundaries
-from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900
+from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, from_excel
 from openpyxl.worksheet._reader import WorkSheetParser
 from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 from openpyxl.xml.constants import SHEET_MAIN_NS
 from openpyxl.xml.functions import iterparse
 
 from pipeline.findings import BilingualError
+from pipeline.kinds import KINDS as TEMPLATE_KINDS
+from pipeline.kinds import SheetSpec, fold, header_aliases
 from pipeline.safety import (
     Limits,
     PackageParts,
@@ -78,16 +81,13 @@ MAX_UNCOMPRESSED = 200 * 1024 * 1024  # bytes a workbook may inflate to before w
 HEADER_SCAN_ROWS = 20
 
 VALUE, FORMULA, ADDED, REMOVED, VBA = "value", "formula", "added", "removed", "vba"
-KINDS = (VALUE, FORMULA, ADDED, REMOVED)  # the kinds every summary counts; `vba` only when found
+KINDS = (VALUE, FORMULA, ADDED, REMOVED)  # the kinds of the JSON contract, and `vba` when found
 
-# The keys our own templates identify rows by; any other header text is accepted as is.
-KEY_ALIASES: dict[str, tuple[str, ...]] = {
-    "employee_id": ("employee_id", "employee id", "员工编号"),
-    "indicator_id": ("indicator_id", "indicator id", "指标编号"),
-    "period": ("period", "考核周期"),
-}
-_KEY_SHORT = {"employee": "employee_id", "员工": "employee_id", "indicator": "indicator_id",
-              "指标": "indicator_id", "周期": "period"}
+GENERAL = "General"
+# Built-in formats 14 and 22 show in the reader's own short-date style (10/1/26 in one
+# country, 2026/10/1 in another): an auditor is shown the unambiguous ISO form instead.
+_BUILTIN_DATES = {14: "yyyy-mm-dd", 22: "yyyy-mm-dd h:mm"}
+
 
 
 class DiffInputError(BilingualError):
@@ -110,6 +110,10 @@ class CellChange:
     new: Any
     a_ref: str | None = field(default=None, compare=False, repr=False)
     b_ref: str | None = field(default=None, compare=False, repr=False)
+    # How each side's cell shows its value (`0%`); for a row, one format per cell. Display only.
+    old_format: Any = field(default=None, compare=False, repr=False)
+    new_format: Any = field(default=None, compare=False, repr=False)
+    key: str = field(default="", compare=False, repr=False)  # the row's key, rows matched by key
 
     def as_json(self) -> dict:
         return {"sheet": self.sheet, "cell": self.cell, "kind": self.kind,
@@ -131,6 +135,7 @@ class _Cell:
     formula: str | None  # formula text with its '=', None for a constant
     value: Any  # the constant, or the formula's cached value ("" when it cached an empty
     # result, None when it was never calculated)
+    number_format: str = "General"  # how the cell shows its value (`0%`, `yyyy-mm-dd`)
 
 
 @dataclass
@@ -222,7 +227,8 @@ def _read_package(data: bytes) -> tuple[dict[str, SheetData], tuple[str, str] | 
             with archive.open(strings_part) as source:
                 strings = read_string_table(source)
         styles_part = parts.get(related.get("styles") or "xl/styles.xml")
-        dates, durations = _date_styles(utf8_xml(archive.read(styles_part))) if styles_part else (set(), set())
+        codes, dates, durations = (_cell_formats(utf8_xml(archive.read(styles_part))) if styles_part
+                                   else ([], set(), set()))
         epoch = CALENDAR_MAC_1904 if date1904 else CALENDAR_WINDOWS_1900
         sheets: dict[str, SheetData] = {}
         for name, part in names.items():
@@ -234,7 +240,7 @@ def _read_package(data: bytes) -> tuple[dict[str, SheetData], tuple[str, str] | 
                 raise KeyError(f"sheet {name!r}: no part {part}")
             with archive.open(member) as source:
                 parser = _CellParser(source, strings, epoch=epoch, date_formats=dates, timedelta_formats=durations)
-                sheets[name] = SheetData(name, _sheet_cells(parser))
+                sheets[name] = SheetData(name, _sheet_cells(parser, codes))
         projects = sorted((key, info) for key, info in parts.by_key.items() if key.rsplit("/", 1)[-1] == "vbaproject.bin")
         vba = None
         if projects:
@@ -261,10 +267,11 @@ def _attributes(tag: bytes) -> dict[str, str]:
             for name, a, b in (m.groups() for m in _ATTRIBUTE.finditer(tag))}
 
 
-def _date_styles(styles_xml: bytes) -> tuple[set[int], set[int]]:
-    """The cell formats (indices into cellXfs) that show dates, and durations: what openpyxl
-    would find, without building its stylesheet (tens of thousands of styles cost it half a
-    minute). The part's prolog was checked (no DTD): its tags are read as they are."""
+def _cell_formats(styles_xml: bytes) -> tuple[list[str], set[int], set[int]]:
+    """Each cell format's number format code (by index into cellXfs), and the formats that
+    show dates and durations: what openpyxl would find, without building its stylesheet
+    (tens of thousands of styles cost it half a minute). The part's prolog was checked (no
+    DTD): its tags are read as they are."""
     custom: dict[int, str] = {}
     for match in _NUM_FMT.finditer(styles_xml):
         attributes = _attributes(match.group(1))
@@ -279,15 +286,20 @@ def _date_styles(styles_xml: bytes) -> tuple[set[int], set[int]]:
             formats.append(int(_attributes(match.group(1)).get("numFmtId", 0)))
         except ValueError:
             formats.append(0)
+    codes: list[str] = []
     dates, durations = set(), set()
+    known: dict[int, str] = {}
     for index, number_format in enumerate(formats):
-        code = custom[number_format] if number_format in custom else builtin_format_code(number_format)
-        if code:
-            if is_date_format(code):
-                dates.add(index)
-            if is_timedelta_format(code):
-                durations.add(index)
-    return dates, durations
+        if number_format not in known:
+            known[number_format] = (custom[number_format] if number_format in custom else
+                                    _BUILTIN_DATES.get(number_format) or builtin_format_code(number_format))
+        code = known[number_format] or GENERAL
+        codes.append(code)
+        if is_date_format(code):
+            dates.add(index)
+        if is_timedelta_format(code):
+            durations.add(index)
+    return codes, dates, durations
 
 
 _FORMULA_TAG = f"{{{SHEET_MAIN_NS}}}f"
@@ -329,23 +341,25 @@ class _CellParser(WorkSheetParser):
         return cell
 
 
-def _sheet_cells(parser: _CellParser) -> dict[tuple[int, int], _Cell]:
+def _sheet_cells(parser: _CellParser, codes: list[str]) -> dict[tuple[int, int], _Cell]:
     """Non-empty cells of one sheet, from the cells the XML holds (a stray formatted cell at
-    XFD1048576 does not make us walk a million empty ones)."""
+    XFD1048576 does not make us walk a million empty ones), each with its number format."""
     cells: dict[tuple[int, int], _Cell] = {}
     for _, row in parser.parse():
         for cell in row:
             pos = (cell["row"], cell["column"])
             raw = cell["value"]
+            style = cell.get("style_id") or 0
+            code = codes[style] if style < len(codes) else GENERAL
             if cell["data_type"] == "f" or isinstance(raw, (ArrayFormula, DataTableFormula)):
                 cached = cell.get("cached")
-                cells[pos] = _Cell(_formula_text(raw), cached if cached == "" else _norm_value(cached))
+                cells[pos] = _Cell(_formula_text(raw), cached if cached == "" else _norm_value(cached), code)
                 continue
             if cell["data_type"] == "e" and raw is not None:
                 raw = ExcelError(str(raw))
             value = _norm_value(raw)
             if value is not None:
-                cells[pos] = _Cell(None, value)
+                cells[pos] = _Cell(None, value, code)
     return dict(sorted(cells.items()))
 
 
@@ -441,109 +455,93 @@ def _formulas_equal(fa: str, fb: str, a_ref: str | None, b_ref: str | None) -> b
 
 
 def _compare_cells(ca: _Cell | None, cb: _Cell | None, tolerance: float,
-                   a_ref: str | None = None, b_ref: str | None = None) -> list[tuple[str, Any, Any]]:
-    """(kind, old, new) for one pair of cells: a formula entry, then a value entry."""
-    fa, va = (ca.formula, ca.value) if ca else (None, None)
-    fb, vb = (cb.formula, cb.value) if cb else (None, None)
-    out: list[tuple[str, Any, Any]] = []
+                   a_ref: str | None = None, b_ref: str | None = None) -> list[tuple]:
+    """(kind, old, new, old format, new format) for one pair of cells: a formula entry, then
+    a value entry. A formula text has no number format (None)."""
+    fa, va, ka = (ca.formula, ca.value, ca.number_format) if ca else (None, None, None)
+    fb, vb, kb = (cb.formula, cb.value, cb.number_format) if cb else (None, None, None)
+    out: list[tuple] = []
     if fa is not None or fb is not None:
         if fa is None or fb is None or not _formulas_equal(fa, fb, a_ref, b_ref):
-            out.append((FORMULA, fa if fa is not None else va, fb if fb is not None else vb))
+            out.append((FORMULA, fa if fa is not None else va, fb if fb is not None else vb,
+                        None if fa is not None else ka, None if fb is not None else kb))
     uncached = (fa is not None and va is None) or (fb is not None and vb is None)
     if not uncached and not values_equal(va, vb, tolerance):
-        out.append((VALUE, va, vb))
+        out.append((VALUE, va, vb, ka, kb))
     return out
 
 
 # ---------------------------------------------------------------------------------------------
-# diffing
+# which rows are the same row: keys
 
 
-def diff_workbooks(a: Any, b: Any, *, tolerance: float = 0.0,
-                   by_key: list[str] | None = None) -> list[CellChange]:
-    """Every difference between workbooks `a` and `b` (paths or `Book`s), in report order.
+@dataclass(frozen=True)
+class KeyPlan:
+    """How one sheet's rows are matched: the header row on each side, the key columns there,
+    and what the key columns are called (for the note that says rows were matched by key)."""
 
-    Raises DiffInputError if either cannot be read."""
-    book_a = a if isinstance(a, Book) else load_book(a)
-    book_b = b if isinstance(b, Book) else load_book(b)
-    keys = _expand_keys(by_key)
-    changes: list[CellChange] = []
-    for name, sheet_a in book_a.sheets.items():
-        sheet_b = book_b.sheets.get(name)
-        if sheet_b is None:
-            changes.append(CellChange(name, "", REMOVED, name, None))
-            continue
-        plan = _key_plan(sheet_a, sheet_b, keys) if keys else None
-        if plan is None:
-            changes.extend(_diff_cells(sheet_a, sheet_b, tolerance))
-        else:
-            changes.extend(_diff_by_key(sheet_a, sheet_b, tolerance, *plan))
-    for name in book_b.sheets:
-        if name not in book_a.sheets:
-            changes.append(CellChange(name, "", ADDED, None, name))
-    hash_a, hash_b = (book.vba[1] if book.vba else None for book in (book_a, book_b))
-    if hash_a != hash_b:  # the macros themselves: compared by hash, never run or read
-        part = (book_b.vba or book_a.vba)[0]
-        changes.append(CellChange("", part, VBA, hash_a, hash_b))
-    return changes
+    header_a: int
+    header_b: int
+    columns_a: tuple[int, ...]
+    columns_b: tuple[int, ...]
+    names_zh: tuple[str, ...]
+    names_en: tuple[str, ...]
 
 
-def keyed_sheets(a: Book, b: Book, by_key: list[str] | None) -> list[str]:
-    """Sheets (in both books) whose rows `by_key` can match; the others are diffed by cell."""
-    keys = _expand_keys(by_key)
-    if not keys:
-        return []
-    return [name for name, sheet in a.sheets.items()
-            if name in b.sheets and _key_plan(sheet, b.sheets[name], keys) is not None]
+def _template_tables() -> list[tuple[SheetSpec, dict[str, str]]]:
+    """(sheet, header alias -> field) for every template sheet whose rows have a key: the kind
+    descriptions decide which columns identify a row, as they do for validation."""
+    global _TEMPLATE_TABLES
+    if _TEMPLATE_TABLES is None:
+        _TEMPLATE_TABLES = [
+            (spec, {alias: f.name for f in spec.fields for alias in header_aliases(f)})
+            for kind in TEMPLATE_KINDS.values() for spec in kind.tables if spec.key]
+    return _TEMPLATE_TABLES
 
 
-def _diff_cells(sa: SheetData, sb: SheetData, tolerance: float,
-                rows: tuple[int, int] | None = None) -> list[CellChange]:
-    """Cell-by-cell at the same address; `rows` = (last A row, last B row) limits the region."""
-    cells_a, cells_b = sa.cells, sb.cells
-    if rows is not None:
-        cells_a = {p: c for p, c in cells_a.items() if p[0] <= rows[0]}
-        cells_b = {p: c for p, c in cells_b.items() if p[0] <= rows[1]}
-    out = []
-    for pos in sorted(cells_a.keys() | cells_b.keys()):
-        ref = f"{get_column_letter(pos[1])}{pos[0]}"
-        for kind, old, new in _compare_cells(cells_a.get(pos), cells_b.get(pos), tolerance):
-            out.append(CellChange(sa.name, ref, kind, old, new))
-    return out
+_TEMPLATE_TABLES: list[tuple[SheetSpec, dict[str, str]]] | None = None
+
+# Short names for `--by-key` (the headers themselves come from the kind descriptions).
+_KEY_SHORT = {"employee": "employee_id", "员工": "employee_id", "indicator": "indicator_id",
+              "rater": "rater_id", "expert": "expert_id", "role": "role_family"}
+_AUTO = ("all", "auto", "default", "全部", "自动")
 
 
-def _expand_keys(by_key: Iterable[str] | None) -> list[str]:
+def _key_field_aliases() -> dict[str, set[str]]:
+    """Every key field of the templates -> every header text that names it."""
+    aliases: dict[str, set[str]] = {}
+    for spec, _ in _template_tables():
+        for f in spec.fields:
+            if f.name in spec.key:
+                aliases.setdefault(f.name, set()).update(header_aliases(f))
+    return aliases
+
+
+def _expand_keys(by_key: Iterable[str] | None) -> list[str] | None:
+    """Explicit key names, or None for the templates' own keys (no keys given, or `all`)."""
     keys: list[str] = []
     for item in by_key or []:
         for part in str(item).split(","):
             part = part.strip()
-            if not part:
-                continue
-            if _norm_text(part) in ("all", "default", "全部"):
-                keys.extend(KEY_ALIASES)
-            else:
+            if part and fold(part) in _AUTO:
+                return None
+            if part:
                 keys.append(part)
-    return list(dict.fromkeys(keys))
+    return list(dict.fromkeys(keys)) or None
 
 
-def _norm_text(text: Any) -> str:
-    """Header text for matching: NFKC, case-folded, '_'/'-' as spaces, whitespace collapsed."""
-    norm = unicodedata.normalize("NFKC", str(text)).casefold().replace("_", " ").replace("-", " ")
-    return " ".join(norm.split())
-
-
-def _key_patterns(key: str) -> tuple[str, ...]:
-    norm = _norm_text(key)
+def _key_patterns(key: str) -> set[str]:
+    norm = fold(key)
     canonical = _KEY_SHORT.get(norm)
-    for name, aliases in KEY_ALIASES.items():
-        if norm in {_norm_text(a) for a in aliases}:
+    for name, aliases in _key_field_aliases().items():
+        if norm in aliases or norm.replace(" ", "_") == name:
             canonical = name
-    aliases = KEY_ALIASES[canonical] if canonical else (key,)
-    return tuple(_norm_text(a) for a in aliases)
+    return _key_field_aliases()[canonical] if canonical else {norm}
 
 
 def _header_candidates(sheet: SheetData) -> list[tuple[int, dict[int, str]]]:
-    """Rows among the first 20 whose cells are mostly non-empty text: possible header rows."""
+    """Rows among the first 20 whose cells are mostly non-empty text: possible header rows,
+    with their texts as written."""
     if not sheet.cells:
         return []
     first = min(r for r, _ in sheet.cells)
@@ -557,25 +555,64 @@ def _header_candidates(sheet: SheetData) -> list[tuple[int, dict[int, str]]]:
         texts = {c: cell.value for c, cell in rows[r].items()
                  if cell.formula is None and isinstance(cell.value, str) and cell.value.strip()}
         if len(texts) >= 2 and len(texts) * 2 >= span and len(texts) * 2 > len(rows[r]):
-            found.append((r, {c: _norm_text(t) for c, t in texts.items()}))
+            found.append((r, texts))
     return found
+
+
+def _template_columns(header: dict[int, str], aliases: dict[str, str]) -> dict[str, int]:
+    """field -> column of a header row, by the template's header aliases (leftmost wins)."""
+    found: dict[str, int] = {}
+    for col, text in sorted(header.items()):
+        name = aliases.get(fold(text))
+        if name is not None and name not in found:
+            found[name] = col
+    return found
+
+
+def _sheet_is(spec: SheetSpec, sheet_name: str) -> bool:
+    return fold(sheet_name) in {fold(spec.name), fold(spec.zh), fold(spec.en), fold(spec.zh + spec.en)}
+
+
+def _template_plan(sa: SheetData, sb: SheetData) -> KeyPlan | None:
+    """Match rows by the template's key when both sides have its key columns under a header:
+    the sheet named like a template first, then the template whose columns fit best."""
+    best: tuple | None = None
+    for spec, aliases in _template_tables():
+        for row_a, header_a in _header_candidates(sa):
+            found = _template_columns(header_a, aliases)
+            if all(k in found for k in spec.key):
+                score = (_sheet_is(spec, sa.name), len(found), len(spec.key))
+                if best is None or score > best[0]:
+                    best = (score, spec, aliases, row_a, found)
+                break
+    if best is None:
+        return None
+    _, spec, aliases, row_a, found_a = best
+    for row_b, header_b in _header_candidates(sb):
+        found_b = _template_columns(header_b, aliases)
+        if all(k in found_b for k in spec.key):
+            return KeyPlan(row_a, row_b, tuple(found_a[k] for k in spec.key),
+                           tuple(found_b[k] for k in spec.key),
+                           tuple(spec.field(k).zh for k in spec.key),
+                           tuple(spec.field(k).en for k in spec.key))
+    return None
 
 
 def _find_key_columns(header: dict[int, str], keys: list[str]) -> dict[str, int]:
     """key -> column for each key found in this header (exact text first, then containment)."""
     found: dict[str, int] = {}
+    folded = {c: fold(t) for c, t in header.items()}
     for key in keys:
         patterns = _key_patterns(key)
-        exact = [c for c, h in sorted(header.items()) if h in patterns]
-        partial = [c for c, h in sorted(header.items()) if any(p in h for p in patterns)]
+        exact = [c for c, h in sorted(folded.items()) if h in patterns]
+        partial = [c for c, h in sorted(folded.items()) if any(p in h for p in patterns)]
         column = (exact or partial or [None])[0]
         if column is not None and column not in found.values():
             found[key] = column
     return found
 
 
-def _key_plan(sa: SheetData, sb: SheetData, keys: list[str]):
-    """(header row A, header row B, key columns A, key columns B) or None to diff cell by cell."""
+def _explicit_plan(sa: SheetData, sb: SheetData, keys: list[str]) -> KeyPlan | None:
     for row_a, header_a in _header_candidates(sa):
         cols_a = _find_key_columns(header_a, keys)
         if not cols_a:
@@ -584,9 +621,37 @@ def _key_plan(sa: SheetData, sb: SheetData, keys: list[str]):
             cols_b = _find_key_columns(header_b, keys)
             common = [k for k in keys if k in cols_a and k in cols_b]
             if common:
-                return (row_a, row_b, [cols_a[k] for k in common], [cols_b[k] for k in common])
+                names = tuple(" ".join(str(header_a[cols_a[k]]).split()) for k in common)
+                return KeyPlan(row_a, row_b, tuple(cols_a[k] for k in common),
+                               tuple(cols_b[k] for k in common), names, names)
         return None
     return None
+
+
+def key_plans(a: Book, b: Book, by_key: list[str] | None = None, *,
+              by_position: bool = False) -> dict[str, KeyPlan]:
+    """The sheets (in both books) whose rows are matched by key, and how.
+
+    Without `by_key`, a sheet is matched by its template's key (employee, period, indicator
+    for actuals) when both sides have those columns; with `by_key`, by those columns. The
+    other sheets, and every sheet with `by_position`, are compared cell by cell."""
+    if by_position:
+        return {}
+    keys = _expand_keys(by_key)
+    plans = {}
+    for name, sheet in a.sheets.items():
+        other = b.sheets.get(name)
+        if other is None:
+            continue
+        plan = _template_plan(sheet, other) if keys is None else _explicit_plan(sheet, other, keys)
+        if plan is not None:
+            plans[name] = plan
+    return plans
+
+
+def keyed_sheets(a: Book, b: Book, by_key: list[str] | None) -> list[str]:
+    """Sheets (in both books) whose rows `by_key` can match; the others are diffed by cell."""
+    return list(key_plans(a, b, by_key))
 
 
 def _key_value(cell: _Cell | None) -> Any:
@@ -602,7 +667,7 @@ def _key_value(cell: _Cell | None) -> Any:
     return value
 
 
-def _rows_by_key(sheet: SheetData, header_row: int, key_cols: list[int]) -> dict[tuple, int]:
+def _rows_by_key(sheet: SheetData, header_row: int, key_cols: tuple[int, ...]) -> dict[tuple, int]:
     """Data rows (below the header, not blank) keyed by (key values, occurrence), in order."""
     rows = sorted({r for r, _ in sheet.cells if r > header_row})
     seen: Counter = Counter()
@@ -614,9 +679,28 @@ def _rows_by_key(sheet: SheetData, header_row: int, key_cols: list[int]) -> dict
     return keyed
 
 
+def _row_pairs(sa: SheetData, sb: SheetData, plan: KeyPlan) -> list[tuple[int | None, int | None]]:
+    """The data rows of both sides in report order, as (A row, B row) with None on the side
+    that lacks the row: B's order, each removed row just before the B row that follows it
+    in A's order."""
+    rows_a = _rows_by_key(sa, plan.header_a, plan.columns_a)
+    rows_b = _rows_by_key(sb, plan.header_b, plan.columns_b)
+    entries: list[tuple[tuple, tuple[int | None, int | None]]] = []
+    next_b: float = math.inf
+    for key, ra in reversed(list(rows_a.items())):
+        if key in rows_b:
+            next_b = rows_b[key]
+        else:
+            entries.append(((next_b, 0, ra), (ra, None)))
+    for key, rb in rows_b.items():
+        entries.append(((rb, 1, 0), (rows_a.get(key), rb)))
+    entries.sort(key=lambda e: e[0])
+    return [pair for _, pair in entries]
+
+
 def _column_ids(sheet: SheetData, header_row: int) -> dict[tuple, int]:
     """Column identity (header text and occurrence; position when the header is blank) -> col."""
-    header = {c: _norm_text(cell.value) for (r, c), cell in sheet.cells.items()
+    header = {c: fold(cell.value) for (r, c), cell in sheet.cells.items()
               if r == header_row and cell.value is not None}
     columns = sorted({c for _, c in sheet.cells} | set(header))
     seen: Counter = Counter()
@@ -631,65 +715,428 @@ def _column_ids(sheet: SheetData, header_row: int) -> dict[tuple, int]:
     return ids
 
 
+def _row_cells(sheet: SheetData, row: int) -> list[_Cell | None]:
+    return [sheet.cells.get((row, c)) for c in range(sheet.min_col, sheet.max_col + 1)]
+
+
 def _row_values(sheet: SheetData, row: int) -> list[Any]:
-    values = []
-    for c in range(sheet.min_col, sheet.max_col + 1):
-        cell = sheet.cells.get((row, c))
-        values.append(None if cell is None else (cell.value if cell.value is not None else cell.formula))
-    return values
+    return [None if cell is None else (cell.value if cell.value is not None else cell.formula)
+            for cell in _row_cells(sheet, row)]
+
+
+def _row_formats(sheet: SheetData, row: int) -> list[str | None]:
+    return [None if cell is None or cell.value is None else cell.number_format
+            for cell in _row_cells(sheet, row)]
 
 
 def _row_range(sheet: SheetData, row: int) -> str:
     return f"{get_column_letter(sheet.min_col)}{row}:{get_column_letter(sheet.max_col)}{row}"
 
 
-def _diff_by_key(sa: SheetData, sb: SheetData, tolerance: float, header_a: int, header_b: int,
-                 keys_a: list[int], keys_b: list[int]) -> list[CellChange]:
+def _key_text(sheet: SheetData, row: int, columns: tuple[int, ...]) -> str:
+    """The row's key as its cells show it: `E006 · 2026-10 · KPI01`."""
+    shown = []
+    for c in columns:
+        cell = sheet.cells.get((row, c))
+        shown.append("" if cell is None else shown_as(
+            cell.value if cell.value is not None else cell.formula, cell.number_format))
+    return " · ".join(shown)
+
+
+def _diff_by_key(sa: SheetData, sb: SheetData, tolerance: float, plan: KeyPlan) -> list[CellChange]:
     """Rows matched by key: an inserted row is one `added`, not a cascade of changed cells."""
-    out = _diff_cells(sa, sb, tolerance, rows=(header_a, header_b))
-    rows_a = _rows_by_key(sa, header_a, keys_a)
-    rows_b = _rows_by_key(sb, header_b, keys_b)
-    cols_a, cols_b = _column_ids(sa, header_a), _column_ids(sb, header_b)
+    out = _diff_cells(sa, sb, tolerance, rows=(plan.header_a, plan.header_b))
+    cols_a, cols_b = _column_ids(sa, plan.header_a), _column_ids(sb, plan.header_b)
     column_pairs = [(cols_a.get(i), c) for i, c in cols_b.items()]
     column_pairs += [(c, None) for i, c in cols_a.items() if i not in cols_b]
-
-    # A removed row is listed just before the B row that follows it in A's order.
-    anchor: dict[int, float] = {}
-    next_b: float = math.inf
-    for key, ra in reversed(list(rows_a.items())):
-        if key in rows_b:
-            next_b = rows_b[key]
-        else:
-            anchor[ra] = next_b
-    groups: list[tuple[tuple, list[CellChange]]] = []
-    for key, ra in rows_a.items():
-        if key not in rows_b:
+    for ra, rb in _row_pairs(sa, sb, plan):
+        if rb is None:
             ref = _row_range(sa, ra)
-            groups.append(((anchor[ra], 0, ra), [CellChange(
-                sa.name, ref, REMOVED, _row_values(sa, ra), None, a_ref=ref, b_ref="")]))
-    for key, rb in rows_b.items():
-        ra = rows_a.get(key)
+            out.append(CellChange(sa.name, ref, REMOVED, _row_values(sa, ra), None, a_ref=ref,
+                                  b_ref="", old_format=_row_formats(sa, ra),
+                                  key=_key_text(sa, ra, plan.columns_a)))
+            continue
         if ra is None:
             ref = _row_range(sb, rb)
-            groups.append(((rb, 1, 0), [CellChange(
-                sb.name, ref, ADDED, None, _row_values(sb, rb), a_ref="", b_ref=ref)]))
+            out.append(CellChange(sb.name, ref, ADDED, None, _row_values(sb, rb), a_ref="",
+                                  b_ref=ref, new_format=_row_formats(sb, rb),
+                                  key=_key_text(sb, rb, plan.columns_b)))
             continue
-        row_changes = []
+        key = None
         for col_a, col_b in column_pairs:
             ref_a = f"{get_column_letter(col_a)}{ra}" if col_a else ""
             ref_b = f"{get_column_letter(col_b)}{rb}" if col_b else ""
             found = _compare_cells(sa.cells.get((ra, col_a)) if col_a else None,
                                    sb.cells.get((rb, col_b)) if col_b else None,
                                    tolerance, ref_a or None, ref_b or None)
-            for kind, old, new in found:
-                row_changes.append(CellChange(sb.name, ref_b or ref_a, kind, old, new,
-                                              a_ref=ref_a, b_ref=ref_b))
-        if row_changes:
-            groups.append(((rb, 1, ra), row_changes))
-    groups.sort(key=lambda g: g[0])
-    for _, group in groups:
-        out.extend(group)
+            for kind, old, new, old_format, new_format in found:
+                key = key if key is not None else _key_text(sb, rb, plan.columns_b)
+                out.append(CellChange(sb.name, ref_b or ref_a, kind, old, new, a_ref=ref_a,
+                                      b_ref=ref_b, old_format=old_format, new_format=new_format,
+                                      key=key))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# diffing
+
+
+def diff_workbooks(a: Any, b: Any, *, tolerance: float = 0.0, by_key: list[str] | None = None,
+                   by_position: bool = False) -> list[CellChange]:
+    """Every difference between workbooks `a` and `b` (paths or `Book`s), in report order.
+
+    Rows are matched by key where `key_plans` finds key columns (the templates' own keys
+    unless `by_key` names others); `by_position` compares every sheet cell by cell.
+    Raises DiffInputError if either cannot be read."""
+    book_a = a if isinstance(a, Book) else load_book(a)
+    book_b = b if isinstance(b, Book) else load_book(b)
+    plans = key_plans(book_a, book_b, by_key, by_position=by_position)
+    changes: list[CellChange] = []
+    for name, sheet_a in book_a.sheets.items():
+        sheet_b = book_b.sheets.get(name)
+        if sheet_b is None:
+            changes.append(CellChange(name, "", REMOVED, name, None))
+        elif name in plans:
+            changes.extend(_diff_by_key(sheet_a, sheet_b, tolerance, plans[name]))
+        else:
+            changes.extend(_diff_cells(sheet_a, sheet_b, tolerance))
+    for name in book_b.sheets:
+        if name not in book_a.sheets:
+            changes.append(CellChange(name, "", ADDED, None, name))
+    hash_a, hash_b = (book.vba[1] if book.vba else None for book in (book_a, book_b))
+    if hash_a != hash_b:  # the macros themselves: compared by hash, never run or read
+        part = (book_b.vba or book_a.vba)[0]
+        changes.append(CellChange("", part, VBA, hash_a, hash_b))
+    return changes
+
+
+def _diff_cells(sa: SheetData, sb: SheetData, tolerance: float,
+                rows: tuple[int, int] | None = None) -> list[CellChange]:
+    """Cell-by-cell at the same address; `rows` = (last A row, last B row) limits the region."""
+    cells_a, cells_b = sa.cells, sb.cells
+    if rows is not None:
+        cells_a = {p: c for p, c in cells_a.items() if p[0] <= rows[0]}
+        cells_b = {p: c for p, c in cells_b.items() if p[0] <= rows[1]}
+    out = []
+    for pos in sorted(cells_a.keys() | cells_b.keys()):
+        ref = f"{get_column_letter(pos[1])}{pos[0]}"
+        for kind, old, new, old_format, new_format in _compare_cells(
+                cells_a.get(pos), cells_b.get(pos), tolerance):
+            out.append(CellChange(sa.name, ref, kind, old, new, old_format=old_format,
+                                  new_format=new_format))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# a value as its cell shows it
+
+_COLORS = {"black", "blue", "cyan", "green", "magenta", "red", "white", "yellow"}
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+class _FormatUnsupported(Exception):
+    """A format code we do not render (conditions, fractions): the value is shown as General."""
+
+
+def _sections(code: str) -> list[str]:
+    """A format code's `;`-separated sections (positive; negative; zero; text)."""
+    sections, current, i = [], [], 0
+    while i < len(code):
+        ch = code[i]
+        if ch == '"':
+            end = code.find('"', i + 1)
+            end = len(code) if end < 0 else end
+            current.append(code[i:end + 1])
+            i = end + 1
+            continue
+        if ch in "\\_*" and i + 1 < len(code):
+            current.append(code[i:i + 2])
+            i += 2
+            continue
+        if ch == "[":
+            end = code.find("]", i)
+            end = len(code) if end < 0 else end
+            current.append(code[i:end + 1])
+            i = end + 1
+            continue
+        if ch == ";":
+            sections.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    sections.append("".join(current))
+    return sections
+
+
+def _tokens(section: str) -> list[tuple[str, str]]:
+    """(kind, text) tokens: lit, digit (0 # ?), dot, comma, percent, exp, date, ampm, elapsed."""
+    tokens: list[tuple[str, str]] = []
+    i, n = 0, len(section)
+    while i < n:
+        ch = section[i]
+        low = ch.lower()
+        if ch == '"':
+            end = section.find('"', i + 1)
+            end = n if end < 0 else end
+            tokens.append(("lit", section[i + 1:end]))
+            i = end + 1
+        elif ch == "\\":
+            tokens.append(("lit", section[i + 1:i + 2]))
+            i += 2
+        elif ch == "_":
+            tokens.append(("lit", " "))  # space as wide as the next character
+            i += 2
+        elif ch == "*":
+            i += 2  # repeat-to-fill: nothing to show in a text
+        elif ch == "[":
+            end = section.find("]", i)
+            end = n if end < 0 else end
+            inner = section[i + 1:end]
+            if inner.startswith("$"):  # [$¥-804]: a currency symbol, then a locale
+                tokens.append(("lit", inner[1:].split("-", 1)[0]))
+            elif inner[:1] in "<>=":
+                raise _FormatUnsupported(inner)
+            elif inner.lower() in ("h", "hh", "m", "mm", "s", "ss"):
+                tokens.append(("elapsed", inner.lower()))
+            elif inner.lower() in _COLORS or inner.lower().startswith("color"):
+                pass
+            # anything else ([DBNum1], [natnum]) changes the script, not the number: skipped
+            i = end + 1
+        elif ch in "0#?":
+            tokens.append(("digit", ch))
+            i += 1
+        elif ch == ".":
+            tokens.append(("dot", "."))
+            i += 1
+        elif ch == ",":
+            tokens.append(("comma", ","))
+            i += 1
+        elif ch == "%":
+            tokens.append(("percent", "%"))
+            i += 1
+        elif low == "e" and section[i + 1:i + 2] in ("+", "-"):
+            tokens.append(("exp", "E" + section[i + 1]))
+            i += 2
+        elif section[i:i + 5].upper() == "AM/PM":
+            tokens.append(("ampm", "AM/PM"))
+            i += 5
+        elif section[i:i + 3].upper() == "A/P":
+            tokens.append(("ampm", "A/P"))
+            i += 3
+        elif section[i:i + 7].lower() == "general":
+            tokens.append(("general", ""))
+            i += 7
+        elif low in "ymdhs":
+            j = i
+            while j < n and section[j].lower() == low:
+                j += 1
+            tokens.append(("date", section[i:j].lower()))
+            i = j
+        elif ch == "@":
+            tokens.append(("at", "@"))
+            i += 1
+        else:
+            tokens.append(("lit", ch))
+            i += 1
+    return tokens
+
+
+def _general(value: Any) -> str:
+    """Excel's General: integers without a decimal point, up to 15 significant digits."""
+    if isinstance(value, int):
+        return str(value)
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.15g}".replace("e", "E")
+
+
+def _half_up(number: Decimal, places: int) -> Decimal:
+    return number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+
+
+def _render_number(number: Decimal, tokens: list[tuple[str, str]]) -> str:
+    """A non-negative number through one numeric section (digits, grouping, %, scaling, E+)."""
+    kinds = [k for k, _ in tokens]
+    digits = [i for i, k in enumerate(kinds) if k == "digit"]
+    if any(k == "general" for k in kinds):
+        shown = _general(float(number))
+        return "".join(shown if k == "general" else t if k == "lit" else "" for k, t in tokens)
+    if not digits:  # a format of literals only ("-", "N/A")
+        return "".join(t for k, t in tokens if k == "lit")
+    exp_at = next((i for i, k in enumerate(kinds) if k == "exp"), len(tokens))
+    dot_at = next((i for i, k in enumerate(kinds) if k == "dot" and i < exp_at), None)
+    int_end = dot_at if dot_at is not None else exp_at
+    int_ph = [i for i in digits if i < int_end]
+    frac_ph = [i for i in digits if dot_at is not None and dot_at < i < exp_at]
+    exp_ph = [i for i in digits if i > exp_at]
+    if any(k == "lit" and "/" in t and int_ph and i > int_ph[0] for i, (k, t) in enumerate(tokens)
+           if i < int_end):
+        raise _FormatUnsupported("fraction")
+    number = number * (100 ** kinds.count("percent"))
+    scaled = 0
+    for last in (max(int_ph, default=-1), max(frac_ph, default=-1)):
+        j = last + 1
+        while last >= 0 and j < len(tokens) and kinds[j] == "comma":
+            scaled += 1
+            j += 1
+    number = number / (1000 ** scaled) if scaled else number
+    grouping = bool(int_ph) and any(kinds[i] == "comma" for i in range(int_ph[0], int_ph[-1]))
+    exponent = 0
+    if exp_at < len(tokens):
+        width = max(len(int_ph), 1)
+        if number:
+            exponent = number.adjusted() - (width - 1)
+        mantissa = _half_up(number.scaleb(-exponent), len(frac_ph))
+        if number and mantissa.adjusted() >= width:  # 9.99 rounded up to 10.0
+            exponent += 1
+            mantissa = _half_up(number.scaleb(-exponent), len(frac_ph))
+        number = mantissa
+    else:
+        number = _half_up(number, len(frac_ph))
+    int_text, _, frac_text = f"{number:f}".partition(".")
+    int_text = "" if int_text == "0" else int_text
+    frac_text = frac_text.ljust(len(frac_ph), "0")
+    texts = ["" if k in ("comma", "at", "date", "ampm", "elapsed") else t for k, t in tokens]
+    texts = [{"percent": "%", "dot": "."}.get(k, x) for k, x in zip(kinds, texts)]
+    interior = any(kinds[i] == "lit" for i in range(int_ph[0], int_ph[-1])) if int_ph else False
+    if grouping and not interior:
+        required = sum(tokens[i][1] == "0" for i in int_ph)
+        whole = int_text.rjust(required, "0")
+        for i in int_ph:
+            texts[i] = ""
+        texts[int_ph[0]] = f"{int(whole):,}" if whole else ""
+    elif int_ph:
+        rest = list(int_text)
+        for i in reversed(int_ph):
+            placeholder = tokens[i][1]
+            texts[i] = rest.pop() if rest else {"0": "0", "?": " "}.get(placeholder, "")
+        texts[int_ph[0]] = "".join(rest) + texts[int_ph[0]]
+    elif dot_at is not None:
+        texts[dot_at] = int_text + "."
+    significant = len(frac_text.rstrip("0"))
+    for k, i in enumerate(frac_ph):
+        placeholder = tokens[i][1]
+        texts[i] = frac_text[k] if k < significant or placeholder == "0" else (
+            " " if placeholder == "?" else "")
+    if exp_at < len(tokens):
+        sign = "-" if exponent < 0 else ("+" if tokens[exp_at][1] == "E+" else "")
+        texts[exp_at] = "E" + sign
+        required = max(sum(tokens[i][1] == "0" for i in exp_ph), 1)
+        for i in exp_ph:
+            texts[i] = ""
+        if exp_ph:
+            texts[exp_ph[0]] = str(abs(exponent)).rjust(required, "0")
+    return "".join(texts)
+
+
+def _as_datetime(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day)
+    if isinstance(value, dt.time):
+        return dt.datetime.combine(dt.date(1899, 12, 30), value)
+    if isinstance(value, dt.timedelta):
+        return dt.datetime(1899, 12, 30) + value
+    return from_excel(value)
+
+
+def _render_date(value: Any, tokens: list[tuple[str, str]]) -> str:
+    """A date, time or serial number through a date section (y m d h s, AM/PM, [h])."""
+    moment = _as_datetime(value)
+    twelve = any(k == "ampm" for k, _ in tokens)
+    timed = [(i, t) for i, (k, t) in enumerate(tokens) if k in ("date", "elapsed")]
+    out: list[str] = []
+    for i, (kind, text) in enumerate(tokens):
+        if kind == "lit":
+            out.append(text)
+        elif kind == "date":
+            letter, size = text[0], len(text)
+            if letter == "m":
+                before = [t for j, t in timed if j < i]
+                after = [t for j, t in timed if j > i]
+                if (before and before[-1][0] == "h") or (after and after[0][0] == "s"):
+                    letter = "minute"
+            if letter == "y":
+                out.append(f"{moment.year:04d}" if size > 2 else f"{moment.year % 100:02d}")
+            elif letter == "m":
+                name = _MONTHS[moment.month - 1]
+                out.append({1: str(moment.month), 2: f"{moment.month:02d}", 3: name[:3],
+                            5: name[0]}.get(size, name))
+            elif letter == "d":
+                day = _DAYS[moment.weekday()]
+                out.append({1: str(moment.day), 2: f"{moment.day:02d}", 3: day[:3]}.get(size, day))
+            elif letter == "h":
+                hour = (moment.hour % 12 or 12) if twelve else moment.hour
+                out.append(f"{hour:02d}" if size > 1 else str(hour))
+            elif letter == "minute":
+                out.append(f"{moment.minute:02d}" if size > 1 else str(moment.minute))
+            elif letter == "s":
+                out.append(f"{moment.second:02d}" if size > 1 else str(moment.second))
+        elif kind == "elapsed":
+            span = (moment - dt.datetime(1899, 12, 30)).total_seconds()
+            unit = {"h": 3600, "m": 60, "s": 1}[text[0]]
+            out.append(str(int(span // unit)).rjust(len(text), "0"))
+        elif kind == "ampm":
+            morning = moment.hour < 12
+            out.append(("AM" if morning else "PM") if text == "AM/PM" else ("A" if morning else "P"))
+        elif kind == "dot":
+            out.append(".")
+        elif kind == "digit":
+            out.append(f"{moment.microsecond:06d}"[:1] if text == "0" else "")
+        elif kind == "percent":
+            out.append("%")
+    return "".join(out)
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(" ")
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def shown_as(value: Any, number_format: str | None = GENERAL) -> str:
+    """The text a cell formatted `number_format` shows for `value`: 0.3 in `0%` is `30%`,
+    1234.5 in `#,##0.00` is `1,234.50`, a date in `yyyy"年"m"月"d"日"` is `2026年10月1日`.
+
+    Covers the formats HR workbooks use (digits, grouping, %, scaling, currency, sections,
+    scientific, dates and times); a code it does not cover (conditions, fractions) shows the
+    value as General. Text, booleans and error values show as themselves."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, ExcelError):
+        return value.code
+    if isinstance(value, str):
+        return value
+    code = number_format or GENERAL
+    try:
+        sections = [_tokens(s) for s in _sections(code)]
+        dated = [any(k in ("date", "ampm", "elapsed") for k, _ in s) for s in sections]
+        if isinstance(value, (dt.datetime, dt.date, dt.time, dt.timedelta)):
+            return _render_date(value, sections[0]) if dated[0] else _iso(value)
+        if not _is_number(value) or not math.isfinite(value):
+            return str(value)
+        if code.strip().lower() == "general":
+            return _general(value)
+        index = 0
+        if value < 0 and len(sections) >= 2 and sections[1]:
+            index = 1
+        elif value == 0 and len(sections) >= 3 and sections[2]:
+            index = 2
+        if dated[index]:
+            return _render_date(value, sections[index])
+        magnitude = abs(Decimal(repr(value)) if isinstance(value, float) else Decimal(value))
+        text = _render_number(magnitude, sections[index])
+        return "-" + text if value < 0 and index == 0 else text
+    except (_FormatUnsupported, ArithmeticError, ValueError, OverflowError, IndexError):
+        if isinstance(value, (dt.datetime, dt.date, dt.time, dt.timedelta)):
+            return _iso(value)
+        return _general(value) if _is_number(value) and math.isfinite(value) else str(value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -714,33 +1161,67 @@ _KIND_LABELS = {
     VALUE: ("值", "value"), FORMULA: ("公式", "formula"),
     ADDED: ("新增", "added"), REMOVED: ("删除", "removed"), VBA: ("宏", "vba"),
 }
+# What a change is, for people: a row and a whole sheet are both `added` in JSON.
+_ROW_ADDED, _ROW_REMOVED, _SHEET_ADDED, _SHEET_REMOVED = "row+", "row-", "sheet+", "sheet-"
+_WHAT_LABELS = {
+    **_KIND_LABELS,
+    _ROW_ADDED: ("新增行", "row added"), _ROW_REMOVED: ("删除行", "row removed"),
+    _SHEET_ADDED: ("新增工作表", "sheet added"), _SHEET_REMOVED: ("删除工作表", "sheet removed"),
+}
+_COUNT_LABELS = {
+    VALUE: ("值", "value"), FORMULA: ("公式", "formula"),
+    _ROW_ADDED: ("新增行", "rows added"), _ROW_REMOVED: ("删除行", "rows removed"),
+    _SHEET_ADDED: ("新增工作表", "sheets added"), _SHEET_REMOVED: ("删除工作表", "sheets removed"),
+    VBA: ("宏", "vba"),
+}
+
+
+def _what(change: CellChange) -> str:
+    if change.kind == ADDED:
+        return _ROW_ADDED if change.cell else _SHEET_ADDED
+    if change.kind == REMOVED:
+        return _ROW_REMOVED if change.cell else _SHEET_REMOVED
+    return change.kind
 
 
 def _say(lang: str, zh: str, en: str) -> str:
     return {"zh": zh, "en": en}.get(lang, f"{zh} / {en}")
 
 
-def _kind_label(kind: str, lang: str) -> str:
-    zh, en = _KIND_LABELS.get(kind, (kind, kind))
+def _kind_label(change: CellChange | str, lang: str) -> str:
+    what = change if isinstance(change, str) else _what(change)
+    zh, en = _WHAT_LABELS.get(what, (what, what))
     return {"zh": zh, "en": en}.get(lang, f"{zh} {en}")
 
 
-def _show(value: Any, lang: str, limit: int = 60) -> str:
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _show(value: Any, lang: str, limit: int = 60, number_format: Any = None) -> str:
+    """A value for the screen, as its cell shows it; text in quotes, so `'100'` (text) and
+    `100` (a number) differ. A row (list) is its cells' texts joined by `|`, unquoted."""
     if value is None:
         return _say(lang, "(空)", "(empty)") if lang != "both" else "(空 empty)"
     if isinstance(value, (list, tuple)):
-        text = " | ".join("" if v is None else _show(v, lang, limit) for v in value)
-    elif isinstance(value, ExcelError):
-        text = value.code  # unquoted: text is shown in quotes
+        formats = number_format if isinstance(number_format, (list, tuple)) else [None] * len(value)
+        text = " | ".join("" if v is None else shown_as(v, f) for v, f in zip(value, formats))
     elif isinstance(value, str):
         text = "'" + value.replace("\n", "\\n") + "'"
-    elif isinstance(value, float):
-        text = repr(value)
-    elif isinstance(value, (dt.datetime, dt.date, dt.time)):
-        text = value.isoformat()
     else:
-        text = str(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+        text = shown_as(value, number_format).replace("\n", " ")
+    return _clip(text, limit)
+
+
+def _old_new(change: CellChange, lang: str, limit: int = 60) -> tuple[str, str]:
+    """Both sides as shown; when the formats show the same text for different values (0.301
+    and 0.302 both show 30%), the stored values follow in brackets."""
+    old = _show(change.old, lang, limit, change.old_format)
+    new = _show(change.new, lang, limit, change.new_format)
+    if old == new and change.kind == VALUE:
+        old += f" ({_show(change.old, lang, limit)})"
+        new += f" ({_show(change.new, lang, limit)})"
+    return old, new
 
 
 def _location(change: CellChange) -> str:
@@ -752,11 +1233,24 @@ def _location(change: CellChange) -> str:
     return f"{sheet}!{change.cell}" if change.cell else f"[{change.sheet}]"
 
 
+def count_line(changes: list[CellChange], lang: str = "both") -> str:
+    """`共 3 处差异:值 1,公式 1,新增行 1,删除行 0`: rows and sheets counted apart, sheets
+    and macros only when there are some."""
+    counts = Counter(_what(c) for c in changes)
+    shown = [VALUE, FORMULA, _ROW_ADDED, _ROW_REMOVED]
+    shown += [k for k in (_SHEET_ADDED, _SHEET_REMOVED, VBA) if counts[k]]
+    zh = f"共 {len(changes)} 处差异:" + ",".join(f"{_COUNT_LABELS[k][0]} {counts[k]}" for k in shown)
+    noun = "change" if len(changes) == 1 else "changes"
+    en = f"{len(changes)} {noun}: " + ", ".join(f"{_COUNT_LABELS[k][1]} {counts[k]}" for k in shown)
+    return {"zh": zh, "en": en}.get(lang, f"{zh} / {en}")
+
+
 def format_changes(changes: list[CellChange], lang: str = "both") -> str:
-    """A screen table, one line per change (`Sheet!B4  value  4 → 14`), then counts per kind."""
+    """A screen table, one line per change (`Sheet!D4  value  30% → 35%`, with the row's key
+    where rows were matched by key), then the counts."""
     if not changes:
         return _say(lang, "两个工作簿相同。", "The workbooks are identical.")
-    rows = [(_location(c), _kind_label(c.kind, lang), c) for c in changes]
+    rows = [(_location(c), _kind_label(c, lang), c) for c in changes]
     where_w = max(display_width(r[0]) for r in rows)
     kind_w = max(display_width(r[1]) for r in rows)
     lines = []
@@ -766,21 +1260,27 @@ def format_changes(changes: list[CellChange], lang: str = "both") -> str:
         elif change.kind in (ADDED, REMOVED) and not change.cell:
             detail = _say(lang, "整个工作表", "whole sheet")
         elif change.kind == ADDED:
-            detail = "→ " + _show(change.new, lang, 100)
+            detail = "→ " + _show(change.new, lang, 100, change.new_format)
         elif change.kind == REMOVED:
-            detail = _show(change.old, lang, 100) + " →"
+            detail = _show(change.old, lang, 100, change.old_format) + " →"
         else:
-            detail = f"{_show(change.old, lang)} → {_show(change.new, lang)}"
+            old, new = _old_new(change, lang)
+            detail = f"{old} → {new}" + (f"  [{change.key}]" if change.key else "")
         pad_where = " " * (where_w - display_width(where))
         pad_kind = " " * (kind_w - display_width(kind))
         lines.append(f"{where}{pad_where}  {kind}{pad_kind}  {detail}")
-    counts = Counter(c.kind for c in changes)
-    kinds = KINDS + ((VBA,) if counts[VBA] else ())
-    zh = f"共 {len(changes)} 处差异:" + ",".join(
-        f"{_KIND_LABELS[k][0]} {counts[k]}" for k in kinds)
-    en = f"{len(changes)} change(s): " + ", ".join(f"{k} {counts[k]}" for k in kinds)
-    lines.append({"zh": zh, "en": en}.get(lang, f"{zh} / {en}"))
+    lines.append(count_line(changes, lang))
     return "\n".join(lines)
+
+
+def keyed_note(plans: dict[str, KeyPlan], lang: str = "both") -> str:
+    """Which sheets had their rows matched by key, and by which columns; empty when none."""
+    if not plans:
+        return ""
+    zh = ";".join(f"“{name}”按 {' + '.join(p.names_zh)}" for name, p in plans.items())
+    en = "; ".join(f"'{name}' by {' + '.join(p.names_en)}" for name, p in plans.items())
+    return _say(lang, f"按关键列匹配行:{zh}。要按位置比较,请加 --by-position。",
+                f"Rows matched by key: {en}. Add --by-position to compare by position.")
 
 
 def _vba_detail(change: CellChange, lang: str) -> str:
@@ -798,12 +1298,17 @@ def _label(lang: str, zh: str, en: str, sep: str = "\n") -> str:
     return {"zh": zh, "en": en}.get(lang, f"{zh}{sep}{en}")
 
 
+# ---------------------------------------------------------------------------------------------
+# the xlsx report
+
 MAX_COMMENTS_PER_SHEET = 1000
-_FILLS = {VALUE: "#FFEB9C", FORMULA: "#FFEB9C", REMOVED: "#FFC7CE", ADDED: "#FFC7CE"}
+_FILLS = {VALUE: "#FFEB9C", FORMULA: "#FFEB9C", REMOVED: "#FFC7CE", ADDED: "#C6EFCE"}
+_DATE_SHOWN = "yyyy-mm-dd hh:mm:ss"  # a date in a cell whose own format is not a date format
 
 
 class _Formats:
-    """xlsxwriter formats made on demand: fill by change kind, wrap for multi-line text, dates."""
+    """xlsxwriter formats made on demand: fill by change kind, wrap for multi-line text, and
+    the cell's own number format, so a value prints as it did in its workbook."""
 
     def __init__(self, workbook: Any) -> None:
         self.workbook = workbook
@@ -812,62 +1317,103 @@ class _Formats:
                                            "bg_color": "#D9E1F2", "border": 1})
         self.title = workbook.add_format({"bold": True, "bg_color": "#D9E1F2"})
         self.muted = workbook.add_format({"font_color": "#808080", "align": "center"})
+        self.wrap = workbook.add_format({"text_wrap": True, "valign": "top"})
 
-    def get(self, kind: str | None, value: Any) -> Any:
-        wrap = isinstance(value, str) and "\n" in value
-        date = isinstance(value, dt.datetime)
-        key = (kind, wrap, date)
-        if key == (None, False, False):
-            return None
+    def get(self, kind: str | None, value: Any, number_format: Any = None, *,
+            wrap: bool = False, left: bool = False) -> Any:
+        """The format of one written cell (top-aligned, so the cells of a tall row line up)."""
+        wrap = wrap or (isinstance(value, str) and "\n" in value)
+        code = number_format if isinstance(number_format, str) and number_format != GENERAL else None
+        if isinstance(value, (dt.datetime, dt.date, dt.time)):
+            code = code if code and is_date_format(code) else _DATE_SHOWN
+        elif not _is_number(value):
+            code = None
+        key = (kind, wrap, code, left)
         if key not in self.cache:
             props: dict[str, Any] = {"valign": "top"}
             if kind:
                 props.update({"bg_color": _FILLS[kind], "border": 1, "italic": kind == FORMULA})
             if wrap:
                 props["text_wrap"] = True
-            if date:
-                props["num_format"] = "yyyy-mm-dd hh:mm:ss"
+            if code:
+                props["num_format"] = code
+            if left:
+                props["align"] = "left"
             self.cache[key] = self.workbook.add_format(props)
         return self.cache[key]
 
 
+def _print_setup(ws: Any, lang: str, repeat: tuple[int, int]) -> None:
+    """Landscape A4, as wide as one page, header rows on every page, page numbers below."""
+    ws.set_landscape()
+    ws.set_paper(9)
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(*repeat)
+    ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.6)
+    ws.set_footer("&L&A&R" + _label(lang, "第 &P 页,共 &N 页", "Page &P of &N", " / "))
+
+
 def write_diff_report(path: Any, a: Any, b: Any, changes: list[CellChange],
-                      lang: str = "both") -> Path:
-    """An xlsx an auditor can read: the list of changes, then each changed sheet with A and B
-    side by side and the changed cells filled. Input text is always written as text."""
+                      lang: str = "both", *, by_key: list[str] | None = None,
+                      by_position: bool = False) -> Path:
+    """An xlsx an auditor can read and print: the list of changes (old and new side by
+    side, as their cells show them), then each changed sheet with A and B side by side,
+    matched rows on one line and the changed cells filled. Input text is always written as
+    text; pass the same `by_key`/`by_position` as to `diff_workbooks`."""
     book_a = a if isinstance(a, Book) else load_book(a)
     book_b = b if isinstance(b, Book) else load_book(b)
+    plans = key_plans(book_a, book_b, by_key, by_position=by_position)
     out = Path(path)
     workbook = new_workbook(out, title=_label(lang, "工作簿差异", "Workbook differences", " "))
     formats = _Formats(workbook)
     taken: set[str] = set()
-
-    sheet = workbook.add_worksheet(safe_sheet_name(_label(lang, "差异", "Changes", " "), taken))
-    titles = [_label(lang, "工作表", "Sheet"), _label(lang, "单元格", "Cell"),
-              _label(lang, "类型", "Kind"), _label(lang, "旧值 (A)", "Old (A)"),
-              _label(lang, "新值 (B)", "New (B)")]
-    sheet.write_row(0, 0, titles, formats.header)
-    sheet.set_row(0, 30 if lang == "both" else 16)
-    widths: list[list[Any]] = [[t] for t in titles]
-    for i, change in enumerate(changes, start=1):
-        row = [change.sheet, change.cell, _kind_label(change.kind, lang), change.old, change.new]
-        for col, value in enumerate(row):
-            _write_value(sheet, i, col, value, formats.get(None, value))
-            widths[col].append(_show(value, lang, 60) if col >= 3 else value)
-    for col, values in enumerate(widths):
-        sheet.set_column(col, col, fit_width(values, maximum=50))
-    sheet.freeze_panes(1, 0)
-    if changes:
-        sheet.autofilter(0, 0, len(changes), len(titles) - 1)
-
+    _write_change_list(workbook, taken, changes, formats, lang)
     by_sheet: dict[str, list[CellChange]] = {}
     for change in changes:
         if change.kind != VBA:  # not a sheet: listed above only
             by_sheet.setdefault(change.sheet, []).append(change)
     for name, sheet_changes in by_sheet.items():
-        _write_side_by_side(workbook, taken, name, book_a, book_b, sheet_changes, formats, lang)
+        _write_side_by_side(workbook, taken, name, book_a, book_b, sheet_changes, formats, lang,
+                            plans.get(name))
     workbook.close()
     return out
+
+
+def _write_change_list(workbook: Any, taken: set[str], changes: list[CellChange],
+                       formats: _Formats, lang: str) -> None:
+    sheet = workbook.add_worksheet(safe_sheet_name(_label(lang, "差异", "Changes", " "), taken))
+    keyed = any(c.key for c in changes)
+    titles = [_label(lang, "工作表", "Sheet"), _label(lang, "单元格", "Cell")]
+    titles += [_label(lang, "行(关键列)", "Row (key)")] if keyed else []
+    titles += [_label(lang, "类型", "Kind"), _label(lang, "旧值 (A)", "Old (A)"),
+               _label(lang, "新值 (B)", "New (B)")]
+    old_col = len(titles) - 2
+    sheet.write_row(0, 0, titles, formats.header)
+    sheet.set_row(0, 30 if lang == "both" else 16)
+    widths: list[list[Any]] = [t.split("\n") for t in titles]
+    for i, change in enumerate(changes, start=1):
+        row = [change.sheet, change.cell] + ([change.key] if keyed else [])
+        row += [_kind_label(change, lang)]
+        for col, value in enumerate(row):
+            _write_value(sheet, i, col, value, formats.get(None, value))
+            widths[col].append(value)
+        old, new = _old_new(change, lang, 200)
+        for col, value, number_format, text in ((old_col, change.old, change.old_format, old),
+                                                (old_col + 1, change.new, change.new_format, new)):
+            # Left-aligned and wrapped: old and new read side by side however wide a value is.
+            if isinstance(value, (list, tuple)) or (change.kind == VALUE and old == new):
+                shown = text if value is not None else None  # a row, or equal-looking values
+                _write_value(sheet, i, col, shown, formats.get(None, shown, wrap=True, left=True))
+            else:
+                _write_value(sheet, i, col, value,
+                             formats.get(None, value, number_format, wrap=True, left=True))
+            widths[col].append(text if value is not None else "")
+    for col, values in enumerate(widths):
+        sheet.set_column(col, col, fit_width(values, maximum=45 if col >= old_col else 40))
+    sheet.freeze_panes(1, 0)
+    if changes:
+        sheet.autofilter(0, 0, len(changes), len(titles) - 1)
+    _print_setup(sheet, lang, (0, 0))
 
 
 def _write_value(ws: Any, row: int, col: int, value: Any, fmt: Any = None) -> None:
@@ -882,7 +1428,7 @@ def _write_value(ws: Any, row: int, col: int, value: Any, fmt: Any = None) -> No
             ws.write_string(row, col, str(value), fmt)
         else:
             ws.write_number(row, col, value, fmt)
-    elif isinstance(value, dt.datetime):
+    elif isinstance(value, (dt.datetime, dt.date, dt.time)):
         ws.write_datetime(row, col, value, fmt)
     elif isinstance(value, ExcelError):
         ws.write_string(row, col, value.code, fmt)
@@ -900,9 +1446,12 @@ def _cells_of(ref: str) -> list[tuple[int, int]]:
 
 
 def _write_side_by_side(workbook: Any, taken: set[str], name: str, book_a: Book, book_b: Book,
-                        changes: list[CellChange], formats: _Formats, lang: str) -> None:
-    """Row r of either workbook sits at report row r + 2 (a title row, a column-letters row);
-    column 0 holds row numbers, then A's columns, one gap column, then B's columns."""
+                        changes: list[CellChange], formats: _Formats, lang: str,
+                        plan: KeyPlan | None) -> None:
+    """A and B next to each other: column 0 holds A's row numbers, then A's columns, then
+    B's row numbers, then B's columns; the report rows start below a title row and a
+    column-letters row. By position, row r of both sits on one report row; by key, a
+    matched pair of rows does, and a row only one side has faces a blank row."""
     empty = SheetData(name, {})
     sa, sb = book_a.sheets.get(name, empty), book_b.sheets.get(name, empty)
     marks_a: dict[tuple[int, int], CellChange] = {}
@@ -915,71 +1464,99 @@ def _write_side_by_side(workbook: Any, taken: set[str], name: str, book_a: Book,
         for ref, marks in ((ref_a, marks_a), (ref_b, marks_b)):
             for pos in (_cells_of(ref) if ref else []):
                 marks.setdefault(pos, change)
+    if plan is None:
+        last_row = max(sa.max_row, sb.max_row, max((r for r, _ in (*marks_a, *marks_b)), default=0))
+        pairs: list[tuple[int | None, int | None]] = [(r, r) for r in range(1, last_row + 1)]
+    else:
+        top = max(plan.header_a, plan.header_b)
+        pairs = [(r if r <= plan.header_a else None, r if r <= plan.header_b else None)
+                 for r in range(1, top + 1)]
+        pairs += _row_pairs(sa, sb, plan)
+    line_a = {ra: i + 2 for i, (ra, _) in enumerate(pairs) if ra is not None}
+    line_b = {rb: i + 2 for i, (_, rb) in enumerate(pairs) if rb is not None}
+
     ws = workbook.add_worksheet(safe_sheet_name(name, taken))
     ws.set_comments_author("kpi diff")
     width_a = max(sa.max_col, max((c for _, c in marks_a), default=0), 1)
     width_b = max(sb.max_col, max((c for _, c in marks_b), default=0), 1)
-    start_b = 1 + width_a + 1
+    start_b = width_a + 2  # B's column A; B's row numbers just left of it
     titles = []
     for book, zh, en in ((book_a, "A(旧)", "A (old)"), (book_b, "B(新)", "B (new)")):
         title = _label(lang, zh, en, " / ") + f": {Path(book.path).name}"
         if name not in book.sheets:
             title += " — " + _label(lang, "无此工作表", "no such sheet", " / ")
         titles.append(title)
-    ws.write_string(0, 1, titles[0], formats.title)
-    ws.write_string(0, start_b, titles[1], formats.title)
-    for c in range(1, width_a + 1):
-        ws.write_string(1, c, get_column_letter(c), formats.muted)
-    for c in range(1, width_b + 1):
-        ws.write_string(1, start_b + c - 1, get_column_letter(c), formats.muted)
-    last_row = max(sa.max_row, sb.max_row, max((r for r, _ in (*marks_a, *marks_b)), default=0))
-    for r in range(1, last_row + 1):
-        ws.write_number(r + 1, 0, r, formats.muted)
+    for first, width, title in ((1, width_a, titles[0]), (start_b, width_b, titles[1])):
+        if width > 1:
+            ws.merge_range(0, first, 0, first + width - 1, title, formats.title)
+        else:
+            ws.write_string(0, first, title, formats.title)
+    for first, width in ((1, width_a), (start_b, width_b)):
+        for c in range(1, width + 1):
+            ws.write_string(1, first + c - 1, get_column_letter(c), formats.muted)
+    for ra, line in line_a.items():
+        ws.write_number(line, 0, ra, formats.muted)
+    for rb, line in line_b.items():
+        ws.write_number(line, start_b - 1, rb, formats.muted)
     widths: dict[int, list[Any]] = {}
     lines: dict[int, int] = {}
     comments = 0
-    for side, marks, offset in ((sa, marks_a, 1), (sb, marks_b, start_b)):
+    for side, marks, lines_of, offset in ((sa, marks_a, line_a, 1), (sb, marks_b, line_b, start_b)):
+        filled = Counter(r for r, _ in side.cells)
         for pos in sorted(side.cells.keys() | marks.keys()):
+            if pos[0] not in lines_of:
+                continue
             cell = side.cells.get(pos)
             shown = None if cell is None else (cell.formula if cell.formula is not None else cell.value)
+            number_format = None if cell is None or cell.formula is not None else cell.number_format
             change = marks.get(pos)
-            row, col = pos[0] + 1, offset + pos[1] - 1
-            _write_value(ws, row, col, shown, formats.get(change.kind if change else None, shown))
-            text = _show(shown, lang, 40) if shown is not None else ""
+            row, col = lines_of[pos[0]], offset + pos[1] - 1
+            _write_value(ws, row, col, shown,
+                         formats.get(change.kind if change else None, shown, number_format))
+            text = _clip(shown_as(shown, number_format), 40) if shown is not None else ""
             if isinstance(shown, str):
                 lines[row] = max(lines.get(row, 1), shown.count("\n") + 1)
-                text = max(shown.split("\n"), key=display_width)[:40]
+                text = _clip(max(shown.split("\n"), key=display_width), 40)
+                if filled[pos[0]] == 1:  # a title or note alone on its row spills over
+                    text = text[:12]
             widths.setdefault(col, []).append(text)
             if change and change.kind in (VALUE, FORMULA) and comments < MAX_COMMENTS_PER_SHEET:
-                note = (f"{_kind_label(change.kind, lang)}: {_show(change.old, lang, 200)} → "
-                        f"{_show(change.new, lang, 200)}")
-                ws.write_comment(row, col, note)
+                old, new = _old_new(change, lang, 200)
+                ws.write_comment(row, col, f"{_kind_label(change, lang)}: {old} → {new}")
                 comments += 1
     for row, count in lines.items():
         if count > 1:  # xlsxwriter cannot autofit heights: size multi-line rows ourselves
             ws.set_row(row, 14 * min(count, 8))
-    ws.set_column(0, 0, 6)
+    ws.set_column(0, 0, 5)
+    ws.set_column(start_b - 1, start_b - 1, 5)
     for col, values in widths.items():
         ws.set_column(col, col, fit_width(values, maximum=40))
     ws.freeze_panes(2, 1)
+    _print_setup(ws, lang, (0, 1))
 
 
 # ---------------------------------------------------------------------------------------------
 # command line
 
-_DIFF_HELP = """Compare two workbooks cell by cell (values and formulas separately), and their
-VBA macro projects by hash.
+_DIFF_HELP = """Compare two workbooks: values and formulas separately, rows matched by key, and
+their VBA macro projects by hash.
 
 \b
-比较两个工作簿:逐个单元格比较值与公式,列出新增/删除的工作表,并按哈希比较 VBA 宏项目。
+比较两个工作簿:分别比较值与公式,按关键列匹配行,列出新增/删除的行与工作表,并按哈希比较 VBA 宏项目。
+A sheet with a template's key columns (actuals: 员工编号, 考核周期, 指标编号) has its rows
+matched by key, so an inserted or deleted row is one change; other sheets are compared cell
+by cell. Values are shown as their cells show them (30%, 1,234.50, 2026-10-01).
+有模板关键列的工作表按关键列匹配行(插入或删除一行只算一处差异),其他工作表逐个单元格比较;
+数值按单元格自身的数字格式显示。
 Exit status: 0 identical / 相同, 1 different / 有差异, 2 unreadable input / 无法读取。
 
 \b
 Examples / 示例:
   kpi diff old.xlsx new.xlsx
   kpi diff old.xlsx new.xlsx --tolerance 0.005
-  kpi diff actuals_v1.xlsx actuals_v2.xlsx --by-key employee_id --by-key period --by-key indicator_id
-  kpi diff actuals_v1.xlsx actuals_v2.xlsx --by-key all --out report.xlsx
+  kpi diff actuals_v1.xlsx actuals_v2.xlsx --out report.xlsx
+  kpi diff actuals_v1.xlsx actuals_v2.xlsx --by-position
+  kpi diff list_v1.xlsx list_v2.xlsx --by-key 工号
   kpi diff a.xlsx b.xlsx --json > changes.json
 """
 
@@ -991,20 +1568,27 @@ Examples / 示例:
               help="Numbers differing by at most this (absolute) are equal. "
                    "数值差的绝对值不超过此值视为相同。")
 @click.option("--by-key", "by_key", multiple=True, metavar="KEY",
-              help="Match rows by key columns instead of by position (repeat or comma-separate): "
-                   "employee_id/员工编号, indicator_id/指标编号, period/考核周期, 'all' for the three, "
-                   "or any header text. Sheets without these columns are compared cell by cell. "
-                   "按关键列匹配行,插入一行只报一行新增。")
+              help="Match rows by these columns instead of the template's key columns (repeat "
+                   "or comma-separate): employee_id/员工编号, indicator_id/指标编号, period/考核周期, "
+                   "or any header text. 按指定的列匹配行(默认按模板的关键列)。")
+@click.option("--by-position", "by_position", is_flag=True,
+              help="Compare every sheet cell by cell at the same address, without matching rows. "
+                   "逐个单元格按位置比较,不匹配行。")
 @click.option("--json", "as_json", is_flag=True,
-              help='Print a JSON list of {"sheet","cell","kind","old","new"}. 以 JSON 输出。')
+              help='Print a JSON list of {"sheet","cell","kind","old","new"} (raw values). '
+                   '以 JSON 输出(原始值)。')
 @click.option("--out", "out", type=click.Path(dir_okay=False),
-              help="Also write an xlsx report: the changes, and A and B side by side. "
-                   "另写一份 xlsx 差异报告。")
+              help="Also write an xlsx report: the changes, and A and B side by side "
+                   "(landscape, one page wide). 另写一份 xlsx 差异报告。")
 @click.option("--lang", type=click.Choice(["zh", "en", "both"]), default="both", show_default=True,
               help="Language of messages. 提示语言。")
 @click.pass_context
 def diff_command(ctx: click.Context, a: str, b: str, tolerance: float, by_key: tuple[str, ...],
-                 as_json: bool, out: str | None, lang: str) -> None:
+                 by_position: bool, as_json: bool, out: str | None, lang: str) -> None:
+    if by_key and by_position:
+        click.echo(_say(lang, "--by-key 与 --by-position 只能选一个。",
+                        "Use either --by-key or --by-position, not both."), err=True)
+        ctx.exit(2)
     try:
         book_a, book_b = load_book(a), load_book(b)
     except DiffInputError as exc:
@@ -1014,18 +1598,24 @@ def diff_command(ctx: click.Context, a: str, b: str, tolerance: float, by_key: t
         click.echo(_say(lang, f"--out 不能覆盖被比较的文件 {out}。",
                         f"--out must not overwrite a compared file ({out})."), err=True)
         ctx.exit(2)
-    if by_key and not keyed_sheets(book_a, book_b, list(by_key)):
+    keys = list(by_key) or None
+    plans = key_plans(book_a, book_b, keys, by_position=by_position)
+    if _expand_keys(keys) and not plans:
         click.echo(_say(lang, f"没有工作表包含关键列 {', '.join(by_key)},已逐个单元格比较。",
                         f"No sheet has the key column(s) {', '.join(by_key)}; "
                         "compared cell by cell."), err=True)
-    changes = diff_workbooks(book_a, book_b, tolerance=tolerance, by_key=list(by_key) or None)
+    changes = diff_workbooks(book_a, book_b, tolerance=tolerance, by_key=keys,
+                             by_position=by_position)
     if as_json:
         click.echo(json.dumps([c.as_json() for c in changes], ensure_ascii=False, indent=2))
     else:
         click.echo(format_changes(changes, lang))
+    if plans and changes:
+        click.echo(keyed_note(plans, lang), err=True)
     if out:
         try:
-            write_diff_report(out, book_a, book_b, changes, lang=lang)
+            write_diff_report(out, book_a, book_b, changes, lang=lang, by_key=keys,
+                              by_position=by_position)
         except OSError as exc:
             click.echo(_say(lang, f"无法写入报告 {out}:{exc}", f"Cannot write the report {out}: {exc}"),
                        err=True)
@@ -1037,6 +1627,7 @@ def diff_command(ctx: click.Context, a: str, b: str, tolerance: float, by_key: t
 
 __all__ = [
     "ADDED", "FORMULA", "KINDS", "REMOVED", "VALUE", "VBA", "Book", "CellChange", "DiffInputError", "ExcelError",
-    "SheetData", "diff_command", "diff_workbooks", "format_changes", "keyed_sheets", "load_book",
-    "normalize_formula", "values_equal", "write_diff_report",
+    "KeyPlan", "SheetData", "count_line", "diff_command", "diff_workbooks", "format_changes", "key_plans",
+    "keyed_note", "keyed_sheets", "load_book", "normalize_formula", "shown_as", "values_equal",
+    "write_diff_report",
 ]
