@@ -102,18 +102,18 @@ RULES: dict[str, tuple[str, str, str]] = {
     # references
     "unknown_employee": (
         ERROR,
-        "员工编号“{value}”不在花名册中。请检查编号,或先把该员工加入花名册。",
-        "Employee ID '{value}' is not in the roster. Check the ID or add the employee to the roster.",
+        "员工编号“{value}”不在花名册中。{hint}请检查编号,或先把该员工加入花名册。",
+        "Employee ID '{value}' is not in the roster. {hint_en}Check the ID or add the employee to the roster.",
     ),
     "unknown_manager": (
         ERROR,
-        "直属上级编号“{value}”不在花名册中。",
-        "Manager ID '{value}' is not in the roster.",
+        "直属上级编号“{value}”不在花名册中。{hint}",
+        "Manager ID '{value}' is not in the roster. {hint_en}",
     ),
     "unknown_indicator": (
         ERROR,
-        "指标编号“{value}”不在指标库中。请检查编号,或先在指标库中添加该指标。",
-        "Indicator ID '{value}' is not in the indicator library. Check the ID or add it to the library.",
+        "指标编号“{value}”不在指标库中。{hint}请检查编号,或先在指标库中添加该指标。",
+        "Indicator ID '{value}' is not in the indicator library. {hint_en}Check the ID or add it to the library.",
     ),
     "unknown_role_family": (
         WARNING,
@@ -354,6 +354,9 @@ class Finding:
     value: str = ""
     employee_id: str = ""
     period: str = ""
+    # Other cells of the same sheet that the same problem involves (every row of a weight set
+    # that does not sum to 100%): the errors workbook marks them too.
+    also: tuple[str, ...] = ()
 
     @property
     def is_error(self) -> bool:
@@ -383,7 +386,7 @@ class _Blank(dict):
 
 def finding(rule: str, *, severity: str | None = None, file: str = "", sheet: str = "",
             cell: str = "", column: str = "", value: object = "", employee_id: str = "",
-            period: str = "", **context: object) -> Finding:
+            period: str = "", also: tuple[str, ...] = (), **context: object) -> Finding:
     """Build a finding from the RULES catalogue; missing placeholders render empty."""
     default_severity, zh, en = RULES[rule]
     text_value = "" if value is None else str(value)
@@ -397,8 +400,8 @@ def finding(rule: str, *, severity: str | None = None, file: str = "", sheet: st
     return Finding(
         severity=severity or default_severity,
         rule=rule,
-        message_zh=zh.format_map(ctx),
-        message_en=en.format_map(ctx),
+        message_zh=zh.format_map(ctx).strip(),
+        message_en=en.format_map(ctx).strip(),
         file=file,
         sheet=sheet,
         cell=cell,
@@ -406,6 +409,7 @@ def finding(rule: str, *, severity: str | None = None, file: str = "", sheet: st
         value=text_value,
         employee_id=employee_id,
         period=period,
+        also=tuple(also),
     )
 
 

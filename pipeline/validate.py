@@ -36,6 +36,7 @@ from pipeline.normalize import parse_column, parse_period, period_months
 from pipeline.policy import Policy
 from pipeline.reader import MatrixSheet, Table, WorkbookRead
 from pipeline.schemas import schema_failures
+from pipeline.suggest import IdIndex
 
 ROLE_KPIS, EMPLOYEE_KPIS = AGREEMENTS.sheets
 EXPERT_SCORES = WEIGHTS.sheets[0]
@@ -368,12 +369,15 @@ def _reference(inputs: Inputs, spec_name: str, field_name: str, known: set[str],
     if not unknown.any():
         return
     columns = [c for c in dict.fromkeys([field_name, "employee_id", "role_family", "period", *META]) if c in frame]
+    hints = _did_you_mean(set(values[unknown]), known) if rule != "unknown_role_family" else {}
     for row in frame.loc[unknown, columns].to_dict("records"):
         table = inputs.tables[int(row["_table"])]
         period = _text(row.get("period"))
+        zh, en = hints.get(row[field_name], ("", ""))
         f = finding(rule, severity=severity, file=row["_file"], sheet=row["_sheet"],
                     cell=table.cell(field_name, int(row["_row"])), column=table.spec.field(field_name).label,
-                    value=row[field_name], employee_id=_text(row.get("employee_id")), period=period)
+                    value=row[field_name], employee_id=_text(row.get("employee_id")), period=period,
+                    hint=zh, hint_en=en)
         inputs.findings.append(f)
         if severity != ERROR:
             continue
@@ -385,6 +389,20 @@ def _reference(inputs: Inputs, spec_name: str, field_name: str, known: set[str],
             inputs.block(row.get("employee_id"), period, f)
     if severity == ERROR:
         frame.loc[unknown, "_bad"] = True
+
+
+def _did_you_mean(unknown: set, known: set) -> dict[str, tuple[str, str]]:
+    """unknown ID -> ("是否应为“E004”?", "Did you mean 'E004'? ") where a known ID is one edit away."""
+    if not unknown or not known:
+        return {}
+    index = IdIndex(known)
+    hints = {}
+    for value in unknown:
+        near = index.nearest(value)
+        if near:
+            hints[value] = ("是否应为" + "或".join(f"“{n}”" for n in near) + "?",
+                            "Did you mean " + " or ".join(f"'{n}'" for n in near) + "? ")
+    return hints
 
 
 def _isin(values: pd.Series, known: set) -> pd.Series:
@@ -474,10 +492,13 @@ def _agreement_checks(inputs: Inputs, policy: Policy, agreed: dict[str, pd.DataF
                 cells = ", ".join((f"{r['_file']}!{r['_sheet']}!" if several else "") + inputs.cell(r, "weight")
                                   for _, r in group.iterrows())
                 first = group.iloc[0]
+                # Every row of the set is marked in the errors workbook, not only the first.
+                also = tuple(inputs.cell(r, "weight") for _, r in group.iloc[1:].iterrows()
+                             if r["_file"] == first["_file"] and r["_sheet"] == first["_sheet"])
                 f = finding("weight_sum", file=first["_file"], sheet=first["_sheet"], cell=inputs.cell(first, "weight"),
                             column=spec.field("weight").label, value=f"{total:.2%}", who=who_zh, who_en=who_en,
                             period=period, total=f"{total * 100:.2f}%", cells=cells,
-                            employee_id=who if owner == "employee_id" else "")
+                            employee_id=who if owner == "employee_id" else "", also=also)
                 inputs.findings.append(f)
                 if key in clean_sets:
                     bad_index.update(frame.index[clean_sets[key]])
