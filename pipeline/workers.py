@@ -16,6 +16,7 @@ import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import wait as wait_for
 from typing import Callable
 
 from pipeline.guard import EnvironmentFailure
@@ -109,12 +110,22 @@ class _Workers:
         if kind is None:
             self.pool.shutdown(wait=True)
             return False
-        # The workers that died by themselves, before this process kills the others.
-        died = [p.exitcode for p in self.processes if p.exitcode not in (None, 0)]
+        died = self.ended() if isinstance(exc, BrokenProcessPool) else []  # before the others are killed
         self.stop()
         if isinstance(exc, BrokenProcessPool):
-            raise WorkerDied(died) from exc
+            raise WorkerDied([p.exitcode for p in died if p.exitcode not in (None, 0)]) from exc
         return False
+
+    def ended(self) -> list:
+        """The workers that have ended. By their sentinels, not `exitcode`: the pool's own thread
+        may be reaping one at this moment, and `exitcode` then reads None."""
+        sentinels = {}
+        for process in self.processes:
+            try:
+                sentinels[process.sentinel] = process
+            except ValueError:  # pragma: no cover - closed by the pool already
+                pass
+        return [sentinels[ready] for ready in wait_for(list(sentinels), timeout=0)]
 
     def stop(self) -> None:
         processes = self.processes or list(getattr(self.pool, "_processes", {}).values())

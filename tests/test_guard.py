@@ -245,7 +245,7 @@ def test_sigterm_raises_once_and_a_repeat_does_not_interrupt_the_cleanup():
     assert _handlers() == before
 
 
-def test_the_kpi_process_ignores_signals_once_leaving():
+def test_the_kpi_process_raises_on_the_first_signal_and_ignores_the_next():
     before = _handlers()
     try:
         signals.install()
@@ -387,7 +387,16 @@ def test_an_output_folder_removed_during_the_run_is_one_line_and_exit_3(tmp_path
     result = _run(["run", str(inbox), "--period", PERIOD, "--out", str(out), "--jobs", "1", "--lang", "en"])
     assert result.exit_code == 3
     assert "No such file or folder: " in _one_line(result.stderr)
-    assert "was it removed, moved or disconnected during the run?" in result.stderr
+    assert "check that its folder exists and can be reached" in result.stderr
+
+
+@linux_only
+def test_an_output_folder_that_cannot_be_made_is_one_line_and_exit_3(tmp_path):
+    """/proc takes no new folders, whoever asks (root included)."""
+    inbox = small_company(tmp_path / "inbox")
+    result = _run(["run", str(inbox), "--period", PERIOD, "--out", "/proc/kpi-no-such/out", "--lang", "en"])
+    assert result.exit_code == 3
+    assert _one_line(result.stderr).startswith("kpi run stopped. No such file or folder: /proc/kpi-no-such; check")
 
 
 # ------------------------------------------------------------------------------ bugs
