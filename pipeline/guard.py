@@ -24,7 +24,7 @@ EXIT_ENVIRONMENT = 3
 EXIT_CODES_HELP = """\b
 退出码 Exit codes:
   0  done, nothing wrong
-  1  done, but something needs attention (what, for this command: see above)
+  1  done, but something needs attention (what, each command's help says)
   2  usage error or unreadable input: the message says what to change
   3  the environment failed (disk full, no permission, read-only or missing folder, a worker
      process died, an unexpected error): one line names the path and where a crash report
