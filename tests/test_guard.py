@@ -278,7 +278,8 @@ def test_disk_full_is_one_line_naming_the_file_and_exit_3(tmp_path, monkeypatch,
     assert "磁盘已满" in line
     assert "No space left on device" not in line  # the system's own text is not shown
     assert f"crash report: {next(crash_reports.glob('crash-*.txt'))}" in line
-    assert not out.exists()  # no staging, no lock, and the folder made for the lock removed again
+    assert not _staging_left(out)
+    _assert_lock_free(out)
 
 
 def test_disk_full_without_a_file_name_names_the_output_folder(tmp_path, monkeypatch):
@@ -423,7 +424,8 @@ def test_an_unexpected_error_is_one_line_with_a_crash_report_holding_the_traceba
     assert "Traceback (most recent call last)" in report and "RuntimeError: internal detail 42" in report
     assert f"command: kpi run {inbox} --period {PERIOD} --out {out} --jobs 1" in report
     assert "kpi 0." in report and "pandas " in report and "Python 3." in report
-    assert not out.exists()  # the lock and its folder are gone
+    assert not _staging_left(out)
+    _assert_lock_free(out)
 
 
 def test_the_crash_report_falls_back_to_the_temporary_folder_then_to_nothing(tmp_path, monkeypatch):
@@ -457,14 +459,16 @@ def test_ctrl_c_inside_a_command_is_one_line_and_exit_130(tmp_path, monkeypatch)
     inbox = small_company(tmp_path / "inbox")
     out = tmp_path / "out"
 
-    def interrupted(*args, **kwargs):
+    def interrupted(path, *args, **kwargs):
+        assert path.parent.exists()  # while the staging folder is there
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(batch, "score_period", interrupted)
-    result = _run(["run", str(inbox), "--period", PERIOD, "--out", str(out), "--lang", "en"])
+    monkeypatch.setattr("pipeline.writers.summary_book.write_summary_workbook", interrupted)
+    result = _run(["run", str(inbox), "--period", PERIOD, "--out", str(out), "--lang", "en", "--jobs", "1"])
     assert result.exit_code == 130
     assert _one_line(result.stderr) == "kpi run stopped (Ctrl-C received); unfinished output was removed."
-    assert not out.exists()
+    assert not _staging_left(out)
+    _assert_lock_free(out)
 
 
 def test_an_error_before_any_command_runs_is_one_line_too(monkeypatch, capsys, crash_reports):
@@ -497,7 +501,7 @@ def test_usage_errors_stay_exit_2(tmp_path):
     busy = tmp_path / "busy"
     with batch.output_lock(busy):
         held = _run(["run", str(inbox), "--period", PERIOD, "--out", str(busy), "--lang", "en"])
-    assert held.exit_code == 2 and "in use by another run" in held.stderr and "Traceback" not in held.output
+    assert held.exit_code == 2 and str(busy) in held.stderr and "Traceback" not in held.output
 
 
 def test_a_message_meant_for_the_person_that_escapes_a_command_is_exit_2(tmp_path, monkeypatch):
