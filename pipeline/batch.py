@@ -29,6 +29,7 @@ from pipeline.policy import Policy
 from pipeline.reader import WorkbookRead, read_inbox
 from pipeline.runs import Housekeeping, clean_leftovers, prune, put_in_place, staging_folder
 from pipeline.scoring import Scores, score_period
+from pipeline.signals import stop_on_signals
 from pipeline.validate import Inputs, validate
 from pipeline.workers import run_biggest_first
 from pipeline.writers.common import unique_stem
@@ -470,6 +471,7 @@ def _return_free_memory(collect: bool = True) -> None:
             pass
 
 
+@stop_on_signals()  # SIGTERM and a second Ctrl-C clean up like the first Ctrl-C (workers, staging, lock)
 def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict: bool = False, lang: str = "zh",
               jobs: int | None = None, progress_factory=None) -> RunResult:
     """Score `period` from the files in `inbox` into `out_dir/period/`; see SPEC §5 and §6."""
