@@ -316,8 +316,10 @@ class Gen:
     def value_cell(self, value: Fraction, unit: str) -> object:
         r = self.rng.random()
         if unit == "%":
+            if r < 0.05:  # typed on a Chinese keyboard: full-width digits and percent sign
+                return dec_str(value * 100).translate({ord(d): 0xFF10 + int(d) for d in "0123456789"}) + "％"
             if r < 0.35:
-                return dec_str(value * 100) + "%"
+                return dec_str(value * 100) + ("%" if r < 0.3 else " %")
             if r < 0.7:
                 return float(dec_str(value))
             return Cell(float(dec_str(value)), "0.0%")
@@ -340,7 +342,8 @@ class Gen:
             self.c.indicators.append({
                 "indicator_id": iid, "name": name, "dimension": dim if self.rng.random() < 0.8 else DIM_CODE[dim],
                 "category": "结果", "direction": self.choice_cell(direction), "method": self.choice_cell(method),
-                "unit": unit, "aggregation": None if agg == "sum" and self.rng.random() < 0.3 else
+                "unit": self.rng.choice(["%", "%", "％", "百分比"]) if unit == "%" else unit,
+                "aggregation": None if agg == "sum" and self.rng.random() < 0.3 else
                 ZH[agg] if self.rng.random() < 0.7 else agg})
 
     def targets(self, iid: str, period: str) -> tuple[Fraction | None, Fraction | None, Fraction | None]:
@@ -439,6 +442,11 @@ class Gen:
         n_depts = rng.randint(3, 6)
         depts = rng.sample(DEPARTMENTS, n_depts)
         sizes = [rng.choice([1, 2, 3, 5, 8, 10, 12, 15, 20]) for _ in depts]
+        forced = forced_of(self.policy["forced_distribution"])
+        if forced is not None and forced.group == "department" and forced.min_group <= 1:
+            sizes[0] = 1  # a department of one, ranked on its own
+        if forced is not None:
+            sizes[-1] = 20  # and a full one
         self.emps: dict[str, dict] = {}
         self.dept_of: dict[str, list[str]] = {}
         counter = 0
@@ -528,6 +536,8 @@ class Gen:
         r = rng.random()
         if r < 0.18:
             return t
+        if method == "ratio" and direction == "higher" and unit == "万元" and r < 0.22:
+            return -quant(t / 4, places)  # a loss
         if method == "tiered" and r < 0.3:
             return b if rng.random() < 0.5 else s
         if r < 0.36:
@@ -665,9 +675,15 @@ class Gen:
         rng = self.rng
         candidates = [e for e in self.emps.values() if not e["id"].startswith("X")]
         rng.shuffle(candidates)
-        kinds = rng.sample(["percent_slip", "rating_unweighted", "missing_actual", "missing_rating",
-                            "ratio_stretch_side"], rng.randint(0, 3))
-        for kind in kinds:
+        kinds = ["percent_slip", "rating_unweighted", "missing_actual", "missing_rating", "ratio_stretch_side",
+                 "tiers_not_monotonic", "zero_target", "out_of_range", "not_half_step"]
+        if self.policy["achievement"]["lower_is_better"] == "ratio":
+            kinds.append("negative_actual_lower_ratio")
+        if self.rollup:
+            kinds.append("period_beside_months")
+        start = self.seed * 3 % len(kinds)  # successive seeds walk through every kind
+        kinds = [kinds[(start + j) % len(kinds)] for j in range(3)] + rng.sample(kinds, rng.randint(0, 1))
+        for kind in dict.fromkeys(kinds):
             for emp in candidates:
                 if emp["id"] in self.c.intended or any(emp["plan"] is e.get("plan") for e in self.emps.values()
                                                        if e is not emp):
@@ -678,6 +694,51 @@ class Gen:
 
     def _plant(self, kind: str, emp: dict) -> bool:
         rng = self.rng
+        personal = [r for r in emp["kpis"] if emp["personal"]]
+        if kind in ("tiers_not_monotonic", "zero_target"):  # in a personal agreement
+            method = "tiered" if kind == "tiers_not_monotonic" else "ratio"
+            rows = [r for r in personal if self.ind[r["indicator_id"]]["method"] == method]
+            if not rows:
+                return False
+            row, unit = rows[0], self.ind[rows[0]["indicator_id"]]["unit"]
+            if kind == "zero_target":
+                row["target"], row["stretch"] = 0, None
+            else:  # base and target swapped
+                row["base"], row["target"] = self.value_cell(row["_t"], unit), self.value_cell(row["_b"], unit)
+            return True
+        if kind in ("out_of_range", "not_half_step"):
+            if not emp["rplan"]:
+                return False
+            iid = next(iter(emp["rplan"]))
+            events = dict(emp["rplan"][iid])
+            event = rng.choice(list(events))
+            pairs = list(events[event])
+            bad = rng.choice([F(6), F(1, 2), F(11, 2)]) if kind == "out_of_range" else rng.choice([F("3.3"), F("4.25")])
+            pairs[0] = (pairs[0][0], bad)
+            events[event] = pairs
+            emp["rplan"] = {**emp["rplan"], iid: events}
+            return True
+        if kind == "negative_actual_lower_ratio":
+            ids = [i for i in emp["plan"] if self.ind[i]["method"] == "ratio" and self.ind[i]["direction"] == "lower"]
+            if not ids:
+                return False
+            entry = dict(emp["plan"][ids[0]])
+            if "period" in entry:
+                entry["period"] = F(-1)
+            else:
+                months = dict(entry["months"])
+                months[rng.choice(list(months))] = F(-1)
+                entry["months"] = months
+            emp["plan"] = {**emp["plan"], ids[0]: entry}
+            return True
+        if kind == "period_beside_months":
+            ids = [i for i, e in emp["plan"].items() if "months" in e]
+            if not ids:
+                return False
+            entry = dict(emp["plan"][ids[0]])
+            entry["beside"] = next(iter(entry["months"].values()))
+            emp["plan"] = {**emp["plan"], ids[0]: entry}
+            return True
         if kind == "ratio_stretch_side":  # only in a personal agreement (a role row would take the family out)
             rows = [r for r in emp["kpis"] if emp["personal"] and self.ind[r["indicator_id"]]["method"] == "ratio"]
             if not rows:
@@ -743,6 +804,8 @@ class Gen:
             for iid, entry in emp["plan"].items():
                 unit = self.ind[iid]["unit"]
                 cells = [(self.period, entry["period"])] if "period" in entry else list(entry["months"].items())
+                if "beside" in entry:  # a period-level actual typed beside the monthly ones
+                    cells.append((self.period, entry["beside"]))
                 for period, value in cells:
                     if scatter and rng.random() < 0.5:
                         fname_row = "actuals_补录.xlsx" if fname != "actuals_补录.xlsx" else "actuals_系统导出.xlsx"
@@ -841,16 +904,40 @@ def generate(seed: int, period: str, variant: int | None = None, months_too: boo
 
 # ============================================================================ writing
 
-def write_table(path: Path, sheets: dict[str, list[list]], title: str | None = None) -> Path:
-    workbook = openpyxl.Workbook()
-    workbook.remove(workbook.active)
+TEMPLATES = Path(__file__).resolve().parents[1] / "workbooks" / "templates"
+
+
+def write_table(path: Path, sheets: dict[str, list[list]], title: str | None = None,
+                rng: random.Random | None = None, template: str | None = None) -> Path:
+    """Rows (header first) into a new workbook, or under the example row of the blank template
+    `template` (its header, example row, instructions and _meta kept). With `rng`: a blank row
+    here and there and sometimes an extra column of HR's own."""
+    if template is not None:
+        workbook = openpyxl.load_workbook(TEMPLATES / f"{template}.xlsx")
+    else:
+        workbook = openpyxl.Workbook()
+        workbook.remove(workbook.active)
     for name, rows in sheets.items():
-        sheet = workbook.create_sheet(name)
-        r0 = 1
-        if title:
-            sheet.cell(row=1, column=1, value=title)
-            r0 = 3
+        if template is not None:
+            sheet = workbook[name]
+            rows, r0 = rows[1:], 3
+        else:
+            sheet = workbook.create_sheet(name)
+            r0 = 1
+            if title:
+                sheet.cell(row=1, column=1, value=title)
+                r0 = 3
+        extra = rng is not None and rng.random() < 0.2
+        if rng is not None:
+            spaced = []
+            for n, row in enumerate(rows):
+                spaced.append(row)
+                if n and rng.random() < 0.03:
+                    spaced.append([None] * len(row))
+            rows = spaced
         for r, row in enumerate(rows, start=r0):
+            if extra and any(v is not None for v in row):
+                row = list(row) + ["核对人 Checked by" if r == r0 and template is None else "张三"]
             for c, value in enumerate(row, start=1):
                 if value is None:
                     continue
@@ -868,18 +955,28 @@ def write_table(path: Path, sheets: dict[str, list[list]], title: str | None = N
 def write_company(company: Company, inbox: Path, policy_dir: Path) -> Path | None:
     """The inbox (one workbook per kind, actuals in several files) and the policy file, if any."""
     inbox.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(f"layout/{company.seed}/{company.period}")
+
+    def kind_template(kind: str) -> str | None:  # half the files are the blank template, filled in
+        return kind if rng.random() < 0.5 else None
+
     write_table(inbox / "roster.xlsx", {sheet_name("roster"): table("roster", company.roster)},
-                title=f"{company.period} 员工花名册")
-    write_table(inbox / "indicators.xlsx", {sheet_name("indicators"): table("indicators", company.indicators)})
+                title=f"{company.period} 员工花名册", rng=rng, template=kind_template("roster"))
+    write_table(inbox / "indicators.xlsx", {sheet_name("indicators"): table("indicators", company.indicators)},
+                rng=rng, template=kind_template("indicators"))
     write_table(inbox / "agreements.xlsx", {
         sheet_name("agreements", 0): table("agreements", company.role_kpis, 0),
-        sheet_name("agreements", 1): table("agreements", company.employee_kpis, 1, style="en")})
+        sheet_name("agreements", 1): table("agreements", company.employee_kpis, 1, style="en")},
+        rng=rng, template=kind_template("agreements"))
     for fname, (style, rows) in company.actuals.items():
-        write_table(inbox / fname, {sheet_name("actuals"): table("actuals", rows, style=style)})
-    write_table(inbox / "ratings.xlsx", {sheet_name("ratings"): table("ratings", company.ratings, style="zh")})
+        write_table(inbox / fname, {sheet_name("actuals"): table("actuals", rows, style=style)}, rng=rng,
+                    template=kind_template("actuals"))
+    write_table(inbox / "ratings.xlsx", {sheet_name("ratings"): table("ratings", company.ratings, style="zh")},
+                rng=rng, template=kind_template("ratings"))
     if company.dept_targets:
         write_table(inbox / "dept_targets.xlsx",
-                    {sheet_name("dept_targets"): table("dept_targets", company.dept_targets)})
+                    {sheet_name("dept_targets"): table("dept_targets", company.dept_targets)}, rng=rng,
+                    template=kind_template("dept_targets"))
     if company.policy is None:
         return None
     policy_dir.mkdir(parents=True, exist_ok=True)
@@ -945,6 +1042,9 @@ def read_inbox(inbox: Path) -> dict[tuple[str, int], list[dict[str, Raw]]]:
                           for c, name in columns.items() if c < len(row)}
                 if all(raw.empty for raw in record.values()):
                     continue
+                first = row[min(columns)].value if min(columns) < len(row) else None
+                if isinstance(first, str) and fold(first).startswith(("示例", "example")):
+                    continue  # the template's example row (SPEC §1: its ID starts with 示例/EXAMPLE)
                 tables[(kind, index)].append(record)
     return tables
 
@@ -1177,6 +1277,11 @@ class Oracle:
             if actual_slip or target_slip:
                 person.problems.append("percent_slip")
                 return None
+        ind = self.library[iid]
+        if ind["method"] == "ratio" and ind["direction"] == "lower" and self.lower_mode == "ratio" and \
+                any(v < 0 for v in values):  # SPEC §3: an error naming the cell
+            person.problems.append("negative_actual_lower_ratio")
+            return None
         return values if many else values[0]
 
     def rating(self, person: Person, iid: str) -> Fraction | None:
@@ -1201,6 +1306,12 @@ class Oracle:
         for event in chosen:
             by_relation: dict[str, list[Fraction]] = {}
             for relation, score in events[event]:
+                if not 1 <= score <= 5:  # SPEC §1/§3: 1–5, halves allowed; a validation error
+                    person.problems.append("out_of_range")
+                    return None
+                if (score * 2).denominator != 1:
+                    person.problems.append("not_half_step")
+                    return None
                 by_relation.setdefault(relation, []).append(score)
             counted = {r: sum(s, F(0)) / len(s) for r, s in by_relation.items() if r in weights}
             if set(by_relation) - set(counted):
@@ -1246,6 +1357,12 @@ class Oracle:
                     if line.stretch is not None and (line.stretch < line.target if ind["direction"] == "higher"
                                                      else line.stretch > line.target):
                         person.problems.append("ratio_stretch_side")
+                        line.invalid = True
+                        continue
+                if ind["method"] == "tiered":  # SPEC §3: b, t, s must be monotonic
+                    b, t, s_ = line.base, line.target, line.stretch
+                    if None in (b, t, s_) or not (b < t < s_ if ind["direction"] == "higher" else b > t > s_):
+                        person.problems.append("tiers_not_monotonic" if None not in (b, t, s_) else "missing_tiers")
                         line.invalid = True
                         continue
                 if ind["method"] == "rating":

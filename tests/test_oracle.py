@@ -117,7 +117,8 @@ def test_company_matches_the_oracle(outcomes: Outcomes, case: tuple, period: str
 def test_the_cases_cover_what_issue_13_checks(outcomes: Outcomes) -> None:
     """Across all cases: every method and direction, each aggregation with months missing, ratings
     by month and by period, unweighted relations, the boundary values, both forced-distribution
-    modes over groups of 1 to 20 with ties at a quota line, and each planted error."""
+    modes over groups of 1 to 20 with ties at a quota line, and the planted errors (a rating
+    outside 1–5 is in `test_negative_actuals_and_bad_ratings`)."""
     stats, planted = Counter(), Counter()
     for case, period in RUNS:
         oracle, _, info = outcomes.get(case, period)
@@ -137,8 +138,9 @@ def test_the_cases_cover_what_issue_13_checks(outcomes: Outcomes) -> None:
     missing = [name for name in needed if not stats[name]]
     assert not missing, (missing, sorted(stats.items()))
     assert sum(stats[f"fd_group_{n}"] for n in range(2, 10)) and sum(stats[f"fd_group_{n}"] for n in range(10, 21))
-    assert set(planted) == {"percent_slip", "missing_actual", "missing_rating", "rating_unweighted",
-                            "ratio_stretch_side"}, planted
+    assert set(planted) >= {"percent_slip", "missing_actual", "missing_rating", "rating_unweighted",
+                            "ratio_stretch_side", "zero_target", "tiers_not_monotonic", "negative_actual_lower_ratio",
+                            "period_beside_months", "not_half_step"}, planted
 
 
 # ------------------------------------------------------------------------------ the oracle itself
@@ -265,6 +267,37 @@ def test_forced_distribution_small_groups_and_zero_quotas(tmp_path: Path) -> Non
                                        role_kpis=role, actuals=actuals)
         assert diffs == []
         assert [oracle.people[e].grade for e in ("E1", "E2", "E3")] == ["A", "A", "B"]
+
+
+def test_negative_actuals_and_bad_ratings(tmp_path: Path) -> None:
+    """A loss (-20 against a 100 profit target) scores at the floor; a negative count under
+    target ÷ actual, a rating of 6 and one of 3.3 are errors that keep their employee unscored."""
+    indicators = [
+        {"indicator_id": "K1", "name": "利润", "dimension": "业绩", "direction": "越高越好", "method": "比率",
+         "unit": "万元", "aggregation": "求和"},
+        {"indicator_id": "K2", "name": "缺陷", "dimension": "业绩", "direction": "越低越好", "method": "比率",
+         "unit": "个", "aggregation": "求和"},
+        {"indicator_id": "A1", "name": "协作", "dimension": "态度", "direction": "越高越好", "method": "评分",
+         "aggregation": "平均"}]
+    roster = PEOPLE + [{"employee_id": "E4", "name": "员工4", "department": "研发部", "role_family": "研发",
+                        "manager_id": "E1"}]
+    role = [{"role_family": "研发", "period": "2026-10", "indicator_id": "K1", "weight": "40%", "target": 100},
+            {"role_family": "研发", "period": "2026-10", "indicator_id": "K2", "weight": "40%", "target": 5},
+            {"role_family": "研发", "period": "2026-10", "indicator_id": "A1", "weight": "20%"}]
+    actuals, ratings = [], []
+    for i, (k1, k2, supervisor) in enumerate([(-20, 4, 4), (100, -1, 4), (90, 5, 6), (110, 3, 3.3)], start=1):
+        actuals += [{"employee_id": f"E{i}", "period": "2026-10", "indicator_id": "K1", "actual": k1},
+                    {"employee_id": f"E{i}", "period": "2026-10", "indicator_id": "K2", "actual": k2}]
+        ratings += [{"employee_id": f"E{i}", "period": "2026-10", "indicator_id": "A1", "rater_id": "B",
+                     "relation": "上级", "score": supervisor},
+                    {"employee_id": f"E{i}", "period": "2026-10", "indicator_id": "A1", "rater_id": f"E{i}",
+                     "relation": "自评", "score": 4}]
+    oracle, got, diffs = run_small(tmp_path, "2026-10", roster=roster, indicators=indicators, role_kpis=role,
+                                   actuals=actuals, ratings=ratings)
+    assert diffs == []
+    assert [oracle.people[e].problems for e in ("E1", "E2", "E3", "E4")] == [
+        [], ["negative_actual_lower_ratio"], ["out_of_range"], ["not_half_step"]]
+    assert oracle.people["E1"].lines[0].achievement == 0
 
 
 # ------------------------------------------------------------------------------ SPEC says otherwise
