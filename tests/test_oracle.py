@@ -42,9 +42,9 @@ from pipeline.policy import load_policy
 # The variants (oracle.POLICY_VARIANTS): 0 defaults; 1 cap by department (min_group 5) and rater
 # weights overridden; 2 rank company-wide, lower-is-better linear, cap 1.3, tiered 0.5/1.3; 3 the
 # short form, other rater weights, missing_months: error; 4 cap company-wide, floor 0.2, a peer
-# weight of 0; 5 rank by department (min_group 8), other grades and bonuses, 销售 rated by
-# supervisor and customer only; 6 cap by department (min_group 10), 1 decimal; 7 cap by
-# department with no pooling (min_group 1), linear.
+# weight of 0; 5 rank by department (min_group 8) with no share for D, other grades and bonuses,
+# 销售 rated by supervisor and customer only; 6 cap by department (min_group 10) with no share
+# for S, 1 decimal; 7 cap by department with no pooling (min_group 1), linear.
 CASES = [
     (0, "2026-10", ("2026-10",), 0, False, False),
     (1, "2026-Q3", ("2026-Q3",), 1, False, False),
@@ -322,3 +322,22 @@ def test_spec_bare_target_above_1_5_beside_fraction_actuals_is_a_slip(tmp_path: 
     oracle, got, diffs = run_small(tmp_path, "2026-10", **percent_inbox(1.6, ["95%", 0.95, 0.8]))
     assert all(p.problems == ["percent_slip"] for p in oracle.people.values())
     assert diffs == [], diffs  # got: all three scored (0.796875, 0.796875, 0.75)
+
+
+DEPARTMENT_ACTUAL_REASON = (
+    "SPEC §5: summary.xlsx holds 'department rollups against department targets'; §6: 'an employee with an "
+    "error is not scored'; issue 13: never silently wrong. The Cascade sheet's department actual averages the "
+    "cell the pipeline itself rejected as a percent slip (95 meant as 95%): department actual 3228%, "
+    "department achievement 3587% (scoring.cascade counts 'the actuals they do have' of unscored employees).")
+
+
+@pytest.mark.xfail(strict=True, reason=DEPARTMENT_ACTUAL_REASON)
+def test_a_rejected_actual_does_not_feed_the_department_rollup(tmp_path: Path) -> None:
+    tables = percent_inbox("90%", [0.95, 0.9, 95])  # E3's 95 is a slip: E3 is not scored
+    tables["dept_targets"] = [{"department": "研发部", "period": "2026-10", "indicator_id": "K1", "target": "90%"}]
+    oracle, got, diffs = run_small(tmp_path, "2026-10", **tables)
+    assert diffs == [] and oracle.people["E3"].problems == ["percent_slip"]
+    row = got["cascade"][("研发部", "K1")]
+    # the mean of the valid actuals (0.95, 0.9), or no figure at all; never one made from 95
+    actual = row["部门实际\nDepartment actual"]
+    assert actual is None or abs(actual - 0.925) <= 1e-12, row
