@@ -58,6 +58,8 @@ class Inputs:
     blocked: dict[str, list[tuple[str, Finding]]] = field(default_factory=dict)
     bad_indicators: dict[str, Finding] = field(default_factory=dict)
     bad_role_sets: dict[tuple[str, str], Finding] = field(default_factory=dict)
+    # (table, row) of actual cells refused for their value against the target (a percent slip)
+    refused_actuals: set[tuple[int, int]] = field(default_factory=set)
     # period -> ((roster, role KPIs, employee KPIs) it was made from, resolved agreements):
     # `scoring.resolve_agreements` answers validation and scoring from one computation.
     resolved: dict = field(default_factory=dict, repr=False, compare=False)
@@ -234,6 +236,12 @@ def validate(workbooks: list[WorkbookRead], policy: Policy, period: str | None =
         inputs.frames[name] = frame[~frame["_bad"]].drop(columns="_bad").reset_index(drop=True)
     _agreement_checks(inputs, policy, agreed)
     _completeness(inputs, policy, period)
+    if inputs.refused_actuals:
+        name = ACTUALS.sheets[0].name
+        actuals = inputs.frames[name]
+        refused = pd.Series(list(zip(actuals["_table"].astype(int), actuals["_row"].astype(int))),
+                            index=actuals.index, dtype=object).isin(inputs.refused_actuals)
+        inputs.frames[name] = actuals[~refused.to_numpy(bool)].reset_index(drop=True)
     _missing_kinds(inputs)
     return inputs
 
@@ -783,8 +791,6 @@ def _missing_kinds(inputs: Inputs) -> None:
 PERCENT_UNITS = frozenset({"%", "百分比"})
 # Beyond this a percent-unit value is a bare number (95 for 95%); at or below it, a fraction (0.95).
 PERCENT_FRACTION_MAX = 1.5
-# ...and it is a slip only when the two sides are this many times apart.
-PERCENT_SLIP_TIMES = 10
 _SCALE_RULES = ("percent_slip", "scale_ratio", "negative_actual_lower_ratio")
 
 
@@ -830,11 +836,8 @@ def _scale_checks(inputs: Inputs, policy: Policy, period: str, agreements: pd.Da
         both = measured & (a != 0) & (t != 0) & ~np.isnan(t)  # 0 reads the same in any unit
         percent = both & rows["percent"].isin([True]).to_numpy(dtype=bool)  # an unknown indicator: no
         bare_a, bare_t = np.abs(a) > PERCENT_FRACTION_MAX, np.abs(t) > PERCENT_FRACTION_MAX
-        # A percent typed as its points is ~100× what was meant; a genuine 160% beside a 90%
-        # target is under 2×. Ten times apart tells them apart.
-        apart = (np.abs(a) >= PERCENT_SLIP_TIMES * np.abs(t)) | (np.abs(t) >= PERCENT_SLIP_TIMES * np.abs(a))
-        slip_actual = percent & bare_a & ~bare_t & apart
-        slip_target = percent & bare_t & ~bare_a & apart
+        slip_actual = percent & bare_a & ~bare_t
+        slip_target = percent & bare_t & ~bare_a
         negative = ((method == "ratio") & (rows["direction"] == "lower").to_numpy(dtype=bool) & (a < 0)
                     if policy.lower_is_better == "ratio" else np.zeros(len(rows), dtype=bool))
         share = rows["_months"].to_numpy(dtype="float64")
@@ -882,6 +885,10 @@ def _scale_checks(inputs: Inputs, policy: Policy, period: str, agreements: pd.Da
             value=_show(row["target"]), fraction=_hundredth(row["target"]), other="实际值", other_en="actual",
             other_value=_as_percent(row["actual"]),
             other_cell=f"{row['_file']}!{row['_sheet']}!{actual_cell(row)}")
+    # A refused actual is not used anywhere (the department rollup included): dropped once
+    # every period has been checked (`validate`).
+    for mask in (slip_actual, negative):
+        inputs.refused_actuals.update(zip(rows.loc[mask, "_table"].astype(int), rows.loc[mask, "_row"].astype(int)))
     for row in rows[negative].to_dict("records"):
         add("negative_actual_lower_ratio", row, actual_cell(row), column=actual_label, value=_show(row["actual"]))
     for row, ratio, share_of in zip(rows[far].to_dict("records"), times[far], share[far]):
