@@ -218,7 +218,7 @@ def test_rust_panic_in_the_parser_becomes_a_finding(tmp_path, monkeypatch):
     def panic(*args, **kwargs):
         raise PanicException("index out of bounds")
 
-    monkeypatch.setattr(reader.CalamineWorkbook, "from_path", panic)
+    monkeypatch.setattr(reader.CalamineWorkbook, "from_filelike", panic)  # the bytes read once
     f = the(read_workbook(real_workbook(tmp_path / "a.xlsx")).findings, "unreadable")
     assert "damaged" in f.message_en and "损坏" in f.message_zh and "PanicException" in f.message_en
 
@@ -227,7 +227,7 @@ def test_keyboard_interrupt_is_not_swallowed(tmp_path, monkeypatch):
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(reader.CalamineWorkbook, "from_path", interrupt)
+    monkeypatch.setattr(reader.CalamineWorkbook, "from_filelike", interrupt)  # the bytes read once
     with pytest.raises(KeyboardInterrupt):
         read_workbook(real_workbook(tmp_path / "a.xlsx"))
 
