@@ -362,7 +362,7 @@ RULES: dict[str, tuple[str, str, str]] = {
         ERROR,
         "{count} 名员工在 {period} 无法评分,因为 {files} 未能读取({reason}):缺少{what}。"
         "请修复或替换该文件后重新运行。",
-        "{count_en} employees cannot be scored for {period} because {files} was refused ({reason_en}): "
+        "{count_en} employees cannot be scored for {period} because {files_en} {were_en} refused ({reason_en}): "
         "no {what_en}. Fix or replace the file and run again.",
     ),
     "input_changed": (

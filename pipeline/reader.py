@@ -1046,9 +1046,13 @@ def _refused_folder(inbox: Path, path: Path, exc: OSError) -> WorkbookRead:
     relative = path.relative_to(inbox).as_posix()
     name = (inbox.name if relative == "." else relative) + "/"
     result = WorkbookRead(path=path, file=name)
-    refusal = _open_refusal(exc)
-    result.findings.append(finding("unreadable_folder", file=name, folder=name, reason=refusal.reason_zh,
-                                   reason_en=refusal.reason_en))
+    reason = exc.strerror or type(exc).__name__
+    if isinstance(exc, PermissionError):
+        zh = f"没有打开权限({reason})。请让文件夹所有者开放权限,或把其中的文件移到收件箱"
+        en = f"permission denied ({reason}). Ask the folder's owner for access, or move its files into the inbox"
+    else:
+        zh, en = f"无法列出其中的文件({reason})", f"its files cannot be listed ({reason})"
+    result.findings.append(finding("unreadable_folder", file=name, folder=name, reason=zh, reason_en=en))
     return result
 
 

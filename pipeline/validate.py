@@ -139,8 +139,10 @@ class Inputs:
         else:
             reason = ";".join(f"{r.file}:{r.reason_zh}" for r in refused)
             reason_en = "; ".join(f"{r.file}: {r.reason_en}" for r in refused)
+        names = [r.file for r in refused]
+        files_en = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
         return finding("refused_unscored", file=refused[0].file, period=period, count=f"{employees:,}",
-                       files="、".join(r.file for r in refused), files_en=", ".join(r.file for r in refused),
+                       files="、".join(names), files_en=files_en, were_en="was" if len(names) == 1 else "were",
                        reason=reason, reason_en=reason_en, what=what[0], what_en=what[1])
 
 
@@ -390,16 +392,25 @@ def refused_files(workbooks: list[WorkbookRead]) -> list[RefusedFile]:
         f = next((f for f in wb.findings if f.is_error and f.rule in _REFUSALS), None)
         if f is None:
             continue
-        zh, en = f.message_zh, f.message_en
-        if f.rule == "unreadable":  # "Cannot read this file: <reason>": the reason alone
-            zh = zh.removeprefix(RULES["unreadable"][1].split("{")[0])
-            en = en.removeprefix(RULES["unreadable"][2].split("{")[0])
+        zh, en = _short_reason(f)
         kind = None if f.rule == "unreadable_folder" else kind_from_name(wb.file)
-        refused.append(RefusedFile(file=wb.file, kind=kind, reason_zh=zh.rstrip("。"), reason_en=en.rstrip(".")))
+        refused.append(RefusedFile(file=wb.file, kind=kind, reason_zh=zh, reason_en=en))
     return refused
 
 
 _REFUSALS = ("unreadable", "unreadable_folder", "unknown_kind", "ambiguous_kind")
+_FIRST_SENTENCE = {"zh": re.compile(r"[。;;]"), "en": re.compile(r"\. |; ")}
+
+
+def _short_reason(f: Finding) -> tuple[str, str]:
+    """The why of a refusal in a few words ("permission denied (Permission denied)"): its
+    finding's message without the rule's opening and without the advice that follows."""
+    short = []
+    for lang, message, template in (("zh", f.message_zh, RULES[f.rule][1]), ("en", f.message_en, RULES[f.rule][2])):
+        if "{reason" in template:  # "Cannot read this file: {reason_en}": the reason alone
+            message = message.removeprefix(template.split("{reason")[0].replace("{folder}", f.file))
+        short.append(_FIRST_SENTENCE[lang].split(message, maxsplit=1)[0].rstrip("。."))
+    return short[0], short[1]
 
 
 _MISSING_KIND = {"missing_rating": RATINGS.name, "missing_actual": ACTUALS.name, "no_agreement": AGREEMENTS.name}

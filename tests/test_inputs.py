@@ -262,7 +262,8 @@ def test_a_refused_ratings_file_is_one_finding_for_everyone_it_costs(tmp_path, m
     f = only(result.findings, "refused_unscored")
     assert f.is_error and f.file == "行为评分.xlsx" and f.period == PERIOD
     assert f.message_en.startswith("5 employees cannot be scored for 2026-10 because 行为评分.xlsx was refused")
-    assert "permission denied" in f.message_en and "A01" in f.message_en and "B01" in f.message_en
+    assert "(permission denied (Permission denied))" in f.message_en  # the reason, without the advice
+    assert "A01" in f.message_en and "B01" in f.message_en and "owner" not in f.message_en
     assert "5 名员工" in f.message_zh and "行为评分.xlsx" in f.message_zh
     unscored = result.scores.unscored.set_index("employee_id")
     assert sorted(unscored.index) == ["R001", "R002", "R003", "S001", "S002", "S003"]
