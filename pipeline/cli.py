@@ -264,6 +264,11 @@ def _progress_factory():
     return factory
 
 
+# Warnings about a whole input file that the run's console names (the others are counted): a
+# copy that was ignored, a file that changed while the run read it.
+FILE_NOTICES = frozenset({"duplicate_file", "input_changed"})
+
+
 def print_run_summary(result, lang: str) -> None:
     """One screen: scored, unscored (why), warnings, grade distribution, where the files are."""
     scores = result.scores
@@ -277,6 +282,9 @@ def print_run_summary(result, lang: str) -> None:
         click.echo(_say("  等级分布", "  grades", lang) + ": " + "  ".join(f"{g}={grades.get(g, 0)}" for g in order))
     errors, warnings = len(result.errors), len(result.warnings)
     click.echo(_say(f"  错误 {errors} 个,警告 {warnings} 个", f"  errors {errors}, warnings {warnings}", lang))
+    for f in result.warnings:
+        if f.rule in FILE_NOTICES:
+            click.echo(f"    ! {f.file}: {f.message_en if lang == 'en' else f'{f.message_zh} {f.message_en}'}")
     if result.other_periods:
         click.echo("  " + other_periods_line(result.other_periods, lang))
     for item in scores.unscored.head(10).itertuples(index=False):
@@ -394,7 +402,7 @@ def compute_weights_file(path: Path, policy):
     if workbook.kind != "weights":
         return [], findings
     experts = inputs.expert_scores
-    sheets = read_ahp_sheets(path) if workbook.matrices else []
+    sheets = read_ahp_sheets(path, workbook.data) if workbook.matrices else []
     results, weight_findings = compute_weights(experts if not experts.empty else None, sheets,
                                                ri_table=policy.ri_table, file=path.name)
     return results, findings + weight_findings
