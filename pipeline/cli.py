@@ -58,8 +58,7 @@ class _LazyGroup(click.Group):
     whatever escapes a command ends as one line and an exit code (`_guarded`), never a traceback.
     """
 
-    lazy = {"diff": ("pipeline.diff", "diff_command"), "verify": ("pipeline.audit", "verify_command"),
-            "trace": ("pipeline.trace", "trace_command")}
+    lazy = {"verify": ("pipeline.audit", "verify_command"), "trace": ("pipeline.trace", "trace_command")}
 
     def list_commands(self, ctx):
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))
@@ -455,6 +454,75 @@ def weights_command(file: Path, as_json: bool, out_path: Path | None, period: st
         if out_path is not None and results:
             click.echo(str(out_path))
     sys.exit(1 if errors else 0)
+
+
+@main.command("diff")
+@click.argument("a", metavar="A.xlsx", type=click.Path(dir_okay=False))
+@click.argument("b", metavar="B.xlsx", type=click.Path(dir_okay=False))
+@click.option("--tolerance", type=click.FloatRange(min=0.0), default=0.0, show_default=True,
+              help="Numbers differing by at most this (absolute) are equal. 数值差的绝对值不超过此值视为相同。")
+@click.option("--by-key", "by_key", multiple=True, metavar="KEY",
+              help="Match rows by these columns instead of the template's key columns (repeat or "
+                   "comma-separate): employee_id/员工编号, indicator_id/指标编号, period/考核周期, or any header "
+                   "text. 按指定的列匹配行(默认按模板的关键列)。")
+@click.option("--by-position", "by_position", is_flag=True,
+              help="Compare every sheet cell by cell at the same address, without matching rows. "
+                   "逐个单元格按位置比较,不匹配行。")
+@click.option("--json", "as_json", is_flag=True,
+              help='Print a JSON list of {"sheet","cell","kind","old","new"} (raw values). 以 JSON 输出(原始值)。')
+@click.option("--out", "out", type=click.Path(dir_okay=False),
+              help="Also write an xlsx report: the changes, and A and B side by side (landscape, one page "
+                   "wide). 另写一份 xlsx 差异报告。")
+@LANG
+def diff_command(a: str, b: str, tolerance: float, by_key: tuple[str, ...], by_position: bool,
+                 as_json: bool, out: str | None, lang: str) -> None:
+    """Compare two workbooks: values and formulas separately, rows matched by key, VBA macro
+    projects by hash.
+
+    \b
+    比较两个工作簿:分别比较值与公式,按关键列匹配行,列出新增/删除的行与工作表,并按哈希比较 VBA 宏项目。
+    A sheet with a template's key columns (actuals: 员工编号, 考核周期, 指标编号) has its rows
+    matched by key, so an inserted or deleted row is one change; other sheets are compared cell
+    by cell. Values are shown as their cells show them (30%, 1,234.50, 2026-10-01).
+    有模板关键列的工作表按关键列匹配行(插入或删除一行只算一处差异),其他工作表逐个单元格比较;
+    数值按单元格自身的数字格式显示。
+    Exit 1 when the workbooks differ (all exit codes below). 有差异时退出码为 1。
+
+    \b
+    Examples / 示例:
+      kpi diff old.xlsx new.xlsx
+      kpi diff old.xlsx new.xlsx --tolerance 0.005
+      kpi diff actuals_v1.xlsx actuals_v2.xlsx --out report.xlsx
+      kpi diff actuals_v1.xlsx actuals_v2.xlsx --by-position
+      kpi diff list_v1.xlsx list_v2.xlsx --by-key 工号
+      kpi diff a.xlsx b.xlsx --json > changes.json
+    """
+    from pipeline import diff
+
+    if by_key and by_position:
+        click.echo(diff.by_key_and_position_note(lang), err=True)
+        sys.exit(2)
+    if out and any(Path(out).resolve() == Path(p).resolve() for p in (a, b)):
+        click.echo(diff.out_is_input_note(out, lang), err=True)
+        sys.exit(2)
+    try:
+        result = diff.compare(a, b, tolerance=tolerance, by_key=list(by_key), by_position=by_position)
+    except diff.DiffInputError as exc:
+        click.echo(exc.message(lang), err=True)
+        sys.exit(2)
+    if result.keys_unmatched:
+        click.echo(diff.keys_unmatched_note(by_key, lang), err=True)
+    if as_json:
+        click.echo(json.dumps([c.as_json() for c in result.changes], ensure_ascii=False, indent=2))
+    else:
+        click.echo(diff.format_changes(result.changes, lang))
+    if result.plans and result.changes:
+        click.echo(diff.keyed_note(result.plans, lang), err=True)
+    if out:
+        diff.write_diff_report(out, result.a, result.b, result.changes, lang=lang, by_key=list(by_key),
+                               by_position=by_position)
+        click.echo(diff.report_written_note(out, lang), err=as_json)
+    sys.exit(1 if result.changes else 0)
 
 
 def entry() -> None:

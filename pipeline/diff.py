@@ -36,7 +36,6 @@ import datetime as dt
 import hashlib
 import html
 import io
-import json
 import math
 import re
 import unicodedata
@@ -49,7 +48,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
 
-import click
 from defusedxml import ElementTree as SafeET
 from openpyxl.formula.translate import Translator
 from openpyxl.reader.strings import read_string_table
@@ -1185,13 +1183,13 @@ def _what(change: CellChange) -> str:
 
 
 def _say(lang: str, zh: str, en: str) -> str:
-    return {"zh": zh, "en": en}.get(lang, f"{zh} / {en}")
+    return en if lang == "en" else f"{zh} / {en}"
 
 
 def _kind_label(change: CellChange | str, lang: str) -> str:
     what = change if isinstance(change, str) else _what(change)
     zh, en = _WHAT_LABELS.get(what, (what, what))
-    return {"zh": zh, "en": en}.get(lang, f"{zh} {en}")
+    return en if lang == "en" else f"{zh} {en}"
 
 
 def _clip(text: str, limit: int) -> str:
@@ -1202,7 +1200,7 @@ def _show(value: Any, lang: str, limit: int = 60, number_format: Any = None) -> 
     """A value for the screen, as its cell shows it; text in quotes, so `'100'` (text) and
     `100` (a number) differ. A row (list) is its cells' texts joined by `|`, unquoted."""
     if value is None:
-        return _say(lang, "(空)", "(empty)") if lang != "both" else "(空 empty)"
+        return "(empty)" if lang == "en" else "(空 empty)"
     if isinstance(value, (list, tuple)):
         formats = number_format if isinstance(number_format, (list, tuple)) else [None] * len(value)
         text = " | ".join("" if v is None else shown_as(v, f) for v, f in zip(value, formats))
@@ -1233,7 +1231,7 @@ def _location(change: CellChange) -> str:
     return f"{sheet}!{change.cell}" if change.cell else f"[{change.sheet}]"
 
 
-def count_line(changes: list[CellChange], lang: str = "both") -> str:
+def count_line(changes: list[CellChange], lang: str = "zh") -> str:
     """`共 3 处差异:值 1,公式 1,新增行 1,删除行 0`: rows and sheets counted apart, sheets
     and macros only when there are some."""
     counts = Counter(_what(c) for c in changes)
@@ -1242,10 +1240,10 @@ def count_line(changes: list[CellChange], lang: str = "both") -> str:
     zh = f"共 {len(changes)} 处差异:" + ",".join(f"{_COUNT_LABELS[k][0]} {counts[k]}" for k in shown)
     noun = "change" if len(changes) == 1 else "changes"
     en = f"{len(changes)} {noun}: " + ", ".join(f"{_COUNT_LABELS[k][1]} {counts[k]}" for k in shown)
-    return {"zh": zh, "en": en}.get(lang, f"{zh} / {en}")
+    return en if lang == "en" else f"{zh} / {en}"
 
 
-def format_changes(changes: list[CellChange], lang: str = "both") -> str:
+def format_changes(changes: list[CellChange], lang: str = "zh") -> str:
     """A screen table, one line per change (`Sheet!D4  value  30% → 35%`, with the row's key
     where rows were matched by key), then the counts."""
     if not changes:
@@ -1273,7 +1271,7 @@ def format_changes(changes: list[CellChange], lang: str = "both") -> str:
     return "\n".join(lines)
 
 
-def keyed_note(plans: dict[str, KeyPlan], lang: str = "both") -> str:
+def keyed_note(plans: dict[str, KeyPlan], lang: str = "zh") -> str:
     """Which sheets had their rows matched by key, and by which columns; empty when none."""
     if not plans:
         return ""
@@ -1295,7 +1293,49 @@ def _vba_detail(change: CellChange, lang: str) -> str:
 
 
 def _label(lang: str, zh: str, en: str, sep: str = "\n") -> str:
-    return {"zh": zh, "en": en}.get(lang, f"{zh}{sep}{en}")
+    return en if lang == "en" else f"{zh}{sep}{en}"
+
+
+@dataclass
+class Comparison:
+    """Two workbooks read once, how their rows were matched, and what differs."""
+
+    a: Book
+    b: Book
+    plans: dict[str, KeyPlan]
+    changes: list[CellChange]
+    keys_unmatched: bool = False  # `--by-key` named columns that no sheet has
+
+
+def compare(a: Any, b: Any, *, tolerance: float = 0.0, by_key: list[str] | None = None,
+            by_position: bool = False) -> Comparison:
+    """What `kpi diff` does before it prints: read both workbooks, decide how each sheet's
+    rows are matched, and list the changes. Raises DiffInputError if either cannot be read."""
+    book_a = a if isinstance(a, Book) else load_book(a)
+    book_b = b if isinstance(b, Book) else load_book(b)
+    keys = list(by_key or []) or None
+    plans = key_plans(book_a, book_b, keys, by_position=by_position)
+    changes = diff_workbooks(book_a, book_b, tolerance=tolerance, by_key=keys, by_position=by_position)
+    return Comparison(book_a, book_b, plans, changes, bool(_expand_keys(keys)) and not plans)
+
+
+def keys_unmatched_note(by_key: Iterable[str], lang: str = "zh") -> str:
+    names = ", ".join(by_key)
+    return _say(lang, f"没有工作表包含关键列 {names},已逐个单元格比较。",
+                f"No sheet has the key column(s) {names}; compared cell by cell.")
+
+
+def by_key_and_position_note(lang: str = "zh") -> str:
+    return _say(lang, "--by-key 与 --by-position 只能选一个。", "Use either --by-key or --by-position, not both.")
+
+
+def out_is_input_note(out: Any, lang: str = "zh") -> str:
+    return _say(lang, f"--out 不能覆盖被比较的文件 {out}。请换一个报告文件名。",
+                f"--out must not overwrite a compared file ({out}). Choose another report file name.")
+
+
+def report_written_note(out: Any, lang: str = "zh") -> str:
+    return _say(lang, f"差异报告已写入 {out}", f"Report written to {out}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1354,7 +1394,7 @@ def _print_setup(ws: Any, lang: str, repeat: tuple[int, int]) -> None:
 
 
 def write_diff_report(path: Any, a: Any, b: Any, changes: list[CellChange],
-                      lang: str = "both", *, by_key: list[str] | None = None,
+                      lang: str = "zh", *, by_key: list[str] | None = None,
                       by_position: bool = False) -> Path:
     """An xlsx an auditor can read and print: the list of changes (old and new side by
     side, as their cells show them), then each changed sheet with A and B side by side,
@@ -1389,7 +1429,7 @@ def _write_change_list(workbook: Any, taken: set[str], changes: list[CellChange]
                _label(lang, "新值 (B)", "New (B)")]
     old_col = len(titles) - 2
     sheet.write_row(0, 0, titles, formats.header)
-    sheet.set_row(0, 30 if lang == "both" else 16)
+    sheet.set_row(0, 16 if lang == "en" else 30)
     widths: list[list[Any]] = [t.split("\n") for t in titles]
     for i, change in enumerate(changes, start=1):
         row = [change.sheet, change.cell] + ([change.key] if keyed else [])
@@ -1535,99 +1575,10 @@ def _write_side_by_side(workbook: Any, taken: set[str], name: str, book_a: Book,
     _print_setup(ws, lang, (0, 1))
 
 
-# ---------------------------------------------------------------------------------------------
-# command line
-
-_DIFF_HELP = """Compare two workbooks: values and formulas separately, rows matched by key, and
-their VBA macro projects by hash.
-
-\b
-比较两个工作簿:分别比较值与公式,按关键列匹配行,列出新增/删除的行与工作表,并按哈希比较 VBA 宏项目。
-A sheet with a template's key columns (actuals: 员工编号, 考核周期, 指标编号) has its rows
-matched by key, so an inserted or deleted row is one change; other sheets are compared cell
-by cell. Values are shown as their cells show them (30%, 1,234.50, 2026-10-01).
-有模板关键列的工作表按关键列匹配行(插入或删除一行只算一处差异),其他工作表逐个单元格比较;
-数值按单元格自身的数字格式显示。
-Exit status: 0 identical / 相同, 1 different / 有差异, 2 unreadable input / 无法读取。
-
-\b
-Examples / 示例:
-  kpi diff old.xlsx new.xlsx
-  kpi diff old.xlsx new.xlsx --tolerance 0.005
-  kpi diff actuals_v1.xlsx actuals_v2.xlsx --out report.xlsx
-  kpi diff actuals_v1.xlsx actuals_v2.xlsx --by-position
-  kpi diff list_v1.xlsx list_v2.xlsx --by-key 工号
-  kpi diff a.xlsx b.xlsx --json > changes.json
-"""
-
-
-@click.command("diff", help=_DIFF_HELP)
-@click.argument("a", metavar="A.xlsx", type=click.Path(dir_okay=False))
-@click.argument("b", metavar="B.xlsx", type=click.Path(dir_okay=False))
-@click.option("--tolerance", type=click.FloatRange(min=0.0), default=0.0, show_default=True,
-              help="Numbers differing by at most this (absolute) are equal. "
-                   "数值差的绝对值不超过此值视为相同。")
-@click.option("--by-key", "by_key", multiple=True, metavar="KEY",
-              help="Match rows by these columns instead of the template's key columns (repeat "
-                   "or comma-separate): employee_id/员工编号, indicator_id/指标编号, period/考核周期, "
-                   "or any header text. 按指定的列匹配行(默认按模板的关键列)。")
-@click.option("--by-position", "by_position", is_flag=True,
-              help="Compare every sheet cell by cell at the same address, without matching rows. "
-                   "逐个单元格按位置比较,不匹配行。")
-@click.option("--json", "as_json", is_flag=True,
-              help='Print a JSON list of {"sheet","cell","kind","old","new"} (raw values). '
-                   '以 JSON 输出(原始值)。')
-@click.option("--out", "out", type=click.Path(dir_okay=False),
-              help="Also write an xlsx report: the changes, and A and B side by side "
-                   "(landscape, one page wide). 另写一份 xlsx 差异报告。")
-@click.option("--lang", type=click.Choice(["zh", "en", "both"]), default="both", show_default=True,
-              help="Language of messages. 提示语言。")
-@click.pass_context
-def diff_command(ctx: click.Context, a: str, b: str, tolerance: float, by_key: tuple[str, ...],
-                 by_position: bool, as_json: bool, out: str | None, lang: str) -> None:
-    if by_key and by_position:
-        click.echo(_say(lang, "--by-key 与 --by-position 只能选一个。",
-                        "Use either --by-key or --by-position, not both."), err=True)
-        ctx.exit(2)
-    try:
-        book_a, book_b = load_book(a), load_book(b)
-    except DiffInputError as exc:
-        click.echo(exc.message(lang), err=True)
-        ctx.exit(2)
-    if out and any(Path(out).resolve() == Path(p).resolve() for p in (a, b)):
-        click.echo(_say(lang, f"--out 不能覆盖被比较的文件 {out}。",
-                        f"--out must not overwrite a compared file ({out})."), err=True)
-        ctx.exit(2)
-    keys = list(by_key) or None
-    plans = key_plans(book_a, book_b, keys, by_position=by_position)
-    if _expand_keys(keys) and not plans:
-        click.echo(_say(lang, f"没有工作表包含关键列 {', '.join(by_key)},已逐个单元格比较。",
-                        f"No sheet has the key column(s) {', '.join(by_key)}; "
-                        "compared cell by cell."), err=True)
-    changes = diff_workbooks(book_a, book_b, tolerance=tolerance, by_key=keys,
-                             by_position=by_position)
-    if as_json:
-        click.echo(json.dumps([c.as_json() for c in changes], ensure_ascii=False, indent=2))
-    else:
-        click.echo(format_changes(changes, lang))
-    if plans and changes:
-        click.echo(keyed_note(plans, lang), err=True)
-    if out:
-        try:
-            write_diff_report(out, book_a, book_b, changes, lang=lang, by_key=keys,
-                              by_position=by_position)
-        except OSError as exc:
-            click.echo(_say(lang, f"无法写入报告 {out}:{exc}", f"Cannot write the report {out}: {exc}"),
-                       err=True)
-            ctx.exit(2)
-        click.echo(_say(lang, f"差异报告已写入 {out}", f"Report written to {out}"),
-                   err=as_json)
-    ctx.exit(1 if changes else 0)
-
-
 __all__ = [
     "ADDED", "FORMULA", "KINDS", "REMOVED", "VALUE", "VBA", "Book", "CellChange", "DiffInputError", "ExcelError",
-    "KeyPlan", "SheetData", "count_line", "diff_command", "diff_workbooks", "format_changes", "key_plans",
-    "keyed_note", "keyed_sheets", "load_book", "normalize_formula", "shown_as", "values_equal",
+    "Comparison", "KeyPlan", "SheetData", "by_key_and_position_note", "compare", "count_line", "diff_workbooks",
+    "format_changes", "key_plans", "keyed_note", "keyed_sheets", "keys_unmatched_note", "out_is_input_note",
+    "report_written_note", "load_book", "normalize_formula", "shown_as", "values_equal",
     "write_diff_report",
 ]

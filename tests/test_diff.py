@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline.cli import diff_command
 from pipeline.diff import (
     CellChange,
     DiffInputError,
-    diff_command,
     diff_workbooks,
     format_changes,
     load_book,

@@ -24,7 +24,8 @@ from click.testing import CliRunner
 from company import PERIOD
 
 import pipeline.reader as reader
-from pipeline.diff import VBA, ExcelError, diff_command, diff_workbooks, format_changes, load_book
+from pipeline.cli import diff_command
+from pipeline.diff import VBA, ExcelError, diff_workbooks, format_changes, load_book
 from pipeline.findings import finding
 from pipeline.reader import read_workbook
 from pipeline.safety import (
