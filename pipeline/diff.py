@@ -1,4 +1,4 @@
-"""`kpi diff`: what changed between two workbooks, cell by cell, for auditors.
+"""`kpi diff`: what changed between two workbooks, row by row and cell by cell, for auditors.
 
 Values and formulas are compared separately, because an auditor must see a changed formula even
 when it still gives the same number (and a changed number even when the formula is the same).
@@ -20,9 +20,11 @@ Conventions (the `--json` contract, one object per change):
 - ``added``/``removed`` with ``cell == ""``: a whole sheet, ``old``/``new`` its name. A renamed
   sheet is one ``removed`` plus one ``added`` (no cell changes for it): names are the only
   identity a sheet has.
-- With ``by_key`` only: ``added``/``removed`` with ``cell`` the row's range (``"A7:H7"``, on B's
-  side for added, A's for removed) and ``old``/``new`` the row's values as a list. Cells of
-  matched rows are reported at B's reference.
+- Rows matched by key (a sheet with a template's key columns, or the columns ``by_key``
+  names; never with ``by_position``): ``added``/``removed`` with ``cell`` the row's range
+  (``"A7:H7"``, on B's side for added, A's for removed) and ``old``/``new`` the row's values as
+  a list: one change per row, not one per cell. Cells of matched rows are reported at B's
+  reference.
 - ``vba`` with ``sheet == ""`` and ``cell`` the macro project's part (``xl/vbaProject.bin``):
   the workbooks' VBA projects differ; ``old``/``new`` are the SHA-256 of each side's project,
   ``null`` on the side without one (added, removed or changed; macros are never run or read).

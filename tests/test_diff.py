@@ -21,6 +21,7 @@ from pipeline.diff import (
     format_changes,
     load_book,
     normalize_formula,
+    shown_as,
     values_equal,
     write_diff_report,
 )
@@ -236,14 +237,47 @@ def test_row_inserted_in_the_middle_by_key_is_one_added_row(tmp_path, base):
     rows = BASE_ROWS[:4] + [("E099", 55, 100)] + BASE_ROWS[4:]
     other = write_xlsx(tmp_path / "b.xlsx", {SHEET: actuals_sheet(rows),
                                              "说明 Notes": {"A1": "说明", "B2": 4}})
-    changes = diff_workbooks(base, other, by_key=["employee_id", "indicator_id", "period"])
+    # The template's key columns are found by themselves: no --by-key needed.
+    changes = diff_workbooks(base, other)
     # The formulas below the new row moved (=D7/E7 became =D8/E8): not a change.
     assert changes == [CellChange(SHEET, "A7:F7", "added", None,
                                   ["E099", "2026-10", "KPI01", 55, 100, 0.55])]
-    # Without keys, positions are compared: every row below the insertion differs.
-    cascade = diff_workbooks(base, other)
+    assert diff_workbooks(base, other, by_key=["employee_id", "indicator_id", "period"]) == changes
+    # By position, every row below the insertion differs.
+    cascade = diff_workbooks(base, other, by_position=True)
     assert len(cascade) > 10
     assert {c.kind for c in cascade} == {"value", "formula"}
+    keyed = run_cli(base, other, "--lang", "en")
+    assert keyed.exit_code == 1
+    assert keyed.stdout.splitlines()[-1] == "1 change: value 0, formula 0, rows added 1, rows removed 0"
+    assert "Rows matched by key: '实际值 Actuals' by Employee ID + Period + Indicator ID" in keyed.stderr
+    by_position = run_cli(base, other, "--by-position", "--json")
+    assert by_position.exit_code == 1 and len(json.loads(by_position.stdout)) == len(cascade)
+
+
+def test_appended_row_is_one_added_row_not_cell_changes(tmp_path, base):
+    other = write_xlsx(tmp_path / "b.xlsx", {SHEET: actuals_sheet(BASE_ROWS + [("E009", 90, 100)]),
+                                             "说明 Notes": {"A1": "说明", "B2": 4}})
+    assert diff_workbooks(base, other) == [
+        CellChange(SHEET, "A11:F11", "added", None, ["E009", "2026-10", "KPI01", 90, 100, 0.9])]
+    result = run_cli(base, other)
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("'实际值 Actuals'!A11:F11") and "新增行 row added" in lines[0]
+    assert lines[-1] == ("共 1 处差异:值 0,公式 0,新增行 1,删除行 0 / "
+                         "1 change: value 0, formula 0, rows added 1, rows removed 0")
+
+
+def test_removed_row_is_one_removed_row(tmp_path, base):
+    rows = [r for r in BASE_ROWS if r[0] != "E005"]
+    other = write_xlsx(tmp_path / "b.xlsx", {SHEET: actuals_sheet(rows),
+                                             "说明 Notes": {"A1": "说明", "B2": 4}})
+    changes = diff_workbooks(base, other)
+    assert changes == [CellChange(SHEET, "A7:F7", "removed",
+                                  ["E005", "2026-10", "KPI01", 50, 100, 0.5], None)]
+    text = format_changes(changes, "en")
+    assert text.splitlines() == ["'实际值 Actuals'!A7:F7  row removed  E005 | 2026-10 | KPI01 | 50 | 100 | 0.5 →",
+                                 "1 change: value 0, formula 0, rows added 0, rows removed 1"]
 
 
 def test_by_key_reports_removed_rows_and_changed_cells_at_b_reference(tmp_path, base):
@@ -324,10 +358,12 @@ def test_screen_table_lists_cells_and_counts(planted):
     lines = text.splitlines()
     assert len(lines) == 4
     assert lines[0].startswith("'实际值 Actuals'!D5") and "30 → 31" in lines[0]
+    assert lines[0].endswith("[E003 · 2026-10 · KPI01]")  # the row's key, rows matched by key
     assert "formula" in lines[1] and "'=ROUND(D6/E6,4)'" in lines[1]
-    assert lines[2].startswith("[新增 Added]")
-    assert lines[3] == "3 change(s): value 1, formula 1, added 1, removed 0"
-    assert format_changes([], "zh") == "两个工作簿相同。"
+    assert lines[2].startswith("[新增 Added]") and "sheet added" in lines[2]
+    assert lines[3] == "3 changes: value 1, formula 1, rows added 0, rows removed 0, sheets added 1"
+    assert format_changes([], "en") == "The workbooks are identical."
+    assert format_changes([]) == "两个工作簿相同。 / The workbooks are identical."
 
 
 def test_xlsx_report_has_changes_and_side_by_side_sheets(tmp_path, planted):
@@ -338,10 +374,10 @@ def test_xlsx_report_has_changes_and_side_by_side_sheets(tmp_path, planted):
     wb = openpyxl.load_workbook(out)
     assert wb.sheetnames == ["Changes", SHEET, "新增 Added"]
     rows = list(wb["Changes"].iter_rows(values_only=True))
-    assert rows[0] == ("Sheet", "Cell", "Kind", "Old (A)", "New (B)")
-    assert rows[1:] == [(SHEET, "D5", "value", 30, 31),
-                        (SHEET, "F6", "formula", "=D6/E6", "=ROUND(D6/E6,4)"),
-                        ("新增 Added", None, "added", None, "新增 Added")]
+    assert rows[0] == ("Sheet", "Cell", "Row (key)", "Kind", "Old (A)", "New (B)")
+    assert rows[1:] == [(SHEET, "D5", "E003 · 2026-10 · KPI01", "value", 30, 31),
+                        (SHEET, "F6", "E004 · 2026-10 · KPI01", "formula", "=D6/E6", "=ROUND(D6/E6,4)"),
+                        ("新增 Added", None, None, "sheet added", None, "新增 Added")]
     side = wb[SHEET]
     # Row r sits at r + 2 (title row, column-letters row); column 1 holds row numbers, then A's
     # columns, a gap column, and B's columns.
@@ -369,15 +405,99 @@ def test_xlsx_report_is_deterministic(tmp_path, planted):
 
 def test_xlsx_report_by_key_highlights_rows(tmp_path, base):
     rows = BASE_ROWS[:4] + [("E099", 55, 100)] + BASE_ROWS[4:]
+    rows = [r for r in rows if r[0] != "E002"]
     other = write_xlsx(tmp_path / "b.xlsx", {SHEET: actuals_sheet(rows),
                                              "说明 Notes": {"A1": "说明", "B2": 4}})
     out = tmp_path / "r.xlsx"
-    assert run_cli(base, other, "--by-key", "all", "--out", out).exit_code == 1
+    assert run_cli(base, other, "--out", out).exit_code == 1
     side = openpyxl.load_workbook(out)[SHEET]
     start_b = 1 + 6 + 1 + 1  # 1-based column of B's column A
-    row = [side.cell(7 + 2, start_b + i) for i in range(6)]
-    assert row[0].value == "E099"
-    assert all(c.fill.fgColor.rgb.endswith("FFC7CE") for c in row)
+    lines = {side.cell(r, 2).value: r for r in range(3, side.max_row + 1) if side.cell(r, 2).value}
+    lines_b = {side.cell(r, start_b).value: r for r in range(3, side.max_row + 1) if side.cell(r, start_b).value}
+    # A matched row sits on one line; a row one side lacks faces a blank row on the other.
+    assert lines["E006"] == lines_b["E006"]
+    removed, added = lines["E002"], lines_b["E099"]
+    assert side.cell(removed, start_b).value is None and side.cell(added, 2).value is None
+    assert all(side.cell(removed, 2 + i).fill.fgColor.rgb.endswith("FFC7CE") for i in range(6))  # red
+    assert all(side.cell(added, start_b + i).fill.fgColor.rgb.endswith("C6EFCE") for i in range(6))  # green
+    assert side.cell(lines["E006"], 2).fill.fgColor.rgb in (None, "00000000")  # unchanged: no fill
+
+
+def test_xlsx_report_prints_landscape_one_page_wide_old_beside_new(tmp_path, base):
+    other = write_xlsx(tmp_path / "b.xlsx", {SHEET: actuals_sheet(BASE_ROWS),
+                                             "说明 Notes": {"A1": "说明", "B2": 5}})
+    out = tmp_path / "r.xlsx"
+    assert run_cli(base, other, "--out", out).exit_code == 1
+    wb = openpyxl.load_workbook(out)
+    changes = wb["差异 Changes"]
+    header = [c.value for c in changes[1]]
+    assert header == ["工作表\nSheet", "单元格\nCell", "类型\nKind", "旧值 (A)\nOld (A)", "新值 (B)\nNew (B)"]
+    assert changes.freeze_panes == "A2"
+    for sheet in wb.worksheets:
+        assert sheet.page_setup.orientation == "landscape"
+        assert sheet.sheet_properties.pageSetUpPr.fitToPage
+        # one page wide (1 is the file format's default, left out of the file), any number tall
+        assert (sheet.page_setup.fitToWidth or 1, sheet.page_setup.fitToHeight) == (1, 0)
+    # Columns as wide as their text, bilingual header included (CJK counts double).
+    assert changes.column_dimensions["A"].width >= len("说明") * 2 + len(" Notes")
+    side = wb["说明 Notes"]
+    assert side.freeze_panes == "B3"  # title and column letters stay, so do the row numbers
+
+
+def test_values_show_in_their_cells_number_format(tmp_path):
+    def book(path, achievement, amount, day):
+        wb = xlsxwriter.Workbook(str(path))
+        ws = wb.add_worksheet("实际值 Actuals")
+        ws.write_row(0, 0, ["员工编号", "考核周期", "指标编号", "实际值", "完成日期", "达成率"])
+        ws.write_row(1, 0, ["E001", "2026-10", "KPI01"])
+        ws.write_number(1, 3, amount, wb.add_format({"num_format": "#,##0.00"}))
+        ws.write_datetime(1, 4, day, wb.add_format({"num_format": "yyyy-mm-dd"}))
+        ws.write_number(1, 5, achievement, wb.add_format({"num_format": "0%"}))
+        wb.close()
+        return path
+
+    a = book(tmp_path / "a.xlsx", 0.3, 1234.5, dt.datetime(2026, 10, 2))
+    b = book(tmp_path / "b.xlsx", 0.35, 2234.5, dt.datetime(2026, 10, 9))
+    result = run_cli(a, b, "--lang", "en")
+    lines = result.stdout.splitlines()
+    assert lines[0] == "'实际值 Actuals'!D2  value  1,234.50 → 2,234.50  [E001 · 2026-10 · KPI01]"
+    assert "2026-10-02 → 2026-10-09" in lines[1]
+    assert "30% → 35%" in lines[2]
+    as_json = json.loads(run_cli(a, b, "--json").stdout)  # JSON keeps the raw values
+    assert [(c["old"], c["new"]) for c in as_json] == [(1234.5, 2234.5), ("2026-10-02T00:00:00",
+                                                                           "2026-10-09T00:00:00"), (0.3, 0.35)]
+    out = tmp_path / "r.xlsx"
+    run_cli(a, b, "--out", out)
+    listed = openpyxl.load_workbook(out)["差异 Changes"]
+    assert (listed["F4"].value, listed["F4"].number_format) == (0.35, "0%")  # prints as 35%
+    assert listed["E2"].number_format == "#,##0.00"
+
+
+def test_shown_as_follows_excel_formats():
+    assert shown_as(0.3, "0%") == "30%"
+    assert shown_as(1234.5, "#,##0.00") == "1,234.50"
+    assert shown_as(-1234.5, "#,##0.00;[Red]-#,##0.00") == "-1,234.50"
+    assert shown_as(0.125, "0.00") == "0.13"  # half up, as Excel shows it
+    assert shown_as(dt.datetime(2026, 10, 1), 'yyyy"年"m"月"d"日"') == "2026年10月1日"
+    assert shown_as(46296, "yyyy-mm-dd") == "2026-10-01"
+    assert shown_as(0.5, "General") == "0.5" and shown_as("0.3", "0%") == "0.3"  # text stays text
+
+
+def test_lang_zh_is_chinese_with_english_beside_it_and_en_is_english_only(tmp_path, base):
+    other = write_xlsx(tmp_path / "b.xlsx", {SHEET: actuals_sheet(BASE_ROWS),
+                                             "说明 Notes": {"A1": "说明", "B2": 5}})
+    zh = run_cli(base, other)
+    assert "值 value" in zh.stdout and "共 1 处差异" in zh.stdout and "1 change" in zh.stdout
+    en = run_cli(base, other, "--lang", "en")
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in en.stdout.replace("实际值 Actuals", "").replace("说明 Notes", ""))
+    assert run_cli(base, other, "--lang", "both").exit_code == 2  # no third choice any more
+
+
+def test_kpi_diff_is_a_command_of_kpi(tmp_path, base):
+    from pipeline.cli import main
+
+    result = CliRunner().invoke(main, ["diff", base, base, "--lang", "en"])
+    assert result.exit_code == 0 and "identical" in result.output
 
 
 # ---------------------------------------------------------------------------------------------
