@@ -428,7 +428,7 @@ def weights_command(file: Path, as_json: bool, out_path: Path | None, period: st
       kpi weights weights.xlsx --json
       kpi weights weights.xlsx --out weights_result.xlsx --period 2026-Q4
     """
-    from pipeline.weights import largest_remainder
+    from pipeline.weights import kendall_w_meaning, largest_remainder
 
     policy = _policy(policy_path, lang)
     results, findings = compute_weights_file(file, policy)
@@ -447,8 +447,12 @@ def weights_command(file: Path, as_json: bool, out_path: Path | None, period: st
             shown = largest_remainder(list(r.weights.values()), 2)
             for (indicator, _), pct in zip(r.weights.items(), shown):
                 click.echo(f"  {indicator:<14} {pct:>7}%")
-            figures = {"λmax": r.lambda_max, "CI": r.ci, "RI": r.ri, "CR": r.cr, "Kendall W": r.kendall_w}
-            click.echo("  " + "  ".join(f"{k}={v:.4f}" for k, v in figures.items() if v is not None))
+            figures = {"λmax": r.lambda_max, "CI": r.ci, "RI": r.ri, "CR": r.cr}
+            if any(v is not None for v in figures.values()):
+                click.echo("  " + "  ".join(f"{k}={v:.4f}" for k, v in figures.items() if v is not None))
+            if r.kendall_w is not None:  # the figure, and what it means for using the weights
+                meaning = kendall_w_meaning(r.kendall_w)
+                click.echo(f"  Kendall W={r.kendall_w:.4f}  " + _say(meaning["zh"] + "。", meaning["en"] + ".", lang))
         if findings:
             click.echo(format_findings(findings, lang))
         if out_path is not None and results:

@@ -282,30 +282,34 @@ RULES: dict[str, tuple[str, str, str]] = {
     # weights
     "ahp_not_square": (
         ERROR,
-        "判断矩阵必须是方阵,且首行与首列的指标编号一致。",
-        "The pairwise matrix must be square with the same indicator IDs across the first row and down the first column.",
+        "判断矩阵必须是方阵,且首行与首列的指标编号一致。请在首行和首列按同一顺序列出相同的指标编号,每个编号只写一次。",
+        "The pairwise matrix must be square with the same indicator IDs across the first row and down the first column. "
+        "List the same IDs, in the same order and each once, across the first row and down the first column.",
     ),
     "ahp_range": (
         ERROR,
-        "判断值 {value} 超出 1/9–9 的范围。",
-        "Judgment {value} is outside the 1/9–9 scale.",
+        "判断值 {value} 超出 1/9–9 的范围。请填写 1 到 9 的整数或其倒数(如 3 或 1/3)。",
+        "Judgment {value} is outside the 1/9–9 scale. Type a whole number from 1 to 9 or its reciprocal (3 or 1/3).",
     ),
     "ahp_reciprocal": (
         ERROR,
         "判断值不互为倒数:{cell} 为 {value},{other_cell} 应为 {expected}。",
         "Judgments are not reciprocal: {cell} is {value}, so {other_cell} should be {expected}.",
     ),
-    "ahp_diagonal": (ERROR, "对角线上的值必须为 1。", "Diagonal values must be 1."),
+    "ahp_diagonal": (ERROR, "对角线上的值必须为 1。请填 1 或留空。", "Diagonal values must be 1. Type 1 or leave the cell blank."),
     "ahp_inconsistent": (
         ERROR,
-        "{role_family} 的判断矩阵一致性比率 CR = {cr},应小于 0.10。最可能需要调整的判断:{culprits}。",
-        "The pairwise matrix of {role_family} has CR = {cr}, which must be below 0.10. "
-        "Judgments most responsible: {culprits}.",
+        "{role_family} 的判断矩阵一致性比率 CR = {cr},应小于 0.10,这些权重未被采用。最可能需要调整的判断:{culprits}。"
+        "请重新考虑这些判断后再计算。",
+        "The pairwise matrix of {role_family} has CR = {cr}, which must be below 0.10: its weights were not used. "
+        "Judgments most responsible: {culprits_en}. Reconsider these judgments and run again.",
     ),
     "expert_outlier": (
         WARNING,
-        "专家 {expert} 对 {role_family} 的打分与其他专家偏差较大(平均偏差 {deviation})。",
-        "Expert {expert} deviates strongly from the others for {role_family} (mean deviation {deviation}).",
+        "专家 {expert} 对 {role_family} 的打分与其他专家偏差较大(平均偏差 {deviation})。"
+        "请与该专家核实打分;权重仍按全部专家的打分计算。",
+        "Expert {expert} deviates strongly from the others for {role_family} (mean deviation {deviation}). "
+        "Check the scores with this expert; the weights still count every expert's scores.",
     ),
     "policy": (ERROR, "政策配置错误:{detail}", "Policy error: {detail}"),
     # weights (added by weights module)
@@ -313,7 +317,7 @@ RULES: dict[str, tuple[str, str, str]] = {
         ERROR,
         "判断矩阵有 {count} 个指标,超出 RI 表({ri_table})覆盖的 {maximum} 个,无法检验一致性。"
         "请分两层(维度 → 指标)分别打分。",
-        "The pairwise matrix has {count} indicators; the RI table ({ri_table}) covers at most "
+        "The pairwise matrix has {count} indicators; the RI table ({ri_table_en}) covers at most "
         "{maximum}, so consistency cannot be checked. Judge in two levels (dimensions → indicators).",
     ),
     # forced distribution

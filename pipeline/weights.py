@@ -34,6 +34,7 @@ RI_SAATY_1980: dict[int, float] = {
 }
 RI_TABLES: dict[str, dict[int, float]] = {"Saaty 1980": RI_SAATY_1980}
 DEFAULT_RI_TABLE = "Saaty 1980"
+RI_TABLE_NAMES_ZH = {"Saaty 1980": "萨蒂 1980 年版", "custom": "自定义"}  # for Chinese messages
 
 CR_LIMIT = 0.10  # Saaty's rule of thumb: CR below 10% is acceptably consistent
 SAATY_MAX = 9.0
@@ -269,6 +270,14 @@ def _render(rule: str, base: Finding, **context: object) -> Finding:
     return replace(base, message_zh=zh.format_map(ctx), message_en=en.format_map(ctx))
 
 
+def _judgment(rule: str, row_id: str, column_id: str, **where: object) -> Finding:
+    """A finding about one judgment: its column is `I01 vs I02`, and the Chinese message calls
+    it `I01 对 I02 的判断`, so neither language borrows the other's words."""
+    english = finding(rule, column=f"{row_id} vs {column_id}", **where)
+    chinese = finding(rule, column=f"{row_id} 对 {column_id} 的判断", **where)
+    return replace(english, message_zh=chinese.message_zh)
+
+
 def pairwise_matrix(sheet: AhpSheet, *, file: str = "") -> tuple[np.ndarray | None, list[Finding]]:
     """The judgment matrix of a sheet, checked cell by cell; None when any check fails.
 
@@ -299,25 +308,24 @@ def pairwise_matrix(sheet: AhpSheet, *, file: str = "") -> tuple[np.ndarray | No
     for i in range(n):
         for j in range(n):
             cell = sheet.grid[i][j]
-            column = f"{ids[i]} vs {ids[j]}"
             if cell.problem:
-                findings.append(finding(cell.problem, cell=cell.ref, column=column,
-                                        value=cell.value, **where))
+                findings.append(_judgment(cell.problem, ids[i], ids[j], cell=cell.ref,
+                                          value=cell.value, **where))
                 continue
             blank = cell.value is None or (isinstance(cell.value, str) and not cell.value.strip())
             if blank:
                 continue
             x = parse_judgment(cell.value)
             if x is None:
-                findings.append(finding("not_a_number", cell=cell.ref, column=column,
-                                        value=cell.value, **where))
+                findings.append(_judgment("not_a_number", ids[i], ids[j], cell=cell.ref,
+                                          value=cell.value, **where))
             elif i == j:
                 if abs(x - 1) > 1e-9:
-                    findings.append(finding("ahp_diagonal", cell=cell.ref, column=column,
-                                            value=_text(cell.value), **where))
+                    findings.append(_judgment("ahp_diagonal", ids[i], ids[j], cell=cell.ref,
+                                              value=_text(cell.value), **where))
             elif not (SAATY_MIN * (1 - RECIPROCAL_TOLERANCE) <= x <= SAATY_MAX):
-                findings.append(finding("ahp_range", cell=cell.ref, column=column,
-                                        value=_text(cell.value), **where))
+                findings.append(_judgment("ahp_range", ids[i], ids[j], cell=cell.ref,
+                                          value=_text(cell.value), **where))
             else:
                 parsed[i, j] = x
 
@@ -328,8 +336,7 @@ def pairwise_matrix(sheet: AhpSheet, *, file: str = "") -> tuple[np.ndarray | No
             a_ij, a_ji = parsed.get((i, j)), parsed.get((j, i))
             if a_ij is None and a_ji is None:
                 if not any(f.cell in (upper.ref, lower.ref) for f in findings):
-                    findings.append(finding("required", cell=upper.ref,
-                                            column=f"{ids[i]} vs {ids[j]}", **where))
+                    findings.append(_judgment("required", ids[i], ids[j], cell=upper.ref, **where))
                 continue
             if a_ij is not None and a_ji is not None:
                 if abs(a_ij * a_ji - 1) > RECIPROCAL_TOLERANCE:
@@ -559,7 +566,7 @@ class WeightResult:
         return len(self.weights)
 
     def as_json(self) -> dict:
-        """The `--json` record of SPEC §4 (None where a figure does not apply)."""
+        """The `--json` record (None where a figure does not apply), and what W means."""
         def num(x: float | None) -> float | None:
             return None if x is None else float(x)
 
@@ -572,6 +579,7 @@ class WeightResult:
             "ri": num(self.ri),
             "cr": num(self.cr),
             "kendall_w": num(self.kendall_w),
+            "kendall_w_meaning": kendall_w_meaning(self.kendall_w),
         }
 
 
@@ -608,6 +616,32 @@ def kendall_w(scores: pd.DataFrame) -> float | None:
     if denominator <= 0:
         return None
     return 12 * s / denominator
+
+
+# What Kendall's W says about the experts' agreement: (lower bound, Chinese, English), the
+# first band whose bound W reaches. A weak agreement means the mean scores hide a split.
+KENDALL_W_WEAK = 0.3  # below it, the weights should not be used before the experts re-discuss
+KENDALL_W_BANDS: tuple[tuple[float, str, str], ...] = (
+    (0.7, "专家意见高度一致", "Strong agreement among the experts"),
+    (0.5, "专家意见一致性良好", "Good agreement among the experts"),
+    (KENDALL_W_WEAK, "专家意见一致性中等", "Moderate agreement among the experts"),
+    (0.0, "专家意见一致性弱:请重新讨论后再使用这些权重",
+     "Weak agreement among the experts: re-discuss before using the weights"),
+)
+
+
+def kendall_w_meaning(w: float | None) -> dict[str, str] | None:
+    """What W means for the people who will use the weights, {zh, en}; None without a W.
+
+    < 0.3 weak (re-discuss), 0.3–0.5 moderate, 0.5–0.7 good, ≥ 0.7 strong. W is a ratio of
+    integers (rank sums of halves over m²(n³ − n) − m·ΣT) divided once in floating point, so a
+    W of exactly 0.3 compares equal to 0.3 and lands in its band."""
+    if w is None:
+        return None
+    for bound, zh, en in KENDALL_W_BANDS:
+        if w >= bound:
+            return {"zh": zh, "en": en}
+    return {"zh": KENDALL_W_BANDS[-1][1], "en": KENDALL_W_BANDS[-1][2]}
 
 
 def expert_weights(scores: pd.DataFrame, *, outlier_factor: float = 2.0,
@@ -683,19 +717,16 @@ def expert_weights(scores: pd.DataFrame, *, outlier_factor: float = 2.0,
 # --------------------------------------------------------------------------- AHP weights
 
 
-def _culprit(sheet: AhpSheet, i: int, j: int, a_ij: float, suggested: float) -> tuple[str, str]:
-    """(cell, `C3 (I01 vs I02 = 5, consistent ≈ 1.7)`), from the cell HR actually typed."""
-    upper = sheet.grid[i][j]
-    if _is_blank(upper.value):  # only the lower triangle was filled: name that cell
-        lower = sheet.grid[j][i]
-        return lower.ref, (
-            f"{lower.ref} ({sheet.ids[j]} vs {sheet.ids[i]} = {_format_judgment(1 / a_ij)}, "
-            f"consistent ≈ {_format_judgment(1 / suggested)})"
-        )
-    return upper.ref, (
-        f"{upper.ref} ({sheet.ids[i]} vs {sheet.ids[j]} = {_format_judgment(a_ij)}, "
-        f"consistent ≈ {_format_judgment(suggested)})"
-    )
+def _culprit(sheet: AhpSheet, i: int, j: int, a_ij: float, suggested: float) -> tuple[str, str, str]:
+    """(cell, `C3(I01 对 I02 = 5,一致时约为 1.7)`, `C3 (I01 vs I02 = 5, consistent ≈ 1.7)`),
+    from the cell HR actually typed."""
+    cell = sheet.grid[i][j]
+    if _is_blank(cell.value):  # only the lower triangle was filled: name that cell
+        cell, i, j, a_ij, suggested = sheet.grid[j][i], j, i, 1 / a_ij, 1 / suggested
+    typed, consistent = _format_judgment(a_ij), _format_judgment(suggested)
+    first, second = sheet.ids[i], sheet.ids[j]
+    return (cell.ref, f"{cell.ref}({first} 对 {second} = {typed},一致时约为 {consistent})",
+            f"{cell.ref} ({first} vs {second} = {typed}, consistent ≈ {consistent})")
 
 
 def ahp_weights(sheet: AhpSheet, ri_table: Mapping[int, float] | str = DEFAULT_RI_TABLE, *,
@@ -710,7 +741,8 @@ def ahp_weights(sheet: AhpSheet, ri_table: Mapping[int, float] | str = DEFAULT_R
     matrix, findings = pairwise_matrix(sheet, file=file)
     if sheet.ids and len(sheet.ids) not in table:
         findings = [*findings, finding("ahp_too_large", cell=sheet.corner, count=len(sheet.ids),
-                                       maximum=max(table), ri_table=name, **where)]
+                                       maximum=max(table), ri_table=RI_TABLE_NAMES_ZH.get(name, name),
+                                       ri_table_en=name, **where)]
     if matrix is None or findings:
         return None, findings
     result = ahp(matrix, table)
@@ -719,7 +751,8 @@ def ahp_weights(sheet: AhpSheet, ri_table: Mapping[int, float] | str = DEFAULT_R
         first_cell = culprits[0][0] if culprits else sheet.corner
         return None, [finding("ahp_inconsistent", cell=first_cell, value=f"{result.cr:.4f}",
                               role_family=sheet.role_family, cr=f"{result.cr:.4f}",
-                              culprits="; ".join(text for _, text in culprits), **where)]
+                              culprits=";".join(zh for _, zh, _ in culprits),
+                              culprits_en="; ".join(en for _, _, en in culprits), **where)]
     return WeightResult(
         role_family=sheet.role_family,
         method="ahp",
@@ -825,6 +858,8 @@ def compute_weights(expert_scores: pd.DataFrame | None, ahp_sheets: Sequence[Ahp
 __all__ = [
     "RI_SAATY_1980", "RI_TABLES", "DEFAULT_RI_TABLE", "CR_LIMIT", "AhpResult", "AhpSheet",
     "JudgmentCell", "WeightResult", "ExpertResult", "parse_judgment", "ahp", "pairwise_matrix",
-    "check_pairwise", "read_ahp_sheets", "kendall_w", "expert_weights", "ahp_weights",
+    "check_pairwise", "read_ahp_sheets", "kendall_w", "kendall_w_meaning", "KENDALL_W_BANDS",
+    "KENDALL_W_WEAK",
+    "expert_weights", "ahp_weights",
     "largest_remainder", "global_weights", "compute_weights",
 ]

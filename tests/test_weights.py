@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from decimal import Decimal
 from fractions import Fraction
 
@@ -17,6 +18,7 @@ from pipeline.weights import (
     RI_SAATY_1980,
     AhpSheet,
     ExpertResult,
+    JudgmentCell,
     WeightResult,
     ahp,
     ahp_weights,
@@ -25,6 +27,7 @@ from pipeline.weights import (
     expert_weights,
     global_weights,
     kendall_w,
+    kendall_w_meaning,
     largest_remainder,
     pairwise_matrix,
     parse_judgment,
@@ -181,6 +184,7 @@ def test_inconsistent_matrix_names_the_culprit_cell():
     assert "F5 (I03 vs I04 = 1/8, consistent ≈ 1/2.4)" in problem.message_en
     assert problem.message_en.index("F5") < problem.message_en.index("F4")
     assert "CR = 0.4026" in problem.message_zh and "销售" in problem.message_zh
+    assert "F5(I03 对 I04 = 1/8,一致时约为 1/2.4)" in problem.message_zh
 
 
 def test_culprits_are_sorted_by_log_deviation():
@@ -475,12 +479,19 @@ def test_compute_weights_orders_experts_then_ahp_and_serialises():
     assert [(f.rule, f.cell, f.sheet) for f in findings] == [("ahp_range", "C2", "AHP-行政")]
     expert, analytic = (r.as_json() for r in results)
     assert set(expert) == {"role_family", "method", "weights", "lambda_max", "ci", "ri", "cr",
-                           "kendall_w"}
+                           "kendall_w", "kendall_w_meaning"}
     assert expert["method"] == "expert" and expert["lambda_max"] is None
     assert expert["kendall_w"] == pytest.approx(1.0)
+    assert expert["kendall_w_meaning"] == {"zh": "专家意见高度一致", "en": "Strong agreement among the experts"}
     assert analytic["method"] == "ahp" and analytic["kendall_w"] is None
+    assert analytic["kendall_w_meaning"] is None
     assert analytic["ri"] == 1.32 and round(analytic["cr"], 4) == 0.0223
     assert list(analytic["weights"]) == DRINKS
+
+
+def machine_name(header: str) -> str:
+    """A weights workbook header's plain column name: its last line."""
+    return header.rsplit("\n", 1)[-1]
 
 
 def test_weights_workbook_contents(tmp_path):
@@ -492,9 +503,13 @@ def test_weights_workbook_contents(tmp_path):
 
     weights = book[WEIGHTS_SHEET]
     rows = list(weights.iter_rows(values_only=True))
-    assert rows[0] == ("role_family", "indicator_id", "weight", "weight_exact", "method")
+    # Each header: the label in both languages, then the column's plain name on its last line.
+    assert rows[0][:3] == ("岗位类别 Role family\nrole_family", "指标编号 Indicator ID\nindicator_id",
+                           "权重 Weight\nweight")
+    assert [machine_name(h) for h in rows[0]] == ["role_family", "indicator_id", "weight", "weight_exact",
+                                                  "method"]
     assert weights.freeze_panes == "A2"
-    assert "岗位类别" in weights["A1"].comment.text
+    assert "100%" in weights["C1"].comment.text
     assert weights["C2"].number_format == "0.00%"
     by_family: dict[str, list[tuple]] = {}
     for row in rows[1:]:
@@ -507,14 +522,17 @@ def test_weights_workbook_contents(tmp_path):
         assert sum(r[3] for r in family_rows) == pytest.approx(1.0, abs=1e-12)
 
     consistency = list(book[CONSISTENCY_SHEET].iter_rows(values_only=True))
-    assert consistency[0] == ("role_family", "method", "n", "lambda_max", "ci", "ri", "cr",
-                              "kendall_w", "ri_table")
+    assert [machine_name(h) for h in consistency[0]] == [
+        "role_family", "method", "n", "lambda_max", "ci", "ri", "cr", "kendall_w", "kendall_w_meaning", "ri_table"]
+    assert consistency[0][7] == "肯德尔协调系数 Kendall's W\nkendall_w"
     assert consistency[1][:3] == ("销售", "expert", 3)
     assert consistency[1][3:7] == (None, None, None, None)
-    assert consistency[1][7] == pytest.approx(1.0) and consistency[1][8] is None
+    assert consistency[1][7] == pytest.approx(1.0) and consistency[1][9] is None
+    assert consistency[1][8] == "专家意见高度一致\nStrong agreement among the experts"
     assert consistency[2][:3] == ("研发", "ahp", 7)
     assert consistency[2][3] == pytest.approx(7.1766, abs=5e-5)
-    assert consistency[2][5] == 1.32 and consistency[2][8] == "Saaty 1980"
+    assert consistency[2][5] == 1.32 and consistency[2][9] == "Saaty 1980"
+    assert consistency[2][8] is None  # AHP: no experts, no W, nothing to interpret
 
     role_kpis = list(book[ROLE_KPIS_SHEET].iter_rows(values_only=True))
     assert list(role_kpis[0]) == ROLE_KPIS_HEADERS
@@ -530,3 +548,108 @@ def test_weights_workbook_is_byte_identical_and_role_kpis_optional(tmp_path):
     write_weights_workbook(second, results)
     assert first.read_bytes() == second.read_bytes()
     assert openpyxl.load_workbook(first).sheetnames == [WEIGHTS_SHEET, CONSISTENCY_SHEET]
+
+
+# --------------------------------------------------------------------------- for people
+
+
+@pytest.mark.parametrize(("w", "band"), [
+    (0.0, "weak"), (0.09, "weak"), (0.2999, "weak"), (0.3, "moderate"), (0.49, "moderate"),
+    (0.5, "good"), (0.6999, "good"), (0.7, "strong"), (1.0, "strong"),
+])
+def test_kendall_w_meaning_bands(w, band):
+    meaning = kendall_w_meaning(w)
+    assert meaning["en"].lower().startswith(band)
+    assert ("重新讨论" in meaning["zh"]) == (band == "weak")
+    assert ("re-discuss" in meaning["en"]) == (band == "weak")
+
+
+def test_experts_who_rank_every_indicator_differently_are_told_to_re_discuss():
+    assert kendall_w_meaning(None) is None
+    rows = [("研发", e, i, s) for e, scores in {"E1": (8, 6, 4), "E2": (4, 8, 6), "E3": (6, 4, 8)}.items()
+            for i, s in zip(("I01", "I02", "I03"), scores, strict=True)]
+    (split,) = expert_weights(scores_frame(rows))
+    assert split.kendall_w == pytest.approx(0.0)
+    assert split.as_json()["kendall_w_meaning"] == {
+        "zh": "专家意见一致性弱:请重新讨论后再使用这些权重",
+        "en": "Weak agreement among the experts: re-discuss before using the weights"}
+
+
+LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z_\-]*")
+HAN = re.compile(r"[\u3400-\u9fff\uff01-\uff5e\u3000-\u303f]")
+
+
+def weights_findings() -> list:
+    """One finding of every kind the weights produce, on IDs and a role family in ASCII."""
+    findings = []
+    findings += check_pairwise(AhpSheet.from_matrix("RD", ["I01", "I02", "I03"],
+                                                    [["", 3, ""], ["", 2, "abc"], ["", "", 1]]))
+    findings += check_pairwise(AhpSheet.from_matrix("RD", ["I01", "I02", "I03"],
+                                                    upper_only(3, [[10, "1/10"], [2]])))
+    findings += check_pairwise(AhpSheet.from_matrix("RD", ["I01", "I02", "I03"],
+                                                    [[1, 3, 5], [3, 1, 2], ["1/5", "1/2", 1]]))
+    findings += check_pairwise(AhpSheet.from_matrix("RD", ["I01", "I01"], [[1, 2], ["", 1]]))
+    findings += ahp_weights(AhpSheet.from_matrix("RD", [f"I{k:02d}" for k in range(16)],
+                                                 [[1] * 16 for _ in range(16)]))[1]
+    findings += ahp_weights(AhpSheet.from_matrix("RD", ["I01", "I02", "I03", "I04"],
+                                                 upper_only(4, [[2, 4, 8], [2, 4], ["1/8"]])))[1]
+    profiles = {"E1": (8, 6, 4), "E2": (8, 6, 4), "E3": (9, 6, 4), "E4": (2, 6, 10)}
+    rows = [("RD", e, i, s) for e, scores in profiles.items()
+            for i, s in zip(("I01", "I02", "I03"), scores, strict=True)]
+    findings += compute_weights(scores_frame(rows), [])[1]
+    hidden = AhpSheet("RD", "AHP-RD", ("I01", "I02"), ("I01", "I02"), (
+        (JudgmentCell("B2", 1), JudgmentCell("C2", "=1/3", "formula_no_value")),
+        (JudgmentCell("B3", "#N/A", "error_value"), JudgmentCell("C3", 1))))
+    findings += check_pairwise(hidden)
+    return findings
+
+
+def test_every_weights_message_keeps_to_its_language():
+    findings = weights_findings()
+    assert {f.rule for f in findings} >= {
+        "ahp_diagonal", "not_a_number", "required", "ahp_range", "ahp_reciprocal", "ahp_not_square",
+        "ahp_too_large", "ahp_inconsistent", "expert_outlier", "formula_no_value", "error_value"}
+    # Allowed in Chinese: IDs and cell references, the value the person typed quoted back (all
+    # removed below), the role family (data), the figures' symbols and the program's name.
+    allowed = {"RD", "CR", "RI", "Excel"}
+    for f in findings:
+        text = re.sub(r"\b[A-Z]{1,2}\d+\b", "", f.message_zh)
+        words = set(LATIN_WORD.findall(text.replace(f.value, "") if f.value else text))
+        assert words <= allowed, (f.rule, f.message_zh)
+        assert not HAN.search(f.message_en), (f.rule, f.message_en)
+    for band in (0.1, 0.4, 0.6, 0.8):
+        meaning = kendall_w_meaning(band)
+        assert not LATIN_WORD.search(meaning["zh"]) and not HAN.search(meaning["en"])
+
+
+def test_judgment_findings_say_how_to_fix_them():
+    (out_of_range, _) = check_pairwise(AhpSheet.from_matrix("RD", ["A", "B", "C"], upper_only(3, [[10, "1/10"], [2]])))
+    assert "1/3" in out_of_range.message_zh and "reciprocal" in out_of_range.message_en
+    (required,) = check_pairwise(AhpSheet.from_matrix("RD", ["A", "B", "C"], upper_only(3, [[2, ""], [2]])))
+    assert required.column == "A vs C"
+    assert required.message_zh == "“A 对 C 的判断”为必填项,不能为空。"
+    assert required.message_en == "'A vs C' is required and is empty."
+
+
+def test_kpi_weights_prints_what_w_means(tmp_path):
+    from builders import sheet_name, table, write_sheets
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    scores = {"X1": (8, 6, 4), "X2": (4, 8, 6), "X3": (6, 4, 8)}  # every expert ranks differently
+    rows = [{"role_family": "销售", "expert_id": e, "indicator_id": k, "score": s}
+            for e, profile in scores.items() for k, s in zip(("K1", "K2", "K3"), profile, strict=True)]
+    path = write_sheets(tmp_path / "weights.xlsx", {sheet_name("weights", 0): table("weights", rows)})
+    english = CliRunner().invoke(main, ["weights", str(path), "--lang", "en"])
+    assert english.exit_code == 0, english.output
+    line = next(x for x in english.output.splitlines() if "Kendall W" in x)
+    assert line == "  Kendall W=0.0000  Weak agreement among the experts: re-discuss before using the weights."
+    both = CliRunner().invoke(main, ["weights", str(path)])
+    assert "专家意见一致性弱:请重新讨论后再使用这些权重。 Weak agreement" in both.output
+    out = tmp_path / "result.xlsx"
+    assert CliRunner().invoke(main, ["weights", str(path), "--out", str(out)]).exit_code == 0
+    sheet = openpyxl.load_workbook(out)[CONSISTENCY_SHEET]
+    assert sheet["I2"].value.startswith("专家意见一致性弱") and sheet["I2"].fill.fgColor.rgb.endswith("FFEB9C")
+    printed = sheet.page_setup
+    assert printed.orientation == "landscape" and printed.fitToHeight == 0
