@@ -62,14 +62,16 @@ def _output_files(outputs_dir: Path) -> list[str]:
 def build_manifest(*, period: str, inputs: list[dict], policy_text: str, outputs_dir: Path,
                    counts: dict, warnings: list[dict], package_version: str) -> dict:
     """The manifest of one run. Inputs are dicts from the caller (path, kind, template_version,
-    rows); their size and hash are added here, from the file at `path`."""
+    rows, and the `size` and `sha256` of the bytes the run read); an input given without them
+    is hashed here from the file at `path`. An input that could not be read is recorded with
+    None for both, never re-read (a run must not fail at its last step on a file it refused)."""
     outputs_dir = Path(outputs_dir)
     input_entries = []
     for item in inputs:
         entry = dict(item)
         entry["path"] = _as_given(item["path"])
-        entry["size"] = Path(item["path"]).stat().st_size
-        entry["sha256"] = sha256_file(item["path"])
+        if "sha256" not in item:
+            entry["size"], entry["sha256"] = _size_and_hash(Path(item["path"]))
         input_entries.append(entry)
     outputs = [
         {"path": rel, "size": (outputs_dir / rel).stat().st_size,
@@ -87,6 +89,13 @@ def build_manifest(*, period: str, inputs: list[dict], policy_text: str, outputs
         "counts": counts,
         "warnings": warnings,
     }
+
+
+def _size_and_hash(path: Path) -> tuple[int | None, str | None]:
+    try:
+        return path.stat().st_size, sha256_file(path)
+    except OSError:
+        return None, None
 
 
 def manifest_bytes(manifest: dict) -> bytes:

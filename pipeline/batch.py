@@ -29,6 +29,7 @@ from pipeline.policy import Policy
 from pipeline.reader import WorkbookRead, read_inbox
 from pipeline.runs import Housekeeping, clean_leftovers, prune, put_in_place, staging_folder
 from pipeline.scoring import Scores, score_period
+from pipeline.signals import stop_on_signals
 from pipeline.validate import Inputs, validate
 from pipeline.workers import run_biggest_first
 from pipeline.writers.common import unique_stem
@@ -470,6 +471,7 @@ def _return_free_memory(collect: bool = True) -> None:
             pass
 
 
+@stop_on_signals()  # SIGTERM and a second Ctrl-C clean up like the first Ctrl-C (workers, staging, lock)
 def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict: bool = False, lang: str = "zh",
               jobs: int | None = None, progress_factory=None) -> RunResult:
     """Score `period` from the files in `inbox` into `out_dir/period/`; see SPEC §5 and §6."""
@@ -506,6 +508,10 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
                              periods_in_inbox=held, no_data=True, housekeeping=housekeeping)
         scores = score_period(inputs, policy, period)
         weight_results, weight_findings = _weights(inputs, policy)
+        erring = _files_with_errors(inputs.findings + scores.findings + weight_findings)
+        for wb in workbooks:  # only an errors workbook reads a file again: the others' bytes go
+            if wb.file not in erring:
+                wb.release_bytes()
         # What concerns rows of other periods is shown, labelled, but does not count in this run.
         this, other = split_by_period(inputs.findings + scores.findings + weight_findings, period)
         other = sort_findings(other)
@@ -538,6 +544,8 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
                 )
 
                 write_errors_books(by_file, errors_dir, lang=lang, limits=policy.limits)
+            for wb in workbooks:
+                wb.release_bytes()
             anything_wrong = _anything_wrong(scores, findings)
             if not (strict and anything_wrong):
                 department_list = department_jobs(scores, roster, staging / "departments", policy,
@@ -558,6 +566,8 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
                     if bar:
                         bar.finish()
             lap("write")
+            changed = changed_inputs(workbooks)  # read at the start: did any change since?
+            findings, shown = sort_findings(findings + changed), sort_findings(shown + changed)
             manifest = build_manifest(
                 period=period,
                 inputs=[_input_entry(wb, inbox) for wb in workbooks],
@@ -589,9 +599,30 @@ def _anything_wrong(scores: Scores, findings: list[Finding]) -> bool:
     return any(f.is_error for f in findings) or not excluded.empty
 
 
+def _files_with_errors(findings: list[Finding]) -> set[str]:
+    return {f.file for f in findings if f.is_error}
+
+
+def changed_inputs(workbooks: list[WorkbookRead]) -> list[Finding]:
+    """A warning naming each input whose size or modification time differs from when the run
+    read it: the results (and the manifest's hashes) are of the bytes read, not of the file
+    as it now is."""
+    changed = []
+    for wb in workbooks:
+        how = wb.changed_since_read()
+        if how is not None:
+            if how == "removed":
+                words = {"how": "被删除了", "how_en": "was removed", "detail": "", "detail_en": ""}
+            else:
+                words = {"how": "被修改了", "how_en": "changed", "detail": "(大小或修改时间已变)",
+                         "detail_en": " (its size or modification time differs)"}
+            changed.append(finding("input_changed", file=wb.file, **words))
+    return changed
+
+
 def _weights(inputs: Inputs, policy: Policy):
     """Weights from expert scores and AHP sheets, when the inbox has a weights file."""
-    weight_books = [wb for wb in inputs.workbooks if wb.kind == "weights"]
+    weight_books = [wb for wb in inputs.workbooks if wb.kind == "weights" and wb.copy_of is None]
     if not weight_books:
         return [], []
     from pipeline.weights import compute_weights, read_ahp_sheets
@@ -600,7 +631,7 @@ def _weights(inputs: Inputs, policy: Policy):
     experts = inputs.expert_scores
     for wb in weight_books:
         scores = experts[experts["_file"] == wb.file]
-        sheets = read_ahp_sheets(wb.path) if wb.matrices else []
+        sheets = read_ahp_sheets(wb.path, wb.data) if wb.matrices else []
         r, f = compute_weights(scores if not scores.empty else None, sheets, ri_table=policy.ri_table,
                                file=wb.file)
         results.extend(r)
@@ -609,8 +640,13 @@ def _weights(inputs: Inputs, policy: Policy):
 
 
 def _input_entry(wb: WorkbookRead, inbox: Path) -> dict:
-    return {"path": str(wb.path.resolve()), "file": wb.file, "kind": wb.kind, "template_version": wb.version,
-            "rows": wb.rows}
+    """What the manifest says of one input: the size and SHA-256 of the bytes the run read
+    (None for a file it could not read), and for a copy set aside, which file it copies."""
+    entry = {"path": str(wb.path.resolve()), "file": wb.file, "kind": wb.kind, "template_version": wb.version,
+             "rows": wb.rows, "size": wb.size, "sha256": wb.sha256}
+    if wb.copy_of is not None:
+        entry["copy_of"] = wb.copy_of
+    return entry
 
 
 def _finding_entry(f: Finding) -> dict:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from collections import Counter
 from pathlib import Path
 
 import click
 
-from pipeline import __version__
-from pipeline.findings import Finding, sort_findings
+from pipeline import __version__, guard, signals
+from pipeline.findings import BilingualError, Finding, sort_findings
 from pipeline.policy import PolicyError, load_policy
+from pipeline.signals import stop_on_signals
 
 LANG = click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
                     help="zh: Chinese with English beside it; en: English only.")
@@ -50,7 +52,11 @@ def format_findings(findings: list[Finding], lang: str) -> str:
 
 
 class _LazyGroup(click.Group):
-    """Commands whose modules are imported only when used: `kpi run` need not load openpyxl."""
+    """Commands whose modules are imported only when used: `kpi run` need not load openpyxl.
+
+    Also the one place every command passes through: each gets the exit codes in its help, and
+    whatever escapes a command ends as one line and an exit code (`_guarded`), never a traceback.
+    """
 
     lazy = {"diff": ("pipeline.diff", "diff_command"), "verify": ("pipeline.audit", "verify_command"),
             "trace": ("pipeline.trace", "trace_command")}
@@ -65,6 +71,74 @@ class _LazyGroup(click.Group):
             module, attribute = self.lazy[name]
             self.add_command(getattr(importlib.import_module(module), attribute), name)
         return super().get_command(ctx, name)
+
+    def add_command(self, cmd, name=None):
+        if not cmd.epilog:
+            cmd.epilog = guard.EXIT_CODES_HELP
+        super().add_command(cmd, name)
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        argv = list(args)  # kept for the crash report and the guard's language, before parsing
+        ctx = super().make_context(info_name, args, parent=parent, **extra)
+        ctx.meta["kpi.argv"] = argv
+        return ctx
+
+    def resolve_command(self, ctx, args):
+        name, cmd, rest = super().resolve_command(ctx, args)
+        ctx.meta["kpi.command"] = (name, cmd, list(rest))
+        return name, cmd, rest
+
+    def invoke(self, ctx):
+        with stop_on_signals():
+            try:
+                return super().invoke(ctx)
+            except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+                raise
+            except BrokenPipeError:  # the reader of a pipe went away (`kpi validate | head`): click's case
+                raise
+            except BaseException as exc:  # KeyboardInterrupt too: Ctrl-C and SIGTERM end here
+                sys.exit(_guarded(ctx, exc))
+
+
+def _guarded(ctx: click.Context, exc: BaseException) -> int:
+    """Say in one line what stopped the command; the exit code.
+
+    Ctrl-C and SIGTERM: 130 and 143. A message meant for the person (a usage problem): 2. The
+    environment (disk full, permission, read-only or missing folder, a dead worker, memory) and
+    anything unexpected: 3, with a crash report holding the traceback.
+    """
+    argv = ctx.meta.get("kpi.argv", sys.argv[1:])
+    lang = guard.lang_of(argv)
+    name, cmd, rest = ctx.meta.get("kpi.command", (ctx.invoked_subcommand or "", None, []))
+    if isinstance(exc, KeyboardInterrupt):
+        signum = getattr(exc, "signum", signal.SIGINT)
+        cleaned = name in ("run", "demo")  # a run removes its unfinished output on the way out
+        guard.echo_line(guard.stopped_line(signal.Signals(signum).name, command=name, cleaned=cleaned, lang=lang))
+        return 128 + signum
+    if isinstance(exc, (BilingualError, PolicyError)) and not isinstance(exc, guard.EnvironmentFailure):
+        # a message meant for the person (a lock held, a missing inbox): a usage problem
+        guard.echo_line(exc.message("en" if lang == "en" else "both"))
+        return 2
+    report = guard.write_crash_report(exc, argv)
+    guard.echo_line(guard.failure_line(exc, command=name, output=_output_of(ctx, name, cmd, rest), report=report, lang=lang))
+    return guard.EXIT_ENVIRONMENT
+
+
+def _output_of(ctx: click.Context, name: str, cmd, rest: list[str]) -> Path | None:
+    """Where the command writes (its --out, or the demo's folder), to name when the system
+    refused a write without saying which file (a full disk)."""
+    if cmd is None:
+        return None
+    try:
+        params = cmd.make_context(name, list(rest), parent=ctx, resilient_parsing=True).params
+    except Exception:  # the command line cannot even be read again: name nothing
+        return None
+    for key in ("out_dir", "out_path", "out"):
+        if params.get(key):
+            return Path(params[key])
+    if name == "demo" and params.get("folder"):
+        return Path(params["folder"]) / "output"
+    return None
 
 
 def _plural(count: int, noun: str) -> str:
@@ -81,7 +155,8 @@ def other_periods_line(other: list[Finding], lang: str) -> str:
     return _say(f"另有 {len(other)} 条问题属于其他考核周期 ({'、'.join(periods)})", en, lang)
 
 
-@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog=guard.EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="kpi")
 def main() -> None:
     """KPI scorecards from the Excel templates HR already fills.
@@ -230,6 +305,11 @@ def _progress_factory():
     return factory
 
 
+# Warnings about a whole input file that the run's console names (the others are counted): a
+# copy that was ignored, a file that changed while the run read it.
+FILE_NOTICES = frozenset({"duplicate_file", "input_changed"})
+
+
 def print_run_summary(result, lang: str) -> None:
     """One screen: scored, unscored (why), warnings, grade distribution, where the files are."""
     scores = result.scores
@@ -243,6 +323,9 @@ def print_run_summary(result, lang: str) -> None:
         click.echo(_say("  等级分布", "  grades", lang) + ": " + "  ".join(f"{g}={grades.get(g, 0)}" for g in order))
     errors, warnings = len(result.errors), len(result.warnings)
     click.echo(_say(f"  错误 {errors} 个,警告 {warnings} 个", f"  errors {errors}, warnings {warnings}", lang))
+    for f in result.warnings:
+        if f.rule in FILE_NOTICES:
+            click.echo(f"    ! {f.file}: {f.message_en if lang == 'en' else f'{f.message_zh} {f.message_en}'}")
     if result.other_periods:
         click.echo("  " + other_periods_line(result.other_periods, lang))
     for item in scores.unscored.head(10).itertuples(index=False):
@@ -274,8 +357,8 @@ def run_command(inbox: Path, period: str, out_dir: Path, strict: bool, jobs: int
     """Validate, score and write one period: department scorecards, summary.xlsx, errors workbooks
     and the audit manifest in OUT/PERIOD/.
 
-    Exit 0 when clean, 1 when some inputs had errors or employees could not be scored,
-    2 on usage errors or an unreadable inbox. Problems in rows of other periods are reported
+    Exit 1 when some inputs had errors or employees could not be scored (all exit codes
+    below). Problems in rows of other periods are reported
     (labelled with their period) but do not change the exit code. A period the inbox has no
     rows for exits 1, writes nothing and names the periods the inbox does hold.
 
@@ -360,7 +443,7 @@ def compute_weights_file(path: Path, policy):
     if workbook.kind != "weights":
         return [], findings
     experts = inputs.expert_scores
-    sheets = read_ahp_sheets(path) if workbook.matrices else []
+    sheets = read_ahp_sheets(path, workbook.data) if workbook.matrices else []
     results, weight_findings = compute_weights(experts if not experts.empty else None, sheets,
                                                ri_table=policy.ri_table, file=path.name)
     return results, findings + weight_findings
@@ -425,17 +508,28 @@ def entry() -> None:
     import os
 
     try:
+        signals.install()
         main(standalone_mode=True)
         code = 0
     except SystemExit as exc:
         code = exc.code
+    except KeyboardInterrupt as exc:  # Ctrl-C before or after a command ran (the guard covers the commands)
+        code = getattr(exc, "exit_code", 130)
+    except Exception as exc:  # escaped before a command ran: still one line, never a traceback
+        report = guard.write_crash_report(exc, sys.argv[1:])
+        guard.echo_line(guard.failure_line(exc, command="", output=None, report=report, lang=guard.lang_of(sys.argv[1:])))
+        code = guard.EXIT_ENVIRONMENT
+    signals.ignore()  # leaving now: nothing left to interrupt
     if code is None:
         code = 0
     elif not isinstance(code, int):  # what sys.exit("message") would do
         print(code, file=sys.stderr)
         code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a reader that went away (`kpi validate | head`) is no reason for a traceback
+            pass
     os._exit(code)
 
 

@@ -102,18 +102,18 @@ RULES: dict[str, tuple[str, str, str]] = {
     # references
     "unknown_employee": (
         ERROR,
-        "员工编号“{value}”不在花名册中。请检查编号,或先把该员工加入花名册。",
-        "Employee ID '{value}' is not in the roster. Check the ID or add the employee to the roster.",
+        "员工编号“{value}”不在花名册中。{hint}请检查编号,或先把该员工加入花名册。",
+        "Employee ID '{value}' is not in the roster. {hint_en}Check the ID or add the employee to the roster.",
     ),
     "unknown_manager": (
         ERROR,
-        "直属上级编号“{value}”不在花名册中。",
-        "Manager ID '{value}' is not in the roster.",
+        "直属上级编号“{value}”不在花名册中。{hint}",
+        "Manager ID '{value}' is not in the roster. {hint_en}",
     ),
     "unknown_indicator": (
         ERROR,
-        "指标编号“{value}”不在指标库中。请检查编号,或先在指标库中添加该指标。",
-        "Indicator ID '{value}' is not in the indicator library. Check the ID or add it to the library.",
+        "指标编号“{value}”不在指标库中。{hint}请检查编号,或先在指标库中添加该指标。",
+        "Indicator ID '{value}' is not in the indicator library. {hint_en}Check the ID or add it to the library.",
     ),
     "unknown_role_family": (
         WARNING,
@@ -336,6 +336,42 @@ RULES: dict[str, tuple[str, str, str]] = {
         "收件箱中没有 {period} 的数据。收件箱中有的考核周期:{periods}",
         "The inbox has no data for {period}. Periods in the inbox: {periods_en}",
     ),
+    # copies and unreadable inputs
+    "duplicate_file": (
+        WARNING,
+        "该文件与 {original} 内容完全相同(是它的副本),已忽略,只使用了 {original}。可以删除此文件。",
+        "This file is identical to {original} (a copy of it): it was ignored and {original} was used. "
+        "You can delete it.",
+    ),
+    "copied_file": (
+        ERROR,
+        "该文件看起来是 {original} 的副本:{rows} 行数据中有 {shared} 行与之完全相同,{differ} 行不同。"
+        "两份都用会让这些行重复,所以只使用了 {original},此文件的数据未使用。请把需要的修改改进 {original} "
+        "后删除此文件(或删除 {original},只保留此文件)。",
+        "This file looks like a copy of {original}: {shared} of its {rows} data rows are identical to rows "
+        "there, {differ} differ. Using both would count those rows twice, so only {original} was used and "
+        "this file's rows were not. Make the changes you want in {original} and delete this file (or "
+        "delete {original} and keep this one).",
+    ),
+    "unreadable_folder": (
+        ERROR,
+        "无法打开文件夹 {folder}:{reason}。其中的文件都没有读取。",
+        "Cannot open the folder {folder}: {reason_en}. None of its files were read.",
+    ),
+    "refused_unscored": (
+        ERROR,
+        "{count} 名员工在 {period} 无法评分,因为 {files} 未能读取({reason}):缺少{what}。"
+        "请修复或替换该文件后重新运行。",
+        "{count_en} employees cannot be scored for {period} because {files_en} {were_en} refused ({reason_en}): "
+        "no {what_en}. Fix or replace the file and run again.",
+    ),
+    "input_changed": (
+        WARNING,
+        "该文件在本次运行读取之后{how}{detail}:结果按读取时的内容计算,审计清单记录的也是那时内容的 SHA-256。"
+        "如需按新内容计分,请重新运行。",
+        "This file {how_en} after the run read it{detail_en}: the results use its content as read, and the "
+        "manifest records that content's SHA-256. Run again to use the new content.",
+    ),
 }
 
 
@@ -354,6 +390,9 @@ class Finding:
     value: str = ""
     employee_id: str = ""
     period: str = ""
+    # Other cells of the same sheet that the same problem involves (every row of a weight set
+    # that does not sum to 100%): the errors workbook marks them too.
+    also: tuple[str, ...] = ()
 
     @property
     def is_error(self) -> bool:
@@ -383,7 +422,7 @@ class _Blank(dict):
 
 def finding(rule: str, *, severity: str | None = None, file: str = "", sheet: str = "",
             cell: str = "", column: str = "", value: object = "", employee_id: str = "",
-            period: str = "", **context: object) -> Finding:
+            period: str = "", also: tuple[str, ...] = (), **context: object) -> Finding:
     """Build a finding from the RULES catalogue; missing placeholders render empty."""
     default_severity, zh, en = RULES[rule]
     text_value = "" if value is None else str(value)
@@ -397,8 +436,8 @@ def finding(rule: str, *, severity: str | None = None, file: str = "", sheet: st
     return Finding(
         severity=severity or default_severity,
         rule=rule,
-        message_zh=zh.format_map(ctx),
-        message_en=en.format_map(ctx),
+        message_zh=zh.format_map(ctx).strip(),
+        message_en=en.format_map(ctx).strip(),
         file=file,
         sheet=sheet,
         cell=cell,
@@ -406,6 +445,7 @@ def finding(rule: str, *, severity: str | None = None, file: str = "", sheet: st
         value=text_value,
         employee_id=employee_id,
         period=period,
+        also=tuple(also),
     )
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import gc
+import hashlib
 import io
 import os
 import re
@@ -24,7 +25,7 @@ import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import numpy as np
 import pandas as pd
@@ -96,6 +97,46 @@ class MatrixSheet:
     role_family: str
 
 
+@dataclass(frozen=True)
+class InputBytes:
+    """One input file as read, once: its bytes (None when it is too large to read at all) and
+    the size and modification time it had when opened. What is checked, parsed and hashed
+    is these bytes, whatever happens to the file on disk meanwhile."""
+
+    data: bytes | None
+    size: int
+    mtime_ns: int
+
+
+def load_input(path: Path, limits: Limits = Limits()) -> InputBytes:
+    """Read a file once, with the modification time it had when opened; UnreadableInput
+    (naming the reason: permission denied, vanished, a folder...) when it cannot be read.
+    A file larger than `limits.max_file_bytes` is not read into memory at all."""
+    try:
+        with open(path, "rb") as handle:
+            status = os.fstat(handle.fileno())
+            if status.st_size > limits.max_file_bytes:  # refused by its size alone
+                return InputBytes(None, status.st_size, status.st_mtime_ns)
+            data = handle.read()
+    except OSError as exc:
+        raise _open_refusal(exc) from None
+    return InputBytes(data, len(data), status.st_mtime_ns)
+
+
+def _open_refusal(exc: OSError) -> UnreadableInput:
+    reason = exc.strerror or type(exc).__name__
+    if isinstance(exc, PermissionError):
+        return UnreadableInput(
+            f"没有读取权限({reason})。请让文件所有者开放读取权限,或把文件另存一份到收件箱",
+            f"permission denied ({reason}). Ask the file's owner for read access, or save a copy "
+            "of it into the inbox")
+    if isinstance(exc, FileNotFoundError):
+        return UnreadableInput(f"文件在读取前消失了({reason})。请确认文件仍在收件箱中后重新运行",
+                               f"the file vanished before it was read ({reason}). Check that it is "
+                               "still in the inbox and run again")
+    return UnreadableInput(f"无法打开文件({reason})", f"cannot open the file ({reason})")
+
+
 @dataclass
 class WorkbookRead:
     path: Path
@@ -107,12 +148,41 @@ class WorkbookRead:
     findings: list[Finding] = field(default_factory=list)
     # The tables' row count once their rows are released (`release_rows`), else None.
     released_rows: int | None = field(default=None, repr=False, compare=False)
+    # The bytes read (once) and what the manifest records of them: the SHA-256 is of exactly
+    # what was parsed. `size` and `mtime_ns` are the file's as it was opened, compared again
+    # at the end of a run (`changed_since_read`). None where the file could not be read.
+    sha256: str | None = None
+    size: int | None = None
+    mtime_ns: int | None = None
+    data: bytes | None = field(default=None, repr=False, compare=False)
+    # Set by validation when this file is a copy of another inbox file: its rows are not used.
+    copy_of: str | None = None
 
     @property
     def rows(self) -> int:
         if self.released_rows is not None:
             return self.released_rows
         return sum(len(t.frame) for t in self.tables)
+
+    def release_bytes(self) -> None:
+        """Drop the bytes read once nothing will parse the file again."""
+        self.data = None
+
+    def changed_since_read(self) -> str | None:
+        """How the file on disk differs from when it was read ("changed", "removed"), or None.
+
+        Size and modification time, as `make` and `rsync` judge it: a file rewritten while the
+        run read it (or after) is named, so nobody trusts a result computed from the old bytes
+        without knowing."""
+        if self.size is None or self.mtime_ns is None:
+            return None
+        try:
+            now = self.path.stat()
+        except FileNotFoundError:
+            return "removed"
+        except OSError:
+            return "changed"
+        return None if (now.st_size, now.st_mtime_ns) == (self.size, self.mtime_ns) else "changed"
 
     def release_rows(self) -> None:
         """Drop the cell values read, once validation has typed them: at 100,000 employees they
@@ -211,6 +281,26 @@ def classify(sheet_names: list[str], grids: dict[str, list[list]], meta_kind: st
     if by_sheet:
         return sorted(by_sheet | by_headers), "sheets"
     return sorted(by_headers), "headers"
+
+
+# Words in a file name that say which kind it holds: a file that could not be read still
+# tells, by its name, what will be missing because of it.
+_NAME_WORDS = {
+    "roster": ("花名册", "名册", "roster"),
+    "indicators": ("指标库", "indicator"),
+    "agreements": ("协议", "岗位指标", "个人指标", "agreement", "kpis"),
+    "actuals": ("实际", "actual"),
+    "ratings": ("评分", "评价", "360", "rating"),
+    "weights": ("权重", "专家打分", "weight", "ahp"),
+    "dept_targets": ("部门目标", "dept", "department"),
+}
+
+
+def kind_from_name(file: str) -> str | None:
+    """The kind a file's name points to (`行为评分.xlsx` → ratings), None unless exactly one."""
+    name = fold(PurePath(file).stem)
+    found = {kind for kind, words in _NAME_WORDS.items() if any(word in name for word in words)}
+    return found.pop() if len(found) == 1 else None
 
 
 # ------------------------------------------------------------------------------ hidden cells
@@ -594,16 +684,28 @@ def _calamine_quiet():
         os.close(saved)
 
 
-def read_workbook(path: Path, file: str | None = None, limits: Limits = Limits()) -> WorkbookRead:
+def read_workbook(path: Path, file: str | None = None, limits: Limits = Limits(),
+                  source: InputBytes | None = None) -> WorkbookRead:
     """Read one input workbook (.xlsx, .xlsm, .xls or .csv); every problem becomes a finding,
-    never an exception."""
+    never an exception.
+
+    The file is read once (`source`: its bytes, when the caller read them already); every
+    check and parser works on those bytes, and the result keeps them with their SHA-256.
+    """
     file = file or path.name
     result = WorkbookRead(path=path, file=file)
     collecting = gc.isenabled()
     gc.disable()  # millions of small lists, none of them cyclic: the collector only costs time
     try:
-        fmt = check_input_file(path, limits)
-        book = _csv_book(path, limits) if fmt == CSV else _calamine_book(path, fmt, limits)
+        source = source if source is not None else load_input(path, limits)
+        _keep_bytes(result, source)
+        if source.data is None:  # too large to read: its size alone refuses it
+            check_input_file(path, limits)
+        fmt = check_input_file(path, limits, data=source.data)
+        if fmt == CSV:
+            book = _csv_book(path, limits, source.data)
+        else:
+            book = _calamine_book(path, fmt, limits, source.data)
         _read_book(result, book)
     except UnreadableInput as exc:
         result.findings.append(finding("unreadable", file=file, reason=exc.reason_zh,
@@ -620,6 +722,14 @@ def read_workbook(path: Path, file: str | None = None, limits: Limits = Limits()
     if any(f.rule == "unreadable" for f in result.findings):
         result.tables, result.matrices, result.kind = [], [], None  # nothing half-read is used
     return result
+
+
+def _keep_bytes(result: WorkbookRead, source: InputBytes) -> None:
+    """What the manifest records of the bytes read (nothing of a file too large to read)."""
+    result.mtime_ns = source.mtime_ns
+    if source.data is not None:
+        result.data, result.size = source.data, source.size
+        result.sha256 = hashlib.sha256(source.data).hexdigest()
 
 
 def _damaged_finding(file: str, exc: BaseException) -> Finding:
@@ -776,12 +886,12 @@ def _scan_xlsx(path: Source, limits: Limits) -> tuple[dict[str, str], dict[str, 
     return parts, hidden
 
 
-def _csv_book(path: Path, limits: Limits) -> _Book:
-    """A CSV file as one sheet of text cells (formula-like text stays text), named after the
-    file and classified by its headers. UTF-8 (with or without BOM) or GB18030, which Chinese
-    Excel writes; the size was checked before, rows and columns are counted while reading."""
-    with path.open("rb") as handle:
-        head = handle.read(4)
+def _csv_book(path: Path, limits: Limits, data: bytes) -> _Book:
+    """A CSV file (`data`: its bytes) as one sheet of text cells (formula-like text stays
+    text), named after the file and classified by its headers. UTF-8 (with or without BOM) or
+    GB18030, which Chinese Excel writes; the size was checked before, rows and columns are
+    counted while reading."""
+    head = data[:4]
     if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
         encodings = ["utf-16"]
     elif head[:3] == b"\xef\xbb\xbf":
@@ -790,7 +900,7 @@ def _csv_book(path: Path, limits: Limits) -> _Book:
         encodings = ["utf-8", "gb18030"]
     for encoding in encodings:
         try:
-            grid = _csv_rows(path, encoding, limits)
+            grid = _csv_rows(path, data, encoding, limits)
             break
         except UnicodeDecodeError:
             continue
@@ -802,8 +912,8 @@ def _csv_book(path: Path, limits: Limits) -> _Book:
     return _Book(sheet_names=[name], grids={name: _Grid(grid)}, merged={}, hidden={}, named=False)
 
 
-def _csv_rows(path: Path, encoding: str, limits: Limits) -> list[list]:
-    with path.open("r", encoding=encoding, errors="strict", newline="") as handle:
+def _csv_rows(path: Path, data: bytes, encoding: str, limits: Limits) -> list[list]:
+    with io.TextIOWrapper(io.BytesIO(data), encoding=encoding, errors="strict", newline="") as handle:
         first = handle.readline(64 * 1024)
         counts = {d: first.count(d) for d in (",", ";", "\t")}
         delimiter = max(counts, key=lambda d: (counts[d], d == ","))
@@ -834,41 +944,116 @@ _SYSTEM_FOLDERS = {"__macosx"}
 
 
 def inbox_files(folder: Path) -> list[Path]:
-    """Every candidate input in the inbox, in a stable order.
+    """Every candidate input in the inbox, in a stable order (`inbox_listing` without the
+    folders that could not be listed)."""
+    return inbox_listing(folder)[0]
 
-    Skipped: Office lock files (`~$…`), hidden files and folders, and what Windows and macOS
-    leave in shared folders (Thumbs.db, desktop.ini, __MACOSX).
+
+def inbox_listing(folder: Path) -> tuple[list[Path], list[tuple[Path, OSError]]]:
+    """(every candidate input in the inbox in a stable order, the folders that could not be
+    listed with why): a folder nobody may open hides its files, so it is named, not skipped.
+
+    Skipped: Office lock files (`~$…`), hidden files and folders, what Windows and macOS
+    leave in shared folders (Thumbs.db, desktop.ini, __MACOSX), and links to folders.
     """
-    files = []
-    for path in sorted(folder.rglob("*")):
-        if not path.is_file() or path.name.startswith(("~$", ".")) or path.name.lower() in _SYSTEM_FILES:
+    files: list[Path] = []
+    refused: list[tuple[Path, OSError]] = []
+    pending = [folder]
+    while pending:
+        directory = pending.pop()
+        try:
+            with os.scandir(directory) as listing:
+                entries = list(listing)
+        except OSError as exc:
+            refused.append((directory, exc))
             continue
-        folders = path.relative_to(folder).parts[:-1]
-        if any(part.startswith(".") or part.lower() in _SYSTEM_FOLDERS for part in folders):
-            continue
-        files.append(path)
-    return files
+        for entry in entries:
+            name = entry.name
+            try:
+                is_folder = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_folder = False
+            if is_folder:
+                if not (name.startswith(".") or name.lower() in _SYSTEM_FOLDERS):
+                    pending.append(Path(entry.path))
+            elif not (name.startswith(("~$", ".")) or name.lower() in _SYSTEM_FILES) and Path(entry.path).is_file():
+                files.append(Path(entry.path))
+    return sorted(files), sorted(refused, key=lambda item: item[0])
 
 
 def read_inbox(folder: Path, limits: Limits = Limits(), jobs: int = 1) -> list[WorkbookRead]:
-    """Read every file in the inbox; each file is isolated, so one bad file costs one finding.
+    """Read every file in the inbox; each file is isolated, so one bad file (or folder) costs
+    one finding.
 
-    `jobs` > 1: on Linux, a big inbox's workbooks are read by that many forked processes,
-    largest first (calamine holds the GIL, so threads would not help); same result, in the
-    same order.
+    Each file is read once, here; its bytes are what is parsed and hashed (`WorkbookRead.data`,
+    `.sha256`). `jobs` > 1: on Linux, a big inbox's workbooks are parsed by that many forked
+    processes, which inherit the bytes, largest first (calamine holds the GIL, so threads
+    would not help); same result, in the same order.
     """
-    files = [(path, path.relative_to(folder).as_posix(), path.stat().st_size) for path in inbox_files(folder)]
-    if jobs > 1 and _worth_forking(files):
-        return _read_in_workers(files, limits, jobs)
-    return [_read_inbox_file(path, name, limits) for path, name, _ in files]
+    listed, folders = inbox_listing(folder)
+    files = [(path, path.relative_to(folder).as_posix()) for path in listed]
+    sources = [_load(path, limits) for path, _ in files]
+    if jobs > 1 and _worth_forking(files, sources):
+        results = _read_in_workers(files, sources, limits, jobs)
+    else:
+        results = [_read_inbox_file(path, name, limits, source) for (path, name), source in zip(files, sources)]
+    return results + [_refused_folder(folder, path, exc) for path, exc in folders]
 
 
-def _read_inbox_file(path: Path, name: str, limits: Limits) -> WorkbookRead:
+def _load(path: Path, limits: Limits) -> InputBytes | UnreadableInput | None:
+    """A workbook's bytes, or why they cannot be read; None for a file that is no workbook
+    (a note, a picture), which is only fingerprinted."""
+    if path.suffix.lower() not in WORKBOOK_SUFFIXES:
+        return None
+    try:
+        return load_input(path, limits)
+    except UnreadableInput as exc:
+        return exc
+
+
+def _read_inbox_file(path: Path, name: str, limits: Limits,
+                     source: InputBytes | UnreadableInput | None = None) -> WorkbookRead:
     if path.suffix.lower() not in WORKBOOK_SUFFIXES:
         result = WorkbookRead(path=path, file=name)
+        _fingerprint(result)
         result.findings.append(_unsupported(path, name))
         return result
-    return read_workbook(path, name, limits)
+    if isinstance(source, UnreadableInput):
+        result = WorkbookRead(path=path, file=name)
+        result.findings.append(finding("unreadable", file=name, reason=source.reason_zh, reason_en=source.reason_en))
+        return result
+    return read_workbook(path, name, limits, source)
+
+
+def _fingerprint(result: WorkbookRead) -> None:
+    """SHA-256, size and modification time of a file that is not parsed (a note beside the
+    data), read in chunks: the manifest names everything the inbox held."""
+    digest = hashlib.sha256()
+    try:
+        with open(result.path, "rb") as handle:
+            status = os.fstat(handle.fileno())
+            size = 0
+            while chunk := handle.read(1024 * 1024):
+                digest.update(chunk)
+                size += len(chunk)
+    except OSError:
+        return
+    result.sha256, result.size, result.mtime_ns = digest.hexdigest(), size, status.st_mtime_ns
+
+
+def _refused_folder(inbox: Path, path: Path, exc: OSError) -> WorkbookRead:
+    """A folder that could not be listed, as an input that could not be read."""
+    relative = path.relative_to(inbox).as_posix()
+    name = (inbox.name if relative == "." else relative) + "/"
+    result = WorkbookRead(path=path, file=name)
+    reason = exc.strerror or type(exc).__name__
+    if isinstance(exc, PermissionError):
+        zh = f"没有打开权限({reason})。请让文件夹所有者开放权限,或把其中的文件移到收件箱"
+        en = f"permission denied ({reason}). Ask the folder's owner for access, or move its files into the inbox"
+    else:
+        zh, en = f"无法列出其中的文件({reason})", f"its files cannot be listed ({reason})"
+    result.findings.append(finding("unreadable_folder", file=name, folder=name, reason=zh, reason_en=en))
+    return result
 
 
 # Below this many bytes of workbooks, starting processes costs more than reading in parallel
@@ -876,13 +1061,27 @@ def _read_inbox_file(path: Path, name: str, limits: Limits) -> WorkbookRead:
 PARALLEL_READ_BYTES = 2_000_000
 
 
-def _worth_forking(files: list[tuple[Path, str, int]]) -> bool:
-    sizes = [size for path, _, size in files if path.suffix.lower() in WORKBOOK_SUFFIXES]
+def _worth_forking(files: list[tuple[Path, str]], sources: list) -> bool:
+    sizes = [source.size for source in sources if isinstance(source, InputBytes)]
     return sys.platform.startswith("linux") and len(sizes) > 1 and sum(sizes) >= PARALLEL_READ_BYTES
 
 
-def _read_in_workers(files: list[tuple[Path, str, int]], limits: Limits, jobs: int) -> list[WorkbookRead]:
-    return run_biggest_first([(size, _read_inbox_file, (path, name, limits)) for path, name, size in files], jobs)
+def _read_in_workers(files: list[tuple[Path, str]], sources: list, limits: Limits, jobs: int) -> list[WorkbookRead]:
+    calls = [(source.size if isinstance(source, InputBytes) else 0, _read_detached, (path, name, limits, source))
+             for (path, name), source in zip(files, sources)]
+    results = run_biggest_first(calls, jobs)
+    for result, source in zip(results, sources):  # the bytes stayed here: not sent back and forth
+        if result.sha256 is not None and isinstance(source, InputBytes):
+            result.data = source.data
+    return results
+
+
+def _read_detached(path: Path, name: str, limits: Limits, source) -> WorkbookRead:
+    """`_read_inbox_file` in a worker: the result goes back without the bytes, which the
+    parent holds already."""
+    result = _read_inbox_file(path, name, limits, source)
+    result.release_bytes()
+    return result
 
 
 IGNORED_SUFFIXES = {".txt", ".md", ".pdf", ".doc", ".docx", ".png", ".jpg", ".jpeg", ".json", ".yaml", ".yml"}

@@ -259,7 +259,9 @@ def rating_scores(ratings: pd.DataFrame, roster: pd.DataFrame, period: str, poli
     detail["comments"] = _joined_comments(rows).reindex(detail.index)
     detail = detail.reset_index()
     family = roster.set_index("employee_id")["role_family"]
-    detail["role_family"] = detail["employee_id"].map(family)
+    # As text even when no rater is in the roster (all NaN would be float64, which pandas
+    # refuses to merge with the policy's family names).
+    detail["role_family"] = detail["employee_id"].map(family).astype(object)
     weights = pd.DataFrame(
         [(fam, rel, w) for fam in set(detail["role_family"].dropna().unique()) | {"default"}
          for rel, w in policy.rater_weights_for(fam).items()],
@@ -393,9 +395,13 @@ def score_period(inputs, policy: Policy, period: str) -> Scores:
     for employee_id, indicator_ids in unknown_ids.items():
         reasons.setdefault(employee_id, []).append(
             finding("unknown_indicator", value=indicator_ids, employee_id=employee_id, period=period))
-    for employee_id in active.loc[~active["employee_id"].isin(agreements["employee_id"]), "employee_id"]:
-        if employee_id not in reasons:  # a rejected agreement set already says why it is missing
-            reasons[employee_id] = [finding("no_agreement", employee_id=employee_id, period=period)]
+    without = [e for e in active.loc[~active["employee_id"].isin(agreements["employee_id"]), "employee_id"]
+               if e not in reasons]  # a rejected agreement set already says why it is missing
+    refused = inputs.refusal("no_agreement", len(without), [], period)
+    if refused is not None:  # one line for everyone, naming the refused file
+        findings.append(refused)
+    for employee_id in without:
+        reasons[employee_id] = [refused or finding("no_agreement", employee_id=employee_id, period=period)]
 
     # Actual per agreed row: measured actuals, or the weighted 360 rating.
     actuals = period_actuals(inputs, period, inputs.indicators)
@@ -406,7 +412,15 @@ def score_period(inputs, policy: Policy, period: str) -> Scores:
     is_rating = detail["method"] == "rating"
     detail["actual"] = detail["actual"].astype("float64").where(~is_rating, detail["rating"].astype("float64"))
     detail["source"] = detail["source"].astype(object).where(~is_rating, "360")
-    missing = detail["actual"].isna()
+    missing = detail["actual"].isna() & ~detail["employee_id"].isin(reasons)
+    for rule in ("missing_rating", "missing_actual") if inputs.refused else ():
+        rows = detail.loc[missing & ((detail["method"] == "rating") == (rule == "missing_rating"))]
+        employees = rows["employee_id"].unique()
+        refused = inputs.refusal(rule, len(employees), sorted(rows["indicator_id"].unique()), period)
+        if refused is not None:  # one line for everyone, naming the refused file
+            findings.append(refused)
+            for employee_id in employees:
+                reasons.setdefault(employee_id, []).append(refused)
     for row in detail.loc[missing, ["employee_id", "indicator_id", "method", "_file", "_sheet"]].to_dict("records"):
         if row["employee_id"] in reasons:
             continue

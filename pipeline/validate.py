@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
@@ -19,7 +20,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from pipeline.findings import ERROR, Finding, finding
+from pipeline.findings import ERROR, RULES, Finding, finding
 from pipeline.kinds import (
     ACTUALS,
     AGREEMENTS,
@@ -34,14 +35,25 @@ from pipeline.kinds import (
 )
 from pipeline.normalize import parse_column, parse_period, period_months
 from pipeline.policy import Policy
-from pipeline.reader import MatrixSheet, Table, WorkbookRead
+from pipeline.reader import WORKBOOK_SUFFIXES, MatrixSheet, Table, WorkbookRead, kind_from_name
 from pipeline.schemas import schema_failures
+from pipeline.suggest import IdIndex
 
 ROLE_KPIS, EMPLOYEE_KPIS = AGREEMENTS.sheets
 EXPERT_SCORES = WEIGHTS.sheets[0]
 META = ["_file", "_sheet", "_row", "_table"]
 
 _CHECK_RULES = {"required", "bad_choice", "out_of_range", "negative", "half_points"}
+
+
+@dataclass(frozen=True)
+class RefusedFile:
+    """An inbox file (or folder) none of whose rows could be used, and why."""
+
+    file: str
+    kind: str | None  # what its name says it holds; None: it could hold anything
+    reason_zh: str
+    reason_en: str
 
 
 @dataclass
@@ -57,6 +69,11 @@ class Inputs:
     blocked: dict[str, list[tuple[str, Finding]]] = field(default_factory=dict)
     bad_indicators: dict[str, Finding] = field(default_factory=dict)
     bad_role_sets: dict[tuple[str, str], Finding] = field(default_factory=dict)
+    # (table, row) of actual cells refused for their value against the target (a percent slip)
+    refused_actuals: set[tuple[int, int]] = field(default_factory=set)
+    # Inbox files that could not be used at all (unreadable, of no recognisable kind): what
+    # is missing because of them is said once, naming them (`refused_summary`).
+    refused: list[RefusedFile] = field(default_factory=list)
     # period -> ((roster, role KPIs, employee KPIs) it was made from, resolved agreements):
     # `scoring.resolve_agreements` answers validation and scoring from one computation.
     resolved: dict = field(default_factory=dict, repr=False, compare=False)
@@ -108,6 +125,27 @@ class Inputs:
 
     def cell(self, row: pd.Series, field_name: str) -> str:
         return self.tables[int(row["_table"])].cell(field_name, int(row["_row"]))
+
+    def refusal(self, rule: str, employees: int, indicators: list, period: str) -> Finding | None:
+        """One finding for what a refused file costs: `employees` people cannot be scored in
+        `period` for what `rule` (missing_rating, missing_actual, no_agreement) says is missing
+        (of `indicators`), when a file that may hold it was refused; None otherwise. Said
+        once, not once per employee: 100,000 lines would bury the one line that matters."""
+        kind = _MISSING_KIND[rule]
+        refused = [r for r in self.refused if r.kind is None or r.kind == kind]
+        if not refused or not employees:
+            return None
+        what = _missing_what(rule, [str(i) for i in indicators])
+        if len(refused) == 1:
+            reason, reason_en = refused[0].reason_zh, refused[0].reason_en
+        else:
+            reason = ";".join(f"{r.file}:{r.reason_zh}" for r in refused)
+            reason_en = "; ".join(f"{r.file}: {r.reason_en}" for r in refused)
+        names = [r.file for r in refused]
+        files_en = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        return finding("refused_unscored", file=refused[0].file, period=period, count=f"{employees:,}",
+                       files="、".join(names), files_en=files_en, were_en="was" if len(names) == 1 else "were",
+                       reason=reason, reason_en=reason_en, what=what[0], what_en=what[1])
 
 
 def _empty(spec: SheetSpec) -> pd.DataFrame:
@@ -196,14 +234,17 @@ def validate(workbooks: list[WorkbookRead], policy: Policy, period: str | None =
         if canonical is None:  # a usage error (the CLI checks first), not a problem in a file
             raise ValueError(f"not a period: {period!r} (write 2026-10, 2026-Q3, 2026-H1 or 2026)")
         period = canonical
-    tables = [t for wb in workbooks for t in wb.tables]
+    _set_aside_identical(workbooks)
+    used = [wb for wb in workbooks if wb.copy_of is None]
+    tables = [t for wb in used for t in wb.tables]
     inputs = Inputs(workbooks=workbooks, tables=tables, frames={},
-                    matrices=[m for wb in workbooks for m in wb.matrices],
-                    findings=[f for wb in workbooks for f in wb.findings])
+                    matrices=[m for wb in used for m in wb.matrices],
+                    findings=[f for wb in workbooks for f in wb.findings],
+                    refused=refused_files(workbooks))
     by_spec: dict[str, list[pd.DataFrame]] = {}
     index = 0  # position in `tables`
     for wb in workbooks:
-        for table in wb.tables:
+        for table in wb.tables if wb.copy_of is None else ():
             typed, findings, _ = _parse_table(table, index)
             index += 1
             inputs.findings.extend(findings)
@@ -214,6 +255,8 @@ def validate(workbooks: list[WorkbookRead], policy: Policy, period: str | None =
         for spec in kind.tables:
             parts = by_spec.pop(spec.name, None)  # the parts are freed once joined
             inputs.frames[spec.name] = pd.concat(parts, ignore_index=True) if parts else _empty(spec).assign(_bad=False)
+    repeated = _repeated_keys(inputs)
+    _set_aside_copies(inputs, repeated)
     # rows with reading errors also carry the reader's findings (formula/error cells)
     for wb in workbooks:
         for f in wb.findings:
@@ -222,7 +265,7 @@ def validate(workbooks: list[WorkbookRead], policy: Policy, period: str | None =
                 if frame is not None:
                     row = int("".join(ch for ch in f.cell if ch.isdigit()))
                     frame.loc[(frame["_file"] == f.file) & (frame["_sheet"] == f.sheet) & (frame["_row"] == row), "_bad"] = True
-    _duplicates(inputs)
+    _duplicates(inputs, repeated)
     _block_bad_rows(inputs)
     _references(inputs)
     _date_row_findings(inputs)
@@ -233,8 +276,164 @@ def validate(workbooks: list[WorkbookRead], policy: Policy, period: str | None =
         inputs.frames[name] = frame[~frame["_bad"]].drop(columns="_bad").reset_index(drop=True)
     _agreement_checks(inputs, policy, agreed)
     _completeness(inputs, policy, period)
+    if inputs.refused_actuals:
+        name = ACTUALS.sheets[0].name
+        actuals = inputs.frames[name]
+        refused = pd.Series(list(zip(actuals["_table"].astype(int), actuals["_row"].astype(int))),
+                            index=actuals.index, dtype=object).isin(inputs.refused_actuals)
+        inputs.frames[name] = actuals[~refused.to_numpy(bool)].reset_index(drop=True)
     _missing_kinds(inputs)
     return inputs
+
+
+# ------------------------------------------------------------------------------ copies
+
+# A file is a copy of another of its kind when this share of its data rows (of the smaller
+# of the two) are rows of the other, value for value.
+COPY_SHARE = 0.8
+# Without a copy's name (`- 副本`, `(1)`, `Copy of`), the two must also be of like size: a
+# small file that repeats a few rows of a big one is reported row by row, not set aside.
+COPY_SIZE_SHARE = 0.5
+
+_COPY_NAME = re.compile(
+    r"^\s*(?:副本|复件|拷贝)"  # 副本 花名册 (WPS), 复件 花名册 (Windows XP)
+    r"|^\s*copy\s*(?:\(\d{1,2}\)\s*)?of\s"  # Copy of roster, Copy (2) of roster
+    r"|(?:副本|复件|拷贝)(?:\s*[(（]?\d{1,2}[)）]?)?\s*$"  # 花名册 - 副本, 花名册 - 副本 (2), 花名册 副本 2
+    r"|[\s_\-]copy(?:\s*[(（]?\d{1,2}[)）]?)?\s*$"  # roster - Copy, roster copy 2, roster_copy
+    r"|[(（]\d{1,2}[)）]\s*$",  # roster (1), roster(1): a second download
+    re.IGNORECASE)
+
+
+def looks_like_copy(file: str) -> bool:
+    """Whether a file's name is what Windows, macOS, WPS or a browser gives a copy."""
+    name = file.replace("\\", "/").rsplit("/", 1)[-1]
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    return _COPY_NAME.search(stem) is not None
+
+
+def _original_and_copy(workbooks: list[WorkbookRead]) -> tuple[WorkbookRead, list[WorkbookRead]]:
+    """Which of several copies is the original: one whose name does not look like a copy,
+    else the first in inbox order (the later ones are the copies)."""
+    plain = [wb for wb in workbooks if not looks_like_copy(wb.file)]
+    original = (plain or workbooks)[0]
+    return original, [wb for wb in workbooks if wb is not original]
+
+
+def _set_aside_identical(workbooks: list[WorkbookRead]) -> None:
+    """Workbooks with the same bytes: every copy but the original is ignored, with one warning
+    naming both (its findings would only repeat the original's, row by row)."""
+    same: dict[str, list[WorkbookRead]] = {}
+    for wb in workbooks:
+        if wb.sha256 and wb.copy_of is None and wb.path.suffix.lower() in WORKBOOK_SUFFIXES:
+            same.setdefault(wb.sha256, []).append(wb)
+    for group in same.values():
+        if len(group) > 1:
+            original, copies = _original_and_copy(group)
+            for wb in copies:
+                wb.copy_of = original.file
+                wb.findings = [finding("duplicate_file", file=wb.file, original=original.file)]
+
+
+def _set_aside_copies(inputs: Inputs, repeated: dict[str, pd.Series]) -> None:
+    """Files of one kind whose rows are mostly the same (a backup copy, a second download):
+    one finding on the copy's file naming both, and only the original's rows are used.
+
+    A copy with the same rows is ignored with a warning; one that differs is an error (which
+    version is right is for HR to say), never one duplicate per row. Only rows whose key is
+    repeated can be copies, so an inbox without repeated keys costs nothing here; `repeated`
+    is brought up to date for the sheets whose rows were set aside.
+    """
+    specs = {spec.name: spec for kind in KINDS.values() for spec in kind.tables}
+    shared: Counter[tuple[str, str]] = Counter()
+    for name, dup in repeated.items():
+        if not dup.any():
+            continue
+        part = inputs.frames[name].loc[dup]
+        if part["_file"].nunique() < 2:
+            continue
+        fields = [f.name for f in specs[name].fields]
+        content = pd.util.hash_pandas_object(part[fields], index=False).to_numpy()
+        rows = pd.DataFrame({"content": content, "file": part["_file"].to_numpy(dtype=object)}).drop_duplicates()
+        pairs = rows.merge(rows, on="content")
+        pairs = pairs[pairs["file_x"] < pairs["file_y"]]
+        shared.update(pairs.groupby(["file_x", "file_y"]).size().to_dict())
+    if not shared:
+        return
+    counts: Counter[str] = Counter()
+    for frame in inputs.frames.values():
+        counts.update(frame["_file"].value_counts().to_dict())
+    by_file = {wb.file: wb for wb in inputs.workbooks}
+    order = {wb.file: i for i, wb in enumerate(inputs.workbooks)}
+    aside: dict[str, Finding] = {}
+    for (a, b), same in sorted(shared.items(), key=lambda item: (-item[1] / min(counts[item[0][0]],
+                                                                                 counts[item[0][1]]), item[0])):
+        if a in aside or b in aside or a not in by_file or b not in by_file:
+            continue
+        small, large = sorted((counts[a], counts[b]))
+        named = looks_like_copy(a) or looks_like_copy(b)
+        if same < COPY_SHARE * small or not (named or small >= COPY_SIZE_SHARE * large):
+            continue
+        original, (copy,) = _original_and_copy(sorted((by_file[a], by_file[b]), key=lambda wb: order[wb.file]))
+        rows = counts[copy.file]
+        rule = "duplicate_file" if same == counts[a] == counts[b] else "copied_file"
+        aside[copy.file] = finding(rule, file=copy.file, original=original.file, rows=rows, shared=same,
+                                   differ=max(rows - same, 0))
+        copy.copy_of, copy.findings = original.file, [aside[copy.file]]
+    if not aside:
+        return
+    inputs.findings = [f for f in inputs.findings if f.file not in aside] + list(aside.values())
+    inputs.matrices = [m for m in inputs.matrices if m.file not in aside]
+    for name, frame in inputs.frames.items():
+        kept = ~frame["_file"].isin(list(aside))
+        if not kept.all():
+            inputs.frames[name] = frame[kept].reset_index(drop=True)
+            repeated.pop(name, None)
+            repeated.update(_repeated_keys(inputs, {name}))
+
+
+def refused_files(workbooks: list[WorkbookRead]) -> list[RefusedFile]:
+    """The inbox's files (and folders) that could not be used at all, with the reason."""
+    refused = []
+    for wb in workbooks:
+        if wb.kind is not None or wb.copy_of is not None:
+            continue
+        f = next((f for f in wb.findings if f.is_error and f.rule in _REFUSALS), None)
+        if f is None:
+            continue
+        zh, en = _short_reason(f)
+        kind = None if f.rule == "unreadable_folder" else kind_from_name(wb.file)
+        refused.append(RefusedFile(file=wb.file, kind=kind, reason_zh=zh, reason_en=en))
+    return refused
+
+
+_REFUSALS = ("unreadable", "unreadable_folder", "unknown_kind", "ambiguous_kind")
+_FIRST_SENTENCE = {"zh": re.compile(r"[。;;]"), "en": re.compile(r"\. |; ")}
+
+
+def _short_reason(f: Finding) -> tuple[str, str]:
+    """The why of a refusal in a few words ("permission denied (Permission denied)"): its
+    finding's message without the rule's opening and without the advice that follows."""
+    short = []
+    for lang, message, template in (("zh", f.message_zh, RULES[f.rule][1]), ("en", f.message_en, RULES[f.rule][2])):
+        if "{reason" in template:  # "Cannot read this file: {reason_en}": the reason alone
+            message = message.removeprefix(template.split("{reason")[0].replace("{folder}", f.file))
+        short.append(_FIRST_SENTENCE[lang].split(message, maxsplit=1)[0].rstrip("。."))
+    return short[0], short[1]
+
+
+_MISSING_KIND = {"missing_rating": RATINGS.name, "missing_actual": ACTUALS.name, "no_agreement": AGREEMENTS.name}
+
+
+def _missing_what(rule: str, names: list[str], shown: int = 10) -> tuple[str, str]:
+    """("指标 C01、C02 的行为评分", "ratings for indicators C01, C02"), naming at most `shown`."""
+    if rule == "no_agreement":
+        return "考核指标(绩效协议)", "KPIs (agreements)"
+    zh, en = "、".join(names[:shown]), ", ".join(names[:shown])
+    if len(names) > shown:
+        zh, en = f"{zh} 等 {len(names)} 个", f"{en} and {len(names) - shown} more"
+    if rule == "missing_rating":
+        return f"指标 {zh} 的行为评分", f"ratings for indicators {en}"
+    return f"指标 {zh} 的实际值", f"actuals for indicators {en}"
 
 
 def _spec_of(tables: list[Table], f: Finding) -> SheetSpec | None:
@@ -284,12 +483,30 @@ def _date_row_findings(inputs: Inputs) -> None:
                 inputs.findings[i] = replace(f, period=period)
 
 
-def _duplicates(inputs: Inputs) -> None:
+def _repeated_keys(inputs: Inputs, names: set[str] | None = None) -> dict[str, pd.Series]:
+    """Per sheet kind with a key (of `names`, or all): which rows share their (complete) key
+    with another row."""
+    repeated = {}
+    for kind in KINDS.values():
+        for spec in kind.tables:
+            if names is not None and spec.name not in names:
+                continue
+            frame = inputs.frames[spec.name]
+            key = list(spec.key)
+            if frame.empty or not key:
+                continue
+            repeated[spec.name] = frame.duplicated(key, keep=False) & frame[key].notna().all(axis=1)
+    return repeated
+
+
+def _duplicates(inputs: Inputs, repeated: dict[str, pd.Series] | None = None) -> None:
     """The same key twice (within a file or across files) is an error naming every cell.
 
     Rows are handled as plain records (not pandas groups): the same actuals file dropped into
     the inbox twice makes every one of its rows a conflict, and that must stay quick.
+    `repeated`: `_repeated_keys` of the frames as they are (computed here when not given).
     """
+    repeated = _repeated_keys(inputs) if repeated is None else repeated
     names = {ROSTER.sheets[0].name: ("员工", "employee"), INDICATORS.sheets[0].name: ("指标", "indicator"),
              ROLE_KPIS.name: ("岗位指标", "role KPI"), EMPLOYEE_KPIS.name: ("个人指标", "employee KPI"),
              RATINGS.sheets[0].name: ("评分", "rating"), EXPERT_SCORES.name: ("专家打分", "expert score"),
@@ -298,11 +515,8 @@ def _duplicates(inputs: Inputs) -> None:
         for spec in kind.tables:
             frame = inputs.frames[spec.name]
             key = list(spec.key)
-            if frame.empty or not key:
-                continue
-            complete = frame[key].notna().all(axis=1)
-            dup = frame.duplicated(key, keep=False) & complete
-            if not dup.any():
+            dup = repeated.get(spec.name)
+            if dup is None or not dup.any():
                 continue
             is_actuals = spec.name == ACTUALS.sheets[0].name
             value_field = "actual" if is_actuals else key[0]
@@ -368,12 +582,15 @@ def _reference(inputs: Inputs, spec_name: str, field_name: str, known: set[str],
     if not unknown.any():
         return
     columns = [c for c in dict.fromkeys([field_name, "employee_id", "role_family", "period", *META]) if c in frame]
+    hints = _did_you_mean(set(values[unknown]), known) if rule != "unknown_role_family" else {}
     for row in frame.loc[unknown, columns].to_dict("records"):
         table = inputs.tables[int(row["_table"])]
         period = _text(row.get("period"))
+        zh, en = hints.get(row[field_name], ("", ""))
         f = finding(rule, severity=severity, file=row["_file"], sheet=row["_sheet"],
                     cell=table.cell(field_name, int(row["_row"])), column=table.spec.field(field_name).label,
-                    value=row[field_name], employee_id=_text(row.get("employee_id")), period=period)
+                    value=row[field_name], employee_id=_text(row.get("employee_id")), period=period,
+                    hint=zh, hint_en=en)
         inputs.findings.append(f)
         if severity != ERROR:
             continue
@@ -385,6 +602,20 @@ def _reference(inputs: Inputs, spec_name: str, field_name: str, known: set[str],
             inputs.block(row.get("employee_id"), period, f)
     if severity == ERROR:
         frame.loc[unknown, "_bad"] = True
+
+
+def _did_you_mean(unknown: set, known: set) -> dict[str, tuple[str, str]]:
+    """unknown ID -> ("是否应为“E004”?", "Did you mean 'E004'? ") where a known ID is one edit away."""
+    if not unknown or not known:
+        return {}
+    index = IdIndex(known)
+    hints = {}
+    for value in unknown:
+        near = index.nearest(value)
+        if near:
+            hints[value] = ("是否应为" + "或".join(f"“{n}”" for n in near) + "?",
+                            "Did you mean " + " or ".join(f"'{n}'" for n in near) + "? ")
+    return hints
 
 
 def _isin(values: pd.Series, known: set) -> pd.Series:
@@ -474,10 +705,13 @@ def _agreement_checks(inputs: Inputs, policy: Policy, agreed: dict[str, pd.DataF
                 cells = ", ".join((f"{r['_file']}!{r['_sheet']}!" if several else "") + inputs.cell(r, "weight")
                                   for _, r in group.iterrows())
                 first = group.iloc[0]
+                # Every row of the set is marked in the errors workbook, not only the first.
+                also = tuple(inputs.cell(r, "weight") for _, r in group.iloc[1:].iterrows()
+                             if r["_file"] == first["_file"] and r["_sheet"] == first["_sheet"])
                 f = finding("weight_sum", file=first["_file"], sheet=first["_sheet"], cell=inputs.cell(first, "weight"),
                             column=spec.field("weight").label, value=f"{total:.2%}", who=who_zh, who_en=who_en,
                             period=period, total=f"{total * 100:.2f}%", cells=cells,
-                            employee_id=who if owner == "employee_id" else "")
+                            employee_id=who if owner == "employee_id" else "", also=also)
                 inputs.findings.append(f)
                 if key in clean_sets:
                     bad_index.update(frame.index[clean_sets[key]])
@@ -639,6 +873,8 @@ def _completeness(inputs: Inputs, policy: Policy, period: str | None) -> None:
             rows = agreements[agreements["method"] == "rating"] if method else agreements[agreements["method"] != "rating"]
             missing = rows[~_pairs_in(rows, keys, ["employee_id", "indicator_id"])]
             blocked_already = {e for e, reasons in inputs.blocked.items() if any(q in ("", p) or q in months for q, _ in reasons)}
+            if _missing_for_refused(inputs, missing[~missing["employee_id"].isin(blocked_already)], rule, p):
+                continue
             for row in missing.to_dict("records"):
                 if row["employee_id"] in blocked_already:
                     continue
@@ -647,6 +883,21 @@ def _completeness(inputs: Inputs, policy: Policy, period: str | None) -> None:
                             employee_id=row["employee_id"], period=p, indicator=row["indicator_id"])
                 inputs.findings.append(f)
                 inputs.block(row["employee_id"], p, f)
+
+
+def _missing_for_refused(inputs: Inputs, missing: pd.DataFrame, rule: str, period: str) -> bool:
+    """When a file that may hold the missing actuals or ratings was refused: one finding for
+    everyone they are missing for (each of them blocked with it), and True."""
+    if missing.empty or not inputs.refused:
+        return False
+    employees = missing["employee_id"].unique()
+    f = inputs.refusal(rule, len(employees), sorted(missing["indicator_id"].dropna().unique()), period)
+    if f is None:
+        return False
+    inputs.findings.append(f)
+    for employee_id in employees:
+        inputs.block(employee_id, period, f)
+    return True
 
 
 def _cells(inputs: Inputs, rows: pd.DataFrame, field_name: str, limit: int = 6) -> str:
@@ -762,8 +1013,6 @@ def _missing_kinds(inputs: Inputs) -> None:
 PERCENT_UNITS = frozenset({"%", "百分比"})
 # Beyond this a percent-unit value is a bare number (95 for 95%); at or below it, a fraction (0.95).
 PERCENT_FRACTION_MAX = 1.5
-# ...and it is a slip only when the two sides are this many times apart.
-PERCENT_SLIP_TIMES = 10
 _SCALE_RULES = ("percent_slip", "scale_ratio", "negative_actual_lower_ratio")
 
 
@@ -809,11 +1058,8 @@ def _scale_checks(inputs: Inputs, policy: Policy, period: str, agreements: pd.Da
         both = measured & (a != 0) & (t != 0) & ~np.isnan(t)  # 0 reads the same in any unit
         percent = both & rows["percent"].isin([True]).to_numpy(dtype=bool)  # an unknown indicator: no
         bare_a, bare_t = np.abs(a) > PERCENT_FRACTION_MAX, np.abs(t) > PERCENT_FRACTION_MAX
-        # A percent typed as its points is ~100× what was meant; a genuine 160% beside a 90%
-        # target is under 2×. Ten times apart tells them apart.
-        apart = (np.abs(a) >= PERCENT_SLIP_TIMES * np.abs(t)) | (np.abs(t) >= PERCENT_SLIP_TIMES * np.abs(a))
-        slip_actual = percent & bare_a & ~bare_t & apart
-        slip_target = percent & bare_t & ~bare_a & apart
+        slip_actual = percent & bare_a & ~bare_t
+        slip_target = percent & bare_t & ~bare_a
         negative = ((method == "ratio") & (rows["direction"] == "lower").to_numpy(dtype=bool) & (a < 0)
                     if policy.lower_is_better == "ratio" else np.zeros(len(rows), dtype=bool))
         share = rows["_months"].to_numpy(dtype="float64")
@@ -861,6 +1107,10 @@ def _scale_checks(inputs: Inputs, policy: Policy, period: str, agreements: pd.Da
             value=_show(row["target"]), fraction=_hundredth(row["target"]), other="实际值", other_en="actual",
             other_value=_as_percent(row["actual"]),
             other_cell=f"{row['_file']}!{row['_sheet']}!{actual_cell(row)}")
+    # A refused actual is not used anywhere (the department rollup included): dropped once
+    # every period has been checked (`validate`).
+    for mask in (slip_actual, negative):
+        inputs.refused_actuals.update(zip(rows.loc[mask, "_table"].astype(int), rows.loc[mask, "_row"].astype(int)))
     for row in rows[negative].to_dict("records"):
         add("negative_actual_lower_ratio", row, actual_cell(row), column=actual_label, value=_show(row["actual"]))
     for row, ratio, share_of in zip(rows[far].to_dict("records"), times[far], share[far]):

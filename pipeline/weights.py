@@ -8,6 +8,7 @@ checks should have stopped).
 
 from __future__ import annotations
 
+import io
 import math
 import re
 import unicodedata
@@ -393,15 +394,16 @@ def _find_corner(rows: list[list[object]]) -> tuple[int, int] | None:
     return fallback
 
 
-def _look_again(path: Path, blanks: dict[str, list[tuple[int, int]]]) -> dict[str, dict]:
+def _look_again(data: bytes, blanks: dict[str, list[tuple[int, int]]]) -> dict[str, dict]:
     """{sheet: {(row, col): (problem, text)}} for cells calamine read as blank but are not.
 
     calamine returns "" for error cells and never-calculated formulas (NOTES "Reading"); a
     silent blank would be filled in as a reciprocal, so openpyxl looks at those cells again
-    (one pass over the workbook for all AHP sheets, reading only the matrix windows).
+    (one pass over the workbook for all AHP sheets, reading only the matrix windows). Only an
+    .xlsx/.xlsm (a zip, whatever its name says) can be looked at so.
     """
     wanted = {name: cells for name, cells in blanks.items() if cells}
-    if not wanted or path.suffix.lower() not in {".xlsx", ".xlsm"}:
+    if not wanted or not data.startswith(b"PK"):
         return {}
     import openpyxl
 
@@ -412,7 +414,7 @@ def _look_again(path: Path, blanks: dict[str, list[tuple[int, int]]]) -> dict[st
     }
 
     def windows(data_only: bool) -> dict[str, list[tuple]]:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=data_only)
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=data_only)
         try:
             return {
                 name: list(book[name].iter_rows(min_row=r0 + 1, max_row=r1 + 1, min_col=c0 + 1,
@@ -511,25 +513,27 @@ def _ahp_sheet(layout: _Layout, hidden: dict) -> AhpSheet:
     )
 
 
-def read_ahp_sheets(path: str | Path) -> list[AhpSheet]:
+def read_ahp_sheets(path: str | Path, data: bytes | None = None) -> list[AhpSheet]:
     """Every `AHP-<role family>` sheet of a weights workbook, in sheet order.
 
     The matrix may sit below a title row or after blank rows and columns. A sheet without a
     recognisable matrix is returned with no ids, so the checks report it instead of dropping
     it. Call after the reading guard (zip-bomb and encryption checks): errors from the
-    workbook libraries are not caught here.
+    workbook libraries are not caught here. `data`: the file's bytes as the reader read them
+    (the weights are then computed from what the manifest hashes); read from `path` if None.
     """
     from python_calamine import CalamineWorkbook
 
     path = Path(path)
-    workbook = CalamineWorkbook.from_path(str(path))
+    data = path.read_bytes() if data is None else data
+    workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
     layouts = []
     for sheet_name in workbook.sheet_names:
         role_family = _ahp_role_family(sheet_name)
         if role_family is not None:
             rows = workbook.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
             layouts.append(_layout(role_family, sheet_name, rows))
-    hidden = _look_again(path, {layout.sheet: layout.blanks() for layout in layouts})
+    hidden = _look_again(data, {layout.sheet: layout.blanks() for layout in layouts})
     return [_ahp_sheet(layout, hidden.get(layout.sheet, {})) for layout in layouts]
 
 

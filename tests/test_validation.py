@@ -605,15 +605,17 @@ def test_expert_score_outside_1_to_10(inbox):
     assert inputs.expert_scores["score"].tolist() == [8.0]
 
 
-def test_the_same_actuals_file_dropped_twice_conflicts_row_by_row(inbox):
+def test_the_same_actuals_file_dropped_twice_is_used_once_with_one_warning(inbox):
+    # Issue 14 changed this: it used to be one conflict per row (2 × 30 errors); a copy of a file
+    # is now one warning naming both files, and the rows are used once.
     rows = [actual(e, "K1", 100 + i, f"2026-{m:02d}") for i, e in enumerate(["S001", "S002"])
             for m in range(1, 13)] + seed_actuals()
     write_actuals(inbox, rows)
     write_actuals(inbox, rows, "actuals (1).xlsx")
     inputs = run(inbox)
-    conflicts = [f for f in inputs.findings if f.rule == "conflict"]
-    assert len(conflicts) == 2 * len(rows)
-    first = next(f for f in conflicts if f.file == "actuals (1).xlsx" and f.cell == "D2")
-    assert_messages(first, f"actuals (1).xlsx!{ACTUALS}!D2", f"actuals.xlsx!{ACTUALS}!D2", "S001 / 2026-01 / K1")
-    assert inputs.actuals.empty
-    assert {p for e in ("S001", "S002") for p in blocked_periods(inputs, e)} >= {PERIOD, "2026-01"}
+    assert not [f for f in inputs.findings if f.rule == "conflict"]
+    f = the(inputs, "duplicate_file")
+    assert f.file == "actuals (1).xlsx" and not f.is_error
+    assert_messages(f, "actuals.xlsx")
+    assert len(inputs.actuals) == len(rows) and set(inputs.actuals["_file"]) == {"actuals.xlsx"}
+    assert not [f for reasons in inputs.blocked.values() for _, f in reasons if f.file == "actuals (1).xlsx"]

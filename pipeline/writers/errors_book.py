@@ -703,9 +703,10 @@ def write_errors_workbook(
     ordered = sort_findings(findings)
     by_cell: dict[str, dict[tuple[int, int], list[Finding]]] = {}
     for f in ordered:
-        position = _parse_cell(f.cell) if f.sheet and f.cell else None
-        if position:
-            by_cell.setdefault(f.sheet, {}).setdefault(position, []).append(f)
+        for cell in (f.cell, *f.also) if f.sheet and f.cell else ():
+            position = _parse_cell(cell)
+            if position:
+                by_cell.setdefault(f.sheet, {}).setdefault(position, []).append(f)
 
     assert_defusedxml_in_force()  # a broken installation, not a user's file: this one raises
     notes: list[tuple[str, str]] = []
