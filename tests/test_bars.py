@@ -93,7 +93,7 @@ def _sheet(workbook, employee_id: str):
 def _rating_block(sheet) -> list[tuple[int, str, str]]:
     """(row, column B, column D) of every row of the 360 block below its header."""
     header = next(row for row in range(1, sheet.max_row + 1)
-                  if str(sheet.cell(row, 2).value or "").startswith("指标编号") and row > 12)
+                  if str(sheet.cell(row, 2).value or "").startswith(("指标编号", "Indicator ID")) and row > 12)
     rows = []
     for row in range(header + 1, sheet.max_row + 1):
         b = sheet.cell(row, 2).value
@@ -232,19 +232,19 @@ def test_nearest_described_level(rating, levels, expected):
 
 
 def test_anchor_note_words():
-    assert anchor_note(3.8, DUTY, "zh") == (
-        f"达到水平(评分 3.80,最接近 3 分) Level reached (rating 3.80, closest: 3):{DUTY[3]}")
-    assert anchor_note(4.0, TEAM, "zh").startswith("达到水平(评分 4.00,即 4 分) Level reached (rating 4.00, level 4)")
-    assert anchor_note(1.2, DUTY, "en") == f"Level reached (rating 1.20, closest: 1): {DUTY[1]}"
+    assert anchor_note(3.8, DUTY, "zh") == f"达到水平(最接近 3 分) Level reached (closest: 3):{DUTY[3]}"
+    assert anchor_note(4.0, TEAM, "zh") == f"达到水平(最接近 4 分) Level reached (closest: 4):{TEAM[4]}"
+    assert anchor_note(4.0, DUTY, "zh").startswith("达到水平(最接近 5 分)")  # a tie goes up
+    assert anchor_note(1.2, DUTY, "en") == f"Level reached (closest: 1): {DUTY[1]}"
 
 
 def test_scorecards_show_the_anchor_of_the_level_reached_under_the_indicators_rows(tmp_path):
     path = _run(tmp_path)
     workbook = openpyxl.load_workbook(path)
-    expected = {("E1", "ATT-01"): f"(评分 3.80,最接近 3 分) Level reached (rating 3.80, closest: 3):{DUTY[3]}",
-                ("E2", "ATT-02"): f"(评分 4.00,即 4 分) Level reached (rating 4.00, level 4):{TEAM[4]}",
-                ("E2", "ATT-01"): f"(评分 4.00,最接近 5 分) Level reached (rating 4.00, closest: 5):{DUTY[5]}",
-                ("E3", "ATT-01"): f"(评分 1.20,最接近 1 分) Level reached (rating 1.20, closest: 1):{DUTY[1]}"}
+    expected = {("E1", "ATT-01"): f"(最接近 3 分) Level reached (closest: 3):{DUTY[3]}",  # r = 3.8
+                ("E2", "ATT-02"): f"(最接近 4 分) Level reached (closest: 4):{TEAM[4]}",  # r = 4.0
+                ("E2", "ATT-01"): f"(最接近 5 分) Level reached (closest: 5):{DUTY[5]}",  # r = 4.0, tie up
+                ("E3", "ATT-01"): f"(最接近 1 分) Level reached (closest: 1):{DUTY[1]}"}  # r = 1.2
     for (employee, indicator), text in expected.items():
         sheet = _sheet(workbook, employee)
         block = _rating_block(sheet)
@@ -265,7 +265,7 @@ def test_scorecards_show_the_anchor_of_the_level_reached_under_the_indicators_ro
 def test_english_scorecards_word_the_level_in_english(tmp_path):
     sheet = _sheet(openpyxl.load_workbook(_run(tmp_path, lang="en")), "E3")
     texts = [b for _, b, _ in _rating_block(sheet)]
-    assert f"Level reached (rating 1.20, closest: 1): {DUTY[1]}" in texts
+    assert f"Level reached (closest: 1): {DUTY[1]}" in texts
     assert any(t.startswith("Comments: supervisor: 多次需要催促") for t in texts)
 
 

@@ -372,14 +372,11 @@ def nearest_level(rating: float, levels) -> int:
 
 
 def anchor_note(rating: float, anchors: dict[int, str], lang: str) -> str:
-    """`达到水平(评分 3.80,最接近 3 分):<level 3's anchor>`: the behaviour described nearest the rating."""
+    """`达到水平(最接近 3 分):<level 3's anchor>`: the behaviour described nearest the rating."""
     level = nearest_level(rating, anchors)
-    shown = _shown_number(rating)
-    if half_up(float(rating), 2) == level:
-        zh, en = f"达到水平(评分 {shown},即 {level} 分)", f"Level reached (rating {shown}, level {level})"
-    else:
-        zh, en = f"达到水平(评分 {shown},最接近 {level} 分)", f"Level reached (rating {shown}, closest: {level})"
-    return f"{en}: {anchors[level]}" if lang == "en" else f"{zh} {en}:{anchors[level]}"
+    if lang == "en":
+        return f"Level reached (closest: {level}): {anchors[level]}"
+    return f"达到水平(最接近 {level} 分) Level reached (closest: {level}):{anchors[level]}"
 
 
 def _relation_label(item, period: str, lang: str) -> str:
