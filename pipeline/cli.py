@@ -207,6 +207,7 @@ def templates(out_dir: Path, library: Path | None, lang: str) -> None:
         click.echo(_say(f"{library.name} 中有 {len(problems)} 个错误,出错的行未列入;请先修正(kpi validate)。",
                         f"{_plural(len(problems), 'error')} in {library.name}: the rows with errors are left out; "
                         "fix them first (kpi validate).", lang), err=True)
+        sys.exit(1)
 
 
 def _indicator_library(path: Path, lang: str):

@@ -205,6 +205,22 @@ def test_kpi_templates_indicators_writes_the_ratings_template(tmp_path):
         ("ATT-01", "责任心", 1), ("ATT-02", "团队协作", 1)]
 
 
+def test_kpi_templates_leaves_out_the_librarys_rows_with_errors_and_exits_1(tmp_path):
+    rows = INDICATOR_ROWS + [
+        {"indicator_id": "ATT-03", "name": "主动性", "dimension": "态度", "direction": "越高越好", "method": "打分",
+         "anchor_1": "等待安排"},
+        {"indicator_id": "ATT-01", "name": "责任心(重复)", "dimension": "态度", "direction": "越高越好", "method": "评分",
+         "anchor_1": "重复"}]
+    library = write_sheets(tmp_path / "lib.xlsx", {sheet_name("indicators"): table("indicators", rows)})
+    result = CliRunner().invoke(main, ["templates", "--indicators", str(library), "--out", str(tmp_path / "t"),
+                                       "--lang", "en"])
+    assert result.exit_code == 1
+    assert "3 errors in lib.xlsx: the rows with errors are left out" in result.output
+    assert "指标库 Indicators!F5" in result.output  # the unknown scoring method's cell
+    listed = [row[0] for row in _anchor_rows(tmp_path / "t" / "ratings.xlsx") if row[0]]
+    assert listed == ["ATT-02"]  # the duplicated ATT-01 and the unreadable ATT-03 are not guessed at
+
+
 def test_kpi_templates_refuses_a_file_that_is_no_indicator_library(tmp_path):
     roster = write_sheets(tmp_path / "roster.xlsx", {sheet_name("roster"): table("roster", [
         {"employee_id": "E1", "name": "张三", "department": "研发部", "role_family": "研发"}])})

@@ -441,7 +441,8 @@ def _fit_note(text: str, width: float) -> str:
         if used > budget - 4:  # room for the ellipsis and a little slack at line ends
             break
         shown.append(ch)
-    return "".join(shown).rstrip(";; ") + "…"
+    cut = "".join(shown).rstrip()
+    return (cut[:-1] if cut.endswith((";", ";")) else cut).rstrip() + "…"
 
 
 def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, ratings: list,
