@@ -334,7 +334,7 @@ def department_jobs(scores: Scores, roster: pd.DataFrame, departments_dir: Path,
             ratings = none
         data = DepartmentRows(department=department, period=scores.period, totals=totals,
                               details=(shown_details, details), ratings=(shown_ratings, ratings),
-                              unscored=unscored, managers=managers, title=title)
+                              unscored=unscored, managers=managers, title=title, anchors=scores.anchors)
         jobs.append((path, data, with_sheets))
     return jobs
 

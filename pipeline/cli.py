@@ -173,17 +173,59 @@ def main() -> None:
 @main.command()
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("workbooks/templates"), show_default=True, help="Folder for the templates.")
-def templates(out_dir: Path) -> None:
+@click.option("--indicators", "library", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="An indicator library: write only the ratings template, listing its rating indicators' "
+                   "behaviour anchors on the 评分标准 Anchors sheet.")
+@LANG
+def templates(out_dir: Path, library: Path | None, lang: str) -> None:
     """Write the seven blank templates (roster, indicators, agreements, actuals, ratings, weights,
     dept_targets) into OUT.
 
-    \b
-    Example:  kpi templates --out ~/hr/templates
-    """
-    from pipeline.templates import write_all_templates
+    With --indicators, write only OUT/ratings.xlsx, whose 评分标准 Anchors sheet lists each
+    rating indicator of that library with the behaviour described for levels 1–5.
 
-    for path in write_all_templates(out_dir):
-        click.echo(str(path))
+    \b
+    Examples:
+      kpi templates --out ~/hr/templates
+      kpi templates --indicators inbox/indicators.xlsx --out ~/hr/360
+    """
+    from pipeline.templates import write_all_templates, write_ratings_template
+
+    if library is None:
+        for path in write_all_templates(out_dir):
+            click.echo(str(path))
+        return
+    indicators, problems = _indicator_library(library, lang)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = write_ratings_template(out_dir / "ratings.xlsx", indicators)
+    rated = int((indicators["method"] == "rating").sum())
+    click.echo(str(path))
+    click.echo(_say(f"评分类指标 {rated} 个", f"{_plural(rated, 'rating indicator')}", lang))
+    if problems:
+        click.echo(format_findings(problems, lang), err=True)
+        click.echo(_say(f"{library.name} 中有 {len(problems)} 个错误,出错的行未列入;请先修正(kpi validate)。",
+                        f"{_plural(len(problems), 'error')} in {library.name}: the rows with errors are left out; "
+                        "fix them first (kpi validate).", lang), err=True)
+        sys.exit(1)
+
+
+def _indicator_library(path: Path, lang: str):
+    """(the validated indicator library in `path`, its errors); exit 2 if it is no indicator library."""
+    from pipeline.policy import parse_policy
+    from pipeline.reader import read_workbook
+    from pipeline.validate import validate
+
+    workbook = read_workbook(path)
+    if workbook.kind != "indicators":
+        if workbook.findings:
+            click.echo(format_findings(workbook.findings, lang), err=True)
+        click.echo(_say(f"{path.name} 不是指标库(需要“指标库 Indicators”工作表或其表头)。",
+                        f"{path.name} is not an indicator library (expected the 指标库 Indicators sheet "
+                        "or its headers).", lang), err=True)
+        sys.exit(2)
+    inputs = validate([workbook], parse_policy(""))
+    problems = [f for f in inputs.findings if f.is_error and f.file == workbook.file]
+    return inputs.indicators, problems
 
 
 def validate_inbox(inbox: Path, policy, period: str | None = None):

@@ -90,8 +90,15 @@ _INDICATOR_ROWS = (
     ("ABL-01", "学习能力", "ability", "development", "higher", "rating", "分", "mean",
      "360 评价,1–5 分", "360评价"),
 )
-_INDICATOR_FIELDS = INDICATORS.sheets[0].field_names
+# Behaviour anchors of the attitude indicators at levels 1, 3 and 5, as seed 003 describes them.
+_ANCHORS = {
+    "ATT-01": ("经常拖延任务,需反复催促", "按时完成任务,无重大失误", "主动超额完成任务,承担额外责任"),
+    "ATT-02": ("拒绝协助同事,推诿责任", "配合团队工作,完成分配的任务", "主动帮助同事,推动团队目标实现"),
+    "ATT-03": ("等待上级安排工作,从不主动思考", "主动完成本职工作,偶尔提出建议", "主动寻找工作机会,推动流程优化"),
+}
+_INDICATOR_FIELDS = tuple(name for name in INDICATORS.sheets[0].field_names if not name.startswith("anchor_"))
 INDICATOR_LIBRARY = {row[0]: dict(zip(_INDICATOR_FIELDS, row, strict=True))
+                     | dict(zip(("anchor_1", "anchor_3", "anchor_5"), _ANCHORS.get(row[0], ())))
                      for row in _INDICATOR_ROWS}
 
 # Monthly (base, target, stretch); a quarter's targets are three months' for `sum` indicators.

@@ -157,6 +157,30 @@ def _number(name: str, zh: str, en: str, help_zh: str, help_en: str, example: ob
                  example=example, width=width, synonyms=synonyms)
 
 
+# Behaviour anchors (BARS) of a rating indicator: what a rater sees at each level.
+ANCHOR_LEVELS = (1, 2, 3, 4, 5)
+_ANCHOR_EXAMPLES = {1: ("经常拖延任务,需反复催促", "often late, needs chasing"),
+                    3: ("按时完成任务,无重大失误", "on time, no major mistakes"),
+                    5: ("主动超额完成任务,承担额外责任", "does more than asked, takes on extra duties")}
+
+
+def anchor_field(level: int) -> str:
+    """The indicator-library column of level `level`'s behaviour anchor."""
+    return f"anchor_{level}"
+
+
+def _anchor(level: int) -> Field:
+    example = _ANCHOR_EXAMPLES.get(level)
+    hint_zh = f",如“{example[0]}”" if example else ""
+    hint_en = f", e.g. \"{example[1]}\"" if example else ""
+    return Field(anchor_field(level), f"{level}分描述", f"Level {level} anchor", TEXT,
+                 help_zh=f"评分类指标:评 {level} 分的行为表现(可选){hint_zh}",
+                 help_en=f"Rating indicators: the behaviour rated {level} (optional){hint_en}",
+                 example="", width=22,
+                 synonyms=(f"{level}分", f"{level} 分", f"{level}分标准", f"{level}分行为描述", f"{level}分行为",
+                           f"Level {level}", f"Anchor {level}"))
+
+
 _DATA_SOURCE = Field("data_source", "数据来源", "Data source", TEXT,
                      help_zh="数据出自哪个系统或部门", help_en="Which system or team the data comes from",
                      example="CRM", width=14)
@@ -249,12 +273,18 @@ INDICATORS = Kind(
         Field("definition", "计算方式", "Definition", TEXT, help_zh="指标如何计算",
               help_en="How the indicator is computed", example="当期回款口径销售额", width=24),
         _DATA_SOURCE,
+        *(_anchor(level) for level in ANCHOR_LEVELS),
     ), key=("indicator_id",)),),
     ("每行一个指标。指标编号必须唯一。", "计分方式为“评分”的指标由行为评分(360)计算,不需要实际值。",
-     "越低越好的比率指标按 目标/实际 计分(可在政策中改为线性)。"),
+     "越低越好的比率指标按 目标/实际 计分(可在政策中改为线性)。",
+     "评分类指标可填写 1–5 分的行为描述(可只填 1、3、5 分):评分模板列出它们供评价人对照,"
+     "计分卡显示员工评分最接近的那一级描述。"),
     ("One row per indicator. Indicator IDs must be unique.",
      "Indicators scored by rating come from 360 ratings and need no actuals.",
-     "Lower-is-better ratio indicators score target/actual (the policy can switch to linear)."),
+     "Lower-is-better ratio indicators score target/actual (the policy can switch to linear).",
+     "Rating indicators may describe the behaviour of each level 1–5 (1, 3 and 5 alone will do): "
+     "the ratings template lists them for the raters, and the scorecard shows the level closest to "
+     "the employee's rating."),
 )
 
 _AGREEMENT_VALUES = (

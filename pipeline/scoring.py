@@ -15,6 +15,7 @@ import pandas as pd
 
 from pipeline import exact
 from pipeline.findings import Finding, finding
+from pipeline.kinds import ANCHOR_LEVELS, anchor_field
 from pipeline.normalize import period_months
 from pipeline.policy import Policy
 
@@ -217,7 +218,8 @@ def _joined_sources(monthly: pd.DataFrame, keys: list[str]) -> pd.Series:
 # ------------------------------------------------------------------------------ 360 ratings
 
 RATING_DETAIL_COLUMNS = ["employee_id", "indicator_id", "rating_period", "relation", "mean_score", "raters",
-                         "score_total", "policy_weight", "weight_used", "counted"]
+                         "score_total", "policy_weight", "weight_used", "counted", "comments"]
+_RATING_KEYS = ["employee_id", "indicator_id", "rating_period", "relation"]
 
 
 def rating_scores(ratings: pd.DataFrame, roster: pd.DataFrame, period: str, policy: Policy,
@@ -234,10 +236,12 @@ def rating_scores(ratings: pd.DataFrame, roster: pd.DataFrame, period: str, poli
     monthly ones (validation reports such a mix as an error). The detail's `weight_used` is
     each relation's weight within its month divided by the months averaged, so
     Σ weight_used × mean_score is r: the scorecard's SUMPRODUCT over the detail gives r.
+    `comments` holds the relation's raters' comments (评语), one per line, for the scorecard.
     """
     months = period_months(period)
     in_scope = ratings["period"].isin([period, *months]) if months != [period] else ratings["period"] == period
-    rows = ratings.loc[in_scope, ["employee_id", "indicator_id", "relation", "score", "period"]]
+    wanted = ["employee_id", "indicator_id", "relation", "score", "period"] + (["comment"] if "comment" in ratings else [])
+    rows = ratings.loc[in_scope, wanted]
     rows = rows.rename(columns={"period": "rating_period"})
     if months != [period] and not rows.empty:
         keys = rows["employee_id"].astype(str) + "\x00" + rows["indicator_id"].astype(str)
@@ -250,9 +254,10 @@ def rating_scores(ratings: pd.DataFrame, roster: pd.DataFrame, period: str, poli
     if rows.empty:
         return (pd.DataFrame(columns=["employee_id", "indicator_id", "rating", "source"]),
                 pd.DataFrame(columns=RATING_DETAIL_COLUMNS))
-    detail = rows.groupby(["employee_id", "indicator_id", "rating_period", "relation"], sort=True)["score"].agg(
-        ["mean", "size", "sum"])
-    detail = detail.rename(columns={"mean": "mean_score", "size": "raters", "sum": "score_total"}).reset_index()
+    detail = rows.groupby(_RATING_KEYS, sort=True)["score"].agg(["mean", "size", "sum"])
+    detail = detail.rename(columns={"mean": "mean_score", "size": "raters", "sum": "score_total"})
+    detail["comments"] = _joined_comments(rows).reindex(detail.index)
+    detail = detail.reset_index()
     family = roster.set_index("employee_id")["role_family"]
     # As text even when no rater is in the roster (all NaN would be float64, which pandas
     # refuses to merge with the policy's family names).
@@ -276,6 +281,46 @@ def rating_scores(ratings: pd.DataFrame, roster: pd.DataFrame, period: str, poli
     per_indicator = scored.rename("rating").reset_index()
     per_indicator["source"] = "360"
     return per_indicator, detail[RATING_DETAIL_COLUMNS]
+
+
+def _joined_comments(rows: pd.DataFrame) -> pd.Series:
+    """Per rating period and relation (the 360 detail's keys): the raters' non-blank comments in
+    file order, each on one line, joined by newlines (vectorised: one pass per rater slot)."""
+    if "comment" not in rows:
+        return pd.Series(dtype=object)
+    said = rows[rows["comment"].notna()]
+    if said.empty:
+        return pd.Series(dtype=object)
+    text = said["comment"].astype(str).str.split().str.join(" ")  # a comment's own line breaks go
+    said = said.assign(_text=text)[text != ""]
+    if said.empty:
+        return pd.Series(dtype=object)
+    slot = said.groupby(_RATING_KEYS, sort=False).cumcount().rename("_slot")
+    wide = said.set_index(_RATING_KEYS + [slot])["_text"].unstack("_slot")  # groups x rater slots
+    joined = wide[0].astype(object)
+    for column in wide.columns[1:]:  # as many slots as the most raters of one relation
+        more = wide[column]
+        joined = joined.where(more.isna(), joined + "\n" + more)
+    return joined
+
+
+def indicator_anchors(indicators: pd.DataFrame) -> dict[str, dict[int, str]]:
+    """indicator_id → {level: behaviour anchor} of the rating indicators that describe levels.
+
+    One small dict for the whole company: the scorecards look an indicator's anchors up in it
+    rather than carrying their text on every employee's rows."""
+    columns = [anchor_field(level) for level in ANCHOR_LEVELS if anchor_field(level) in indicators]
+    if not columns or indicators.empty:
+        return {}
+    rated = indicators.loc[indicators["method"] == "rating", ["indicator_id", *columns]].dropna(
+        subset=columns, how="all")
+    anchors: dict[str, dict[int, str]] = {}
+    for record in rated.to_dict("records"):  # one per rating indicator: a few dozen at most
+        levels = {int(column.rsplit("_", 1)[1]): str(record[column]).strip() for column in columns
+                  if isinstance(record[column], str) and record[column].strip()}
+        if levels and isinstance(record["indicator_id"], str):
+            anchors[record["indicator_id"]] = levels
+    return anchors
 
 
 def exact_rating(counted: list[tuple]) -> Fraction:
@@ -307,6 +352,7 @@ class Scores:
     calibration: pd.DataFrame
     cascade: pd.DataFrame
     findings: list[Finding] = field(default_factory=list)
+    anchors: dict[str, dict[int, str]] = field(default_factory=dict)  # indicator_id → {level: anchor}
 
 
 def _reason_rows(employee_id: str, reasons: list[Finding]) -> dict:
@@ -460,7 +506,7 @@ def score_period(inputs, policy: Policy, period: str) -> Scores:
     scored_ratings = rating_detail[rating_detail["employee_id"].isin(totals["employee_id"])].reset_index(drop=True)
     scores = Scores(period=period, details=detail, totals=totals.reset_index(drop=True), unscored=unscored,
                     ratings=scored_ratings, dimensions=dimensions, calibration=pd.DataFrame(),
-                    cascade=pd.DataFrame(), findings=findings)
+                    cascade=pd.DataFrame(), findings=findings, anchors=indicator_anchors(inputs.indicators))
     scores.calibration, calibration_findings = calibration(detail, inputs.indicators, policy)
     scores.findings.extend(calibration_findings)
     scores.cascade = cascade(inputs, agreements, agreed_actuals, period)

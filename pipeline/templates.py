@@ -8,7 +8,10 @@ no longer match. Layout conventions the reader relies on:
 - row 2 is an example row in grey italics whose first cell starts with `示例` (skip it);
 - an AHP matrix sheet `AHP-<岗位类别>` has indicator IDs across row 1 (from B) and down
   column A (from row 2); in the example matrix those IDs start with `示例`;
-- a hidden sheet `_meta` holds `kind`, `version` and `generator` in A1:B3.
+- a hidden sheet `_meta` holds `kind`, `version` and `generator` in A1:B3;
+- the ratings template also has a sheet `评分标准 Anchors`: per rating indicator, levels 1–5
+  and the behaviour each describes (from the indicator library's anchor columns), for the
+  raters to rate against. It is never read: scoring takes the anchors from the library.
 """
 
 from __future__ import annotations
@@ -23,16 +26,19 @@ from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from pipeline import kinds as kinds_module
 from pipeline.kinds import (
+    ANCHOR_LEVELS,
     CHOICE,
     ID,
     NUMBER,
     PERIOD,
+    RATINGS,
     TEMPLATE_VERSION,
     TEXT,
     WEIGHT,
     Field,
     Kind,
     SheetSpec,
+    anchor_field,
 )
 from pipeline.writers.common import display_width, fit_width, new_workbook
 
@@ -46,6 +52,7 @@ EXAMPLE_AHP_FAMILY = "销售"
 EMPTY_ROWS = 1000  # rows below the data that get dropdowns and input messages
 LIST_LIMIT = 255
 LINE_HEIGHT = 15  # points per wrapped line at the 10 pt default font (CJK fonts run tall)
+ANCHORS_SHEET = "评分标准 Anchors"
 
 # Header fills: required columns darker, so HR sees at a glance what must be filled.
 REQUIRED_FILL = "#9DC3E6"
@@ -76,6 +83,22 @@ _GENERAL_EN = (
     "Columns with a dropdown take a value from the list; select a cell to see how to fill it.",
 )
 
+# The ratings template: what the score column's input message and the instructions add. An input
+# message belongs to a column, not to a row's indicator, so the anchors themselves are on a sheet.
+_SCORE_HINT = ("对照“评分标准 Anchors”表中各分值的行为描述打分",
+               "Rate against the behaviour each level describes (sheet 评分标准 Anchors)")
+_ANCHORS_ZH = ("“评分标准 Anchors”表列出每个评分类指标 1–5 分的行为描述(来自指标库),请对照打分;"
+               "该表仅供参考,读取时忽略。",)
+_ANCHORS_EN = ("The 评分标准 Anchors sheet lists, per rating indicator, the behaviour each level 1–5 "
+               "describes (from the indicator library): rate against it. It is for reference and never read.",)
+# The anchors sheet: (header, width). The headers name no template column, so the sheet never
+# reads as a table of another kind.
+_ANCHOR_HEADINGS = (("指标编号\nIndicator ID", 14), ("指标名称\nIndicator", 18), ("分值\nLevel", 8),
+                    ("行为描述\nBehaviour anchor", 64))
+# Seed 003's example: 责任心, described at 1, 3 and 5.
+_EXAMPLE_ANCHORS = ("示例ATT-01", "责任心", {1: "经常拖延任务,需反复催促", 3: "按时完成任务,无重大失误",
+                                          5: "主动超额完成任务,承担额外责任"})
+
 # What a column accepts, by field type, for the instructions table (choices are listed instead).
 _TYPE_HINTS = {
     WEIGHT: "百分比,如 60%(60、0.6 亦可)\nPercentage, e.g. 60% (60 or 0.6 also work)",
@@ -89,13 +112,18 @@ _TYPE_HINTS = {
 # ---------------------------------------------------------------------------- public API
 
 
-def write_template(kind: Kind, path, rows: dict | None = None, *, example: bool = True) -> Path:
+def write_template(kind: Kind, path, rows: dict | None = None, *, example: bool = True,
+                   anchors: list[tuple[str, str, dict[int, str]]] | None = None) -> Path:
     """Write `kind`'s template to `path`, optionally pre-filled with data rows.
 
     `rows` maps a sheet (its full name, Chinese or English name) to a list of dicts
     (field name → value), and `AHP-<岗位类别>` to `{"ids": [...], "matrix": [[...]]}`.
+    `anchors` (ratings only): (indicator ID, name, {level: behaviour}) per rating indicator for
+    the `评分标准 Anchors` sheet; without them that sheet shows the example indicator.
     Same arguments → byte-identical file.
     """
+    if anchors is not None and kind.name != RATINGS.name:
+        raise KeyError(f"{kind.name} has no anchors sheet")
     path = Path(path)
     rows = dict(rows or {})
     matrices = {name: rows.pop(name) for name in list(rows) if name.startswith(AHP_PREFIX)}
@@ -125,7 +153,12 @@ def write_template(kind: Kind, path, rows: dict | None = None, *, example: bool 
         sheet = workbook.add_worksheet(spec.name)
         data_sheets.append((sheet, spec))
     for sheet, spec in data_sheets:
-        _write_table(sheet, spec, styles, lists, tables.get(spec.name, []), example=example)
+        _write_table(sheet, spec, styles, lists, tables.get(spec.name, []), example=example,
+                     hints={"score": _SCORE_HINT} if kind.name == RATINGS.name else None)
+    if kind.name == RATINGS.name:
+        _write_anchors(workbook.add_worksheet(ANCHORS_SHEET), styles,
+                       anchors if anchors is not None else [_EXAMPLE_ANCHORS] if example else [],
+                       example=anchors is None)
 
     _write_instructions(instructions, kind, styles)
     instructions.activate()
@@ -140,6 +173,23 @@ def write_template(kind: Kind, path, rows: dict | None = None, *, example: bool 
     meta.hide()
     workbook.close()
     return path
+
+
+def write_ratings_template(path, indicators) -> Path:
+    """The ratings template whose `评分标准 Anchors` sheet lists the rating indicators of an
+    indicator library (`indicators`: its rows, as records or a validated frame, in file order)
+    with their behaviour anchors; rating indicators that describe no level are listed too."""
+    if hasattr(indicators, "to_dict"):
+        indicators = indicators.to_dict("records")
+    anchors = []
+    for record in indicators:
+        if record.get("method") != "rating" or not isinstance(record.get("indicator_id"), str):
+            continue
+        levels = {level: str(record[anchor_field(level)]).strip() for level in ANCHOR_LEVELS
+                  if isinstance(record.get(anchor_field(level)), str) and record[anchor_field(level)].strip()}
+        name = record.get("name")
+        anchors.append((record["indicator_id"], name if isinstance(name, str) else "", levels))
+    return write_template(RATINGS, path, anchors=anchors)
 
 
 def write_all_templates(out_dir) -> list[Path]:
@@ -181,6 +231,11 @@ class _Styles:
         self.title = workbook.add_format({"bold": True, "font_size": 14})
         self.subtitle = workbook.add_format({"bold": True, "font_size": 11})
         self.cell = workbook.add_format({"text_wrap": True, "valign": "top", **border})
+        self.muted_cell = workbook.add_format({"text_wrap": True, "valign": "top", "italic": True,
+                                               "font_color": EXAMPLE_COLOR, **border})
+        self.level = workbook.add_format({"align": "center", "valign": "top", **border})
+        self.muted_level = workbook.add_format({"align": "center", "valign": "top", "italic": True,
+                                                "font_color": EXAMPLE_COLOR, **border})
         self.matrix_id = workbook.add_format({"bold": True, "bg_color": OPTIONAL_FILL, **border})
         self.matrix_value = workbook.add_format({"align": "center", **border})
         self.matrix_example = workbook.add_format(
@@ -273,16 +328,18 @@ def _example_value(f: Field, first: bool):
     return value
 
 
-def _input_message(f: Field) -> dict:
+def _input_message(f: Field, hint: tuple[str, str] | None = None) -> dict:
     title = f"{f.zh} {f.en}"[:32]
     zh = f.help_zh + (" (必填)" if f.required else "")
     en = f.help_en + (" (required)" if f.required else "")
+    if hint:
+        zh, en = f"{zh};{hint[0]}", f"{en}. {hint[1]}"
     return {"input_title": title, "input_message": f"{zh}\n{en}"[:255]}
 
 
-def _validation(f: Field, lists: _ListSheet) -> dict:
+def _validation(f: Field, lists: _ListSheet, hint: tuple[str, str] | None = None) -> dict:
     """One data validation per column: the dropdown or range, plus the input message."""
-    options = _input_message(f)
+    options = _input_message(f, hint)
     if f.type == CHOICE and f.choices:
         options.update({
             "validate": "list",
@@ -307,7 +364,7 @@ def _validation(f: Field, lists: _ListSheet) -> dict:
 
 
 def _write_table(sheet, spec: SheetSpec, styles: _Styles, lists: _ListSheet,
-                 data: list[dict], *, example: bool) -> None:
+                 data: list[dict], *, example: bool, hints: dict[str, tuple[str, str]] | None = None) -> None:
     fields = spec.fields
     last_col = len(fields) - 1
     for col, f in enumerate(fields):
@@ -334,7 +391,7 @@ def _write_table(sheet, spec: SheetSpec, styles: _Styles, lists: _ListSheet,
 
     last_row = row - 1 + EMPTY_ROWS
     for col, f in enumerate(fields):
-        sheet.data_validation(1, col, last_row, col, _validation(f, lists))
+        sheet.data_validation(1, col, last_row, col, _validation(f, lists, (hints or {}).get(f.name)))
     sheet.freeze_panes(1, 0)
     sheet.autofilter(0, 0, max(row - 1, 1), last_col)
     sheet.set_landscape()
@@ -384,8 +441,9 @@ def _write_instructions(sheet, kind: Kind, styles: _Styles) -> None:
     sheet.write_string(0, 0, f"{kind.zh} 模板说明 · {kind.en} template instructions",
                        styles.title)
     row = 2
-    for title, lines in (("填写说明", (*kind.instructions_zh, *_GENERAL_ZH)),
-                         ("How to fill", (*kind.instructions_en, *_GENERAL_EN))):
+    anchors = kind.name == RATINGS.name
+    for title, lines in (("填写说明", (*kind.instructions_zh, *(_ANCHORS_ZH if anchors else ()), *_GENERAL_ZH)),
+                         ("How to fill", (*kind.instructions_en, *(_ANCHORS_EN if anchors else ()), *_GENERAL_EN))):
         sheet.write_string(row, 0, title, styles.subtitle)
         row += 1
         for number, line in enumerate(lines, start=1):
@@ -418,6 +476,65 @@ def _write_instructions(sheet, kind: Kind, styles: _Styles) -> None:
     for col, width in enumerate(widths):
         sheet.set_column(col, col, width)
     sheet.set_landscape()
+    sheet.set_paper(9)
+    sheet.fit_to_pages(1, 0)
+    sheet.hide_gridlines(2)
+
+
+def _between(level: int, levels: dict[int, str]) -> str:
+    """What an undescribed level means: between its described neighbours."""
+    below = [n for n in levels if n < level]
+    above = [n for n in levels if n > level]
+    if below and above:
+        low, high = max(below), min(above)
+        return f"介于 {low} 分与 {high} 分之间\nBetween levels {low} and {high}"
+    return "未描述\nNot described"
+
+
+def _write_anchors(sheet, styles: _Styles, anchors: list[tuple[str, str, dict[int, str]]], *,
+                   example: bool) -> None:
+    """`评分标准 Anchors`: per rating indicator, its ID and name beside levels 1–5 and the
+    behaviour each describes; an undescribed level says which described levels it lies between."""
+    sheet.write_string(0, 0, "评分标准(行为锚定) · Behaviour anchors", styles.title)
+    sheet.write_string(1, 0, "评分时对照各分值的行为描述;本表仅供参考,读取时忽略。")
+    sheet.write_string(2, 0, "Rate against the behaviour each level describes; this sheet is for reference and never read.")
+    top = 4
+    for col, (heading, width) in enumerate(_ANCHOR_HEADINGS):
+        sheet.write_string(top, col, heading, styles.header[False])
+        sheet.set_column(col, col, width)
+    sheet.set_row(top, 30)
+    text = styles.muted_cell if example else styles.cell
+    muted = styles.muted_cell
+    row = top + 1
+    if not anchors:
+        sheet.merge_range(row, 0, row, len(_ANCHOR_HEADINGS) - 1,
+                          "指标库中没有评分类指标\nThe indicator library has no rating indicators", muted)
+        sheet.set_row(row, 2 * LINE_HEIGHT)
+    for indicator_id, name, levels in anchors:
+        shown = ANCHOR_LEVELS if levels else (None,)
+        for i, level in enumerate(shown):
+            if level is None:
+                description, fmt = "指标库未填写行为描述\nThe indicator library describes no level", muted
+            elif level in levels:
+                description, fmt = levels[level], text
+            else:
+                description, fmt = _between(level, levels), muted
+            level_format = styles.muted_level if fmt is muted else styles.level
+            if level is None:
+                sheet.write_blank(row + i, 2, None, level_format)
+            else:
+                sheet.write_number(row + i, 2, level, level_format)
+            sheet.write_string(row + i, 3, description, fmt)
+            sheet.set_row(row + i, LINE_HEIGHT * max(_lines(description, _ANCHOR_HEADINGS[3][1]), 1) + 3)
+        last = row + len(shown) - 1
+        for col, value in ((0, indicator_id), (1, name)):
+            if last > row:
+                sheet.merge_range(row, col, last, col, value, text)
+            else:
+                sheet.write_string(row, col, value, text)
+        row = last + 1
+    sheet.freeze_panes(top + 1, 0)
+    sheet.repeat_rows(top)
     sheet.set_paper(9)
     sheet.fit_to_pages(1, 0)
     sheet.hide_gridlines(2)

@@ -23,6 +23,7 @@ from pipeline.kinds import (
     SheetSpec,
 )
 from pipeline.templates import (
+    ANCHORS_SHEET,
     EXAMPLE_MARK,
     INSTRUCTIONS_SHEET,
     LISTS_SHEET,
@@ -68,6 +69,8 @@ def test_sheet_order_and_meta(template_dir, kind):
     expected = [INSTRUCTIONS_SHEET]
     for spec in kind.sheets:
         expected.append("AHP-销售" if spec.matrix else spec.name)
+    if kind.name == "ratings":
+        expected.append(ANCHORS_SHEET)  # the behaviour anchors the raters rate against
     expected.append(META_SHEET)
     assert workbook.sheetnames == expected
     assert workbook.active.title == INSTRUCTIONS_SHEET

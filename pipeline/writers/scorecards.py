@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import calendar
 from collections import namedtuple
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache, partial
 from pathlib import Path
@@ -75,6 +75,8 @@ class DepartmentData:
     unscored: pd.DataFrame  # the department's employees who could not be scored
     managers: dict[str, str]  # manager_id -> name
     title: str = ""
+    # indicator_id -> {level: behaviour anchor}: one small dict, not text on every detail row
+    anchors: dict[str, dict[int, str]] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------ formats
@@ -354,9 +356,99 @@ def table_widths(details: list) -> tuple[tuple[int, int], ...]:
     return widths
 
 
+# ------------------------------------------------------------------------------ 360 notes
+
+NOTE_COLUMNS = (1, 8)  # a note under an indicator's 360 rows spans the block's columns B–I
+NOTE_LINES = 4  # at most this many printed lines of comments per indicator; the rest in the cell's note
+NOTE_LIMIT = 32_767  # what a cell (or its note) holds
+RatingNote = namedtuple("RatingNote", "kind text")
+
+
+def nearest_level(rating: float, levels) -> int:
+    """The described level closest to the rating as the table shows it (half-up to 2 places),
+    ties going up: 3.80 with anchors at 1, 3 and 5 → 3; 4.00 → 5 (as near 3 as 5)."""
+    shown = half_up(float(rating), 2)
+    return min(levels, key=lambda level: (abs(shown - level), -level))
+
+
+def anchor_note(rating: float, anchors: dict[int, str], lang: str) -> str:
+    """`达到水平(最接近 3 分):<level 3's anchor>`: the behaviour described nearest the rating."""
+    level = nearest_level(rating, anchors)
+    if lang == "en":
+        return f"Level reached (closest: {level}): {anchors[level]}"
+    return f"达到水平(最接近 {level} 分) Level reached (closest: {level}):{anchors[level]}"
+
+
+def _relation_label(item, period: str, lang: str) -> str:
+    """How the 360 block names a detail row's relation: 上级, or 上级 7月 for a month of a quarter."""
+    relation = _RELATION.get(item.relation)
+    text = choice_text(relation, lang) if relation else str(item.relation)
+    month = getattr(item, "rating_period", None)
+    if isinstance(month, str) and month != period and len(month) == 7:
+        # a quarter rated month by month: one row per month and relation ("上级 7月")
+        number = int(month[5:])
+        text = f"{text} {calendar.month_abbr[number]}" if lang == "en" else f"{text} {number}月"
+    return text
+
+
+def comments_note(group: list, period: str, lang: str) -> str:
+    """`评语 Comments:上级:按时完成任务;同事:乐于助人`: every comment of an indicator's raters,
+    each with the rater's relation, the supervisor's first (empty when nobody wrote one)."""
+    order = {relation.code: i for i, relation in enumerate(RELATIONS)}  # the supervisor's first
+    said = [f"{_relation_label(item, period, lang)}{': ' if lang == 'en' else ':'}{comment}"
+            for item in sorted(group, key=lambda item: order.get(item.relation, len(order)))
+            if isinstance(getattr(item, "comments", None), str)
+            for comment in item.comments.split("\n") if comment]
+    if not said:
+        return ""
+    return ("Comments: " + "; ".join(said)) if lang == "en" else ("评语 Comments:" + ";".join(said))
+
+
+def _rating_notes(ratings_by_indicator: dict[str, list], rows: list, anchors: dict[str, dict[int, str]],
+                  period: str, lang: str) -> dict[str, list]:
+    """indicator_id → the lines under its 360 rows: the anchor of the level reached (when the
+    indicator library describes levels) and the raters' comments (when there are any)."""
+    ratings_of = {row.indicator_id: row.actual for row in rows if row.method == "rating"}
+    notes: dict[str, list] = {}
+    for indicator_id, group in ratings_by_indicator.items():
+        lines = []
+        levels = anchors.get(indicator_id)
+        rating = ratings_of.get(indicator_id)
+        if levels and not _missing(rating):
+            lines.append(RatingNote("anchor", anchor_note(float(rating), levels, lang)))
+        said = comments_note(group, period, lang)
+        if said:
+            lines.append(RatingNote("comments", said))
+        if lines:
+            notes[indicator_id] = lines
+    return notes
+
+
+def _table_column_widths(widths: tuple[tuple[int, int], ...]) -> list[float]:
+    """Every table column's width as `_write_sheet_frame` sets it (the header's or the widest value's)."""
+    wider = dict(widths)
+    return [max(width, wider.get(col, 0)) for col, (_, width) in enumerate(_detail_headers("zh"))]
+
+
+def _fit_note(text: str, width: float) -> str:
+    """`text`, cut with … to NOTE_LINES lines of a merged cell `width` characters wide."""
+    budget = NOTE_LINES * max(int(width) - 1, 1)
+    if _lines(text, width) <= NOTE_LINES:
+        return text
+    shown, used = [], 0
+    for ch in text:
+        used += display_width(ch)
+        if used > budget - 4:  # room for the ellipsis and a little slack at line ends
+            break
+        shown.append(ch)
+    cut = "".join(shown).rstrip()
+    return (cut[:-1] if cut.endswith((";", ";")) else cut).rstrip() + "…"
+
+
 def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, ratings: list,
                          manager_name: str, policy: Policy, f: Formats, lang: str,
-                         widths: tuple[tuple[int, int], ...] = ()) -> EmployeeCells:
+                         widths: tuple[tuple[int, int], ...] = (),
+                         anchors: dict[str, dict[int, str]] | None = None) -> EmployeeCells:
     sheet = workbook.add_worksheet(sheet_name, worksheet_class=SHEET_CLASS)
     sheet.hide_gridlines(2)
     sheet.stamp(f.stamps, ("employee sheet", employee["period"], lang, widths),
@@ -381,9 +473,11 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
     rating_rows: dict[str, tuple[int, int]] = {}
     cursor = rating_top + 1
     ratings_by_indicator = _group(ratings, "indicator_id")
+    # Under each indicator's rows: the anchor of the level reached and the raters' comments.
+    notes = _rating_notes(ratings_by_indicator, rows, anchors or {}, employee["period"], lang) if ratings else {}
     for indicator_id, group in ratings_by_indicator.items():
         rating_rows[indicator_id] = (cursor, cursor + len(group) - 1)
-        cursor += len(group)
+        cursor += len(group) + len(notes.get(indicator_id, ()))
 
     for i, row in enumerate(rows):
         r = first + i
@@ -469,25 +563,27 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
             sheet.write_string(rating_top, col, label(zh, en, lang), f.header)
         sheet.set_row(rating_top, 44)  # "政策权重 / Policy weight" wraps to three lines
         names_by_id = {row.indicator_id: row.name for row in rows}
+        note_width = sum(_table_column_widths(widths)[NOTE_COLUMNS[0]:NOTE_COLUMNS[1] + 1])
         r = rating_top + 1
         for indicator_id, group in ratings_by_indicator.items():
             for item in group:
                 sheet.write_string(r, 1, str(indicator_id), f.text)
                 sheet.write_string(r, 2, str(names_by_id.get(indicator_id, "")), f.text)
-                relation = _RELATION.get(item.relation)
-                text = choice_text(relation, lang) if relation else str(item.relation)
-                month = getattr(item, "rating_period", None)
-                if isinstance(month, str) and month != employee["period"] and len(month) == 7:
-                    # a quarter rated month by month: one row per month and relation ("上级 7月")
-                    number = int(month[5:])
-                    text = f"{text} {calendar.month_abbr[number]}" if lang == "en" else f"{text} {number}月"
-                sheet.write_string(r, 3, text, f.text)
+                sheet.write_string(r, 3, _relation_label(item, employee["period"], lang), f.text)
                 sheet.write_number(r, 4, int(item.raters), f.integer)
                 counted = ("是" if item.counted else "否") if lang != "en" else ("yes" if item.counted else "no")
                 sheet.write_string(r, 5, counted, f.text)
                 sheet.write_number(r, 6, float(item.mean_score), f.number)
                 sheet.write_number(r, 7, float(item.policy_weight), f.weight)
                 sheet.write_number(r, 8, float(item.weight_used), f.score_percent)
+                r += 1
+            for note in notes.get(indicator_id, ()):
+                shown = _fit_note(note.text, note_width)
+                sheet.merge_range(r, NOTE_COLUMNS[0], r, NOTE_COLUMNS[1], shown, f.feedback)
+                if shown != note.text:  # cut to fit the page: the whole text stays in the cell's note
+                    sheet.write_comment(r, NOTE_COLUMNS[0], note.text[:NOTE_LIMIT], {"x_scale": 3, "y_scale": 2})
+                # Merged cells do not grow by themselves: one line per width of text, CJK counted double.
+                sheet.set_row(r, 15 * _lines(shown, note_width) + 3)
                 r += 1
         chart_row = r + 1
     else:
@@ -679,7 +775,7 @@ def write_department_workbook(path: Path, data: DepartmentData, policy: Policy, 
     for name, emp, rows, ratings in plans:
         manager = data.managers.get(emp.get("manager_id"), "") if isinstance(emp.get("manager_id"), str) else ""
         cells[emp["employee_id"]] = write_employee_sheet(workbook, name, emp, rows, ratings, manager, policy, f, lang,
-                                                         widths)
+                                                         widths, data.anchors)
     close_workbook(workbook)
     return path
 
@@ -687,7 +783,7 @@ def write_department_workbook(path: Path, data: DepartmentData, policy: Policy, 
 DETAIL_FIELDS = ("employee_id", "indicator_id", "name", "dimension", "method", "direction", "unit", "weight", "base",
                  "target", "stretch", "actual", "achievement", "achievement_raw", "weighted_score", "source")
 RATING_FIELDS = ("employee_id", "indicator_id", "rating_period", "relation", "raters", "counted", "mean_score",
-                 "policy_weight", "weight_used")
+                 "policy_weight", "weight_used", "comments")
 
 
 @lru_cache(maxsize=None)
