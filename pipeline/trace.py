@@ -8,6 +8,7 @@ of each input file), so an auditor can trace a score without the inbox at hand.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -99,11 +100,15 @@ def trace_employee(period_dir: Path, employee_id: str) -> TraceReport:
                         formulas.setdefault((str(indicator), item), (cell.coordinate, cell.value))
             total_cell = cells.get("L")
             if total_cell is not None and isinstance(total_cell.value, str) and total_cell.value.startswith("="):
-                for key, words in (("total", ("总分 Total", "Total")), ("total_rounded", ("总分(百分制", "Total (points")),
+                for key, words in (("total_rounded", ("总分(百分制", "Total (points")), ("total", ("总分 Total", "Total")),
                                    ("grade", ("等级 Grade", "Grade")), ("bonus", ("奖金系数", "Bonus"))):
                     if any(label.startswith(w) for w in words) and ("", key) not in formulas:
                         formulas[("", key)] = (total_cell.coordinate, total_cell.value)
                         break
+        if ("", "total") not in formulas and ("", "total_rounded") in formulas:  # one total line: the sum is inside it
+            coordinate, formula = formulas[("", "total_rounded")]
+            inner = re.search(r"SUM\([^)]*\)", formula)
+            formulas[("", "total")] = (coordinate, f"={inner.group(0)}" if inner else formula)
 
     def sha(source: str) -> str:
         return hashes.get(source.split("!", 1)[0], "") if source and "!" in source else ""

@@ -290,7 +290,8 @@ def _detail_headers(lang: str) -> tuple[tuple[str, int], ...]:
 
 @dataclass(frozen=True)
 class EmployeeCells:
-    """Where an employee sheet keeps the figures the summary links to."""
+    """Where an employee sheet keeps the figures the summary links to (`total` is the formula of the
+    unrounded sum: the sheet shows the total once, as points)."""
 
     sheet: str
     total: str
@@ -424,31 +425,30 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
         sheet.write_string(r, 12, source, f.text)
     _traffic_lights(sheet, first, 10, last, f)
 
-    total = float(employee["total"])
-    total_cell = xl_rowcol_to_cell(total_row, 11)
-    rounded_cell = xl_rowcol_to_cell(total_row + 1, 11)
-    grade_cell = xl_rowcol_to_cell(total_row + 2, 11)
-    bonus_cell = xl_rowcol_to_cell(total_row + 3, 11)
-    sheet.merge_range(total_row, 0, total_row, 10, inline("总分", "Total", lang), f.total_label)
-    sheet.write_formula(total_row, 11, f"=SUM(L{first + 1}:L{last + 1})", f.total_percent, total)
-    sheet.merge_range(total_row + 1, 0, total_row + 1, 10,
+    # One total line: the points (the weighted scores' sum × 100, rounded half-up), which the
+    # grade and the summary use; the unrounded sum lives only inside its formula.
+    total_sum = f"SUM(L{first + 1}:L{last + 1})"
+    rounded_cell = xl_rowcol_to_cell(total_row, 11)
+    grade_cell = xl_rowcol_to_cell(total_row + 1, 11)
+    bonus_cell = xl_rowcol_to_cell(total_row + 2, 11)
+    sheet.merge_range(total_row, 0, total_row, 10,
                       inline(f"总分(百分制,四舍五入 {policy.decimals} 位)", f"Total (points, rounded half-up to {policy.decimals} d.p.)", lang),
                       f.total_label)
-    sheet.write_formula(total_row + 1, 11, f"=ROUND({total_cell}*100,{policy.decimals})", f.total_number,
+    sheet.write_formula(total_row, 11, f"=ROUND({total_sum}*100,{policy.decimals})", f.total_number,
                         float(employee["total_rounded"]))
-    sheet.merge_range(total_row + 2, 0, total_row + 2, 10, inline("等级", "Grade", lang), f.total_label)
+    sheet.merge_range(total_row + 1, 0, total_row + 1, 10, inline("等级", "Grade", lang), f.total_label)
     grade, score_grade = str(employee["grade"]), str(employee.get("score_grade", employee["grade"]))
     if policy.forced_distribution and grade != score_grade:
         # Moved by the quotas: a lookup of the total would give the score's grade, not this one.
         mode_zh, mode_en = FORCED_MODE_NAMES[policy.forced_distribution.mode]
-        sheet.write_string(total_row + 2, 11, grade, f.total_text)
+        sheet.write_string(total_row + 1, 11, grade, f.total_text)
         sheet.write_comment(grade_cell, inline(f"强制分布({mode_zh})由 {score_grade} 调为 {grade}",
                                                f"Forced distribution ({mode_en}): {score_grade} → {grade}", lang))
     else:
-        sheet.write_formula(total_row + 2, 11, f"=LOOKUP({rounded_cell},{mins},{names})", f.total_text,
+        sheet.write_formula(total_row + 1, 11, f"=LOOKUP({rounded_cell},{mins},{names})", f.total_text,
                             str(employee["grade"]))
-    sheet.merge_range(total_row + 3, 0, total_row + 3, 10, inline("奖金系数", "Bonus coefficient", lang), f.total_label)
-    sheet.write_formula(total_row + 3, 11, f"=INDEX({bonuses},MATCH({grade_cell},{names},0))", f.bonus,
+    sheet.merge_range(total_row + 2, 0, total_row + 2, 10, inline("奖金系数", "Bonus coefficient", lang), f.total_label)
+    sheet.write_formula(total_row + 2, 11, f"=INDEX({bonuses},MATCH({grade_cell},{names},0))", f.bonus,
                         float(employee["bonus"]))
 
     feedback_row = total_row + 5
@@ -513,7 +513,7 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
     sheet.set_column(12, 12, max(34, min(60, max((display_width(row.source) for row in rows), default=10))))
     quoted = "'" + sheet_name.replace("'", "''") + "'"
     return EmployeeCells(
-        sheet=sheet_name, total=f"{quoted}!{total_cell}", total_rounded=f"{quoted}!{rounded_cell}",
+        sheet=sheet_name, total=f"SUM({quoted}!$L${first + 1}:$L${last + 1})", total_rounded=f"{quoted}!{rounded_cell}",
         grade=f"{quoted}!{grade_cell}", bonus=f"{quoted}!{bonus_cell}",
         dimension_range=f"{quoted}!$A${first + 1}:$A${last + 1}", weighted_range=f"{quoted}!$L${first + 1}:$L${last + 1}",
     )
@@ -735,10 +735,10 @@ def _planned_cells(sheet_name: str, rows: list) -> EmployeeCells:
     quoted = "'" + sheet_name.replace("'", "''") + "'"
     return EmployeeCells(
         sheet=sheet_name,
-        total=f"{quoted}!{xl_rowcol_to_cell(total_row, 11)}",
-        total_rounded=f"{quoted}!{xl_rowcol_to_cell(total_row + 1, 11)}",
-        grade=f"{quoted}!{xl_rowcol_to_cell(total_row + 2, 11)}",
-        bonus=f"{quoted}!{xl_rowcol_to_cell(total_row + 3, 11)}",
+        total=f"SUM({quoted}!$L${first + 1}:$L${last + 1})",
+        total_rounded=f"{quoted}!{xl_rowcol_to_cell(total_row, 11)}",
+        grade=f"{quoted}!{xl_rowcol_to_cell(total_row + 1, 11)}",
+        bonus=f"{quoted}!{xl_rowcol_to_cell(total_row + 2, 11)}",
         dimension_range=f"{quoted}!$A${first + 1}:$A${last + 1}",
         weighted_range=f"{quoted}!$L${first + 1}:$L${last + 1}",
     )
