@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Iterable
 
+from pipeline.texts import say
+
 ERROR = "error"
 WARNING = "warning"
 
@@ -405,11 +407,8 @@ class Finding:
         return "!".join(parts)
 
     def message(self, lang: str = "zh") -> str:
-        if lang == "en":
-            return self.message_en
-        if lang == "zh":
-            return self.message_zh
-        return f"{self.message_zh} / {self.message_en}"
+        """English alone with `en`; otherwise the Chinese with the English beside it."""
+        return say(self.message_zh, self.message_en, lang, " / ")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -479,4 +478,4 @@ class BilingualError(Exception):
 
     def message(self, lang: str = "zh") -> str:
         """English alone with `en`; otherwise Chinese first with English on the next line."""
-        return self.en if lang == "en" else f"{self.zh}\n{self.en}"
+        return say(self.zh, self.en, lang, "\n")

@@ -16,6 +16,7 @@ import yaml
 
 from pipeline.kinds import DIMENSIONS, RELATIONS
 from pipeline.safety import Limits
+from pipeline.texts import say
 
 DEFAULT_POLICY_TEXT = resources.files("pipeline").joinpath("default_policy.yaml").read_text("utf-8")
 
@@ -25,10 +26,9 @@ class PolicyError(Exception):
         super().__init__(f"{key}: {en}")
         self.key, self.zh, self.en = key, zh, en
 
-    def message(self, lang: str = "both") -> str:
-        zh = f"政策配置错误 {self.key}:{self.zh}"
-        en = f"Policy error at {self.key}: {self.en}"
-        return {"zh": zh, "en": en}.get(lang, f"{zh}\n{en}")
+    def message(self, lang: str = "zh") -> str:
+        """English alone with `en`; otherwise Chinese first with English on the next line."""
+        return say(f"政策配置错误 {self.key}:{self.zh}", f"Policy error at {self.key}: {self.en}", lang, "\n")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from pipeline.audit import MANIFEST_PATH, ManifestError, load_manifest, sha256_file
 from pipeline.normalize import parse_period
+from pipeline.texts import say
 
 HISTORY_DIR = ".history"
 
@@ -33,7 +34,7 @@ _PRUNING = ".pruning"  # suffix of an archived run being deleted (finished by th
 
 
 def _both(zh: str, en: str, lang: str) -> str:
-    return en if lang == "en" else f"{zh} / {en}"
+    return say(zh, en, lang, " / ")
 
 
 @dataclass

@@ -7,17 +7,14 @@ of each input file), so an auditor can trace a score without the inbox at hand.
 
 from __future__ import annotations
 
-import json
 import re
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import click
 import openpyxl
 from python_calamine import CalamineWorkbook
 
-from pipeline.audit import ManifestError, load_manifest
+from pipeline.audit import load_manifest
 from pipeline.findings import BilingualError
 
 
@@ -159,26 +156,3 @@ def format_trace(report: TraceReport, lang: str = "zh") -> str:
             parts.append(f"  sha256 {n.sha256[:16]}…")
         lines.append("".join(parts))
     return "\n".join(lines)
-
-
-@click.command("trace")
-@click.argument("period_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.argument("employee_id")
-@click.option("--json", "as_json", is_flag=True, help="The trace as JSON on stdout.")
-@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
-def trace_command(period_dir: Path, employee_id: str, as_json: bool, lang: str) -> None:
-    """Every number on EMPLOYEE_ID's scorecard with the input cell it came from (file, sheet,
-    cell, SHA-256 of the file) and the formula that made it.
-
-    \b
-    Example:  kpi trace output/2026-10 E011
-    """
-    try:
-        report = trace_employee(period_dir, employee_id)
-    except (TraceError, ManifestError) as exc:
-        click.echo(exc.message(lang), err=True)
-        sys.exit(1)
-    if as_json:
-        click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2, default=str))
-    else:
-        click.echo(format_trace(report, lang))

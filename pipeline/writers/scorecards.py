@@ -627,7 +627,8 @@ def write_summary_sheet(workbook, data: DepartmentData, employees: list[dict], s
             row += 1
             sheet.write_string(row, 1, str(item.employee_id), f.text)
             sheet.write_string(row, 2, "" if pd.isna(item.name) else str(item.name), f.text)
-            reason = item.reason_en if lang == "en" else f"{item.reason_zh}\n{item.reason_en}"
+            reason = item.reason_en if lang == "en" else "\n".join(  # every reason, each in Chinese then English
+                f"{zh}\n{en}" for zh, en in zip(str(item.reason_zh).split("\n"), str(item.reason_en).split("\n")))
             sheet.merge_range(row, reason_cols[0], row, reason_cols[1], reason, f.wrap)
             where = "" if _missing(item.where) else str(item.where)
             sheet.merge_range(row, where_cols[0], row, where_cols[1], where, f.wrap)

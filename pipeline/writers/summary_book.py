@@ -581,7 +581,8 @@ def _write_employees(book: _Book, scores: Scores) -> None:
     widths = _set_widths(book, sheet, headers, columns, {0: 10, 2: 10}, maximum=70)
     room = widths[-1] - 2
     heights = [None] * n_scored + [None if lines == 1 else 13.5 * lines + 2 for lines in (
-        max(1, math.ceil(display_width(text or "") / room)) for text in columns[-1].values[n_scored:])]
+        sum(max(1, math.ceil(display_width(part) / room)) for part in (text or "").split("\n"))
+        for text in columns[-1].values[n_scored:])]  # one reason a line
     first = top + 1
     if n_scored:
         _traffic_lights(sheet, first, 4, first + n_scored - 1, f)
