@@ -112,14 +112,14 @@ def usage_error_zh(exc: click.UsageError) -> str:
         return f"缺少{what} {_hint(exc)}。"
     if isinstance(exc, click.BadParameter):
         hint = _hint(exc)
-        found = re.search(r"'(.*)' does not exist", message)
+        found = re.search(r"'([^']*)' does not exist", message)
         if found:
             return f"{hint}:“{found.group(1)}”不存在,请检查路径。"
-        found = re.search(r"'(.*)' is a (file|directory)", message)
+        found = re.search(r"'([^']*)' is a (file|directory)", message)
         if found:
             should = "文件夹" if found.group(2) == "file" else "文件"
             return f"{hint}:“{found.group(1)}”应为{should}。"
-        found = re.search(r"'(.*)' is not one of (.*)\.", message)
+        found = re.search(r"'([^']*)' is not one of (.*)\.", message)
         if found:
             return f"{hint}:“{found.group(1)}”不是可选的值,可选:{found.group(2)}。"
         if "range" in message:

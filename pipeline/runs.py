@@ -107,7 +107,8 @@ class Housekeeping:
                                f"in {self.archived}", lang))
         if self.pruned:
             lines.append(_both(f"已删除最早的 {len(self.pruned)} 次归档运行(output.keep_runs = {self.keep_runs})",
-                               f"Removed the {len(self.pruned)} oldest archived run(s) "
+                               ("Removed the oldest archived run " if len(self.pruned) == 1 else
+                                f"Removed the {len(self.pruned)} oldest archived runs ") +
                                f"(output.keep_runs = {self.keep_runs})", lang))
         for run in self.kept:
             if run.path == self.archived:  # its files were just named with it

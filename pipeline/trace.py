@@ -16,6 +16,8 @@ from python_calamine import CalamineWorkbook
 
 from pipeline.audit import load_manifest
 from pipeline.findings import BilingualError
+from pipeline.texts import say
+from pipeline.writers.common import display_width
 
 
 @dataclass
@@ -143,11 +145,24 @@ def _number(text: str) -> object:
         return text
 
 
+# What each traced number is, as the scorecard labels it (the JSON keeps the field names).
+ITEM_LABELS = {
+    "weight": ("权重", "Weight"), "base": ("基础值", "Base"), "target": ("目标值", "Target"),
+    "stretch": ("冲刺值", "Stretch"), "actual": ("实际值", "Actual"), "rating": ("评分", "Rating"),
+    "achievement": ("完成率", "Achievement"), "weighted_score": ("加权得分", "Weighted score"),
+    "total": ("总分", "Total"), "total_rounded": ("总分(百分制)", "Points"), "grade": ("等级", "Grade"),
+    "bonus": ("奖金系数", "Bonus"), "not scored": ("未评分", "Not scored"),
+}
+
+
 def format_trace(report: TraceReport, lang: str = "zh") -> str:
+    """One line per number: indicator, what it is, the value, its input cell, formula and hash."""
     lines = [f"{report.employee_id}  {report.period}  {report.scorecard}"]
     for n in report.numbers:
         value = f"{n.value:.6g}" if isinstance(n.value, float) else str(n.value)
-        parts = [f"  {n.indicator_id:<10} {n.item:<15} {value:>14}"]
+        zh, en = ITEM_LABELS.get(n.item, (n.item, n.item))
+        item = say(zh, en, lang)
+        parts = [f"  {n.indicator_id:<10} {item}{' ' * max(1, 24 - display_width(item))}{value:>14}"]
         if n.source:
             parts.append(f"  ← {n.source}")
         if n.formula:

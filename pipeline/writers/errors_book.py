@@ -29,7 +29,7 @@ from openpyxl.utils.datetime import to_excel
 
 from pipeline.findings import ERROR, Finding, sort_findings
 from pipeline.safety import Limits, UnreadableInput, assert_defusedxml_in_force, openpyxl_input
-from pipeline.texts import say
+from pipeline.texts import plural, say
 from pipeline.writers.common import (
     FONT,
     display_width,
@@ -904,7 +904,7 @@ def _write_list(workbook, findings: list[Finding], copies, source: Path, lang: s
     errors = sum(1 for f in findings if f.severity == ERROR)
     summary = [
         (f"共 {errors} 个错误、{len(findings) - errors} 个警告。",
-         f"{errors} error(s), {len(findings) - errors} warning(s)."),
+         f"{plural(errors, 'error')}, {plural(len(findings) - errors, 'warning')}."),
         ("红色单元格为错误,必须修改;黄色为警告,请检查。鼠标悬停在标色单元格上可查看批注。",
          "Red cells are errors and must be fixed; amber cells are warnings to check. "
          "Hover over a marked cell to read its comment."),

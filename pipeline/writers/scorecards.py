@@ -46,6 +46,24 @@ _DIMENSION = {c.code: c for c in DIMENSIONS}
 _METHOD = {c.code: c for c in METHODS}
 _DIRECTION = {c.code: c for c in DIRECTIONS}
 _RELATION = {c.code: c for c in RELATIONS}
+# Units that mean money counted in yuan: with the policy's display.money_unit 万元 they are shown
+# in 10k yuan. The number format scales the display only (a thousands comma and a literal point:
+# 12,000,000 → 1200.0), so each cell keeps its exact value and every formula computes the same.
+YUAN_UNITS = frozenset({"元", "yuan", "rmb", "cny", "¥", "￥", "人民币", "人民币元", "元人民币"})
+WAN_FORMAT = '0"."0,'
+
+
+def shown_in_wan(unit: object, method: object, money_unit: str) -> bool:
+    """Whether a row's values are shown in 万元 (a rating's scores are never money)."""
+    return (money_unit == "万元" and method != "rating" and isinstance(unit, str)
+            and unit.strip().lower() in YUAN_UNITS)
+
+
+def wan_name(name: object, lang: str) -> str:
+    """An indicator's name with the unit its figures are shown in."""
+    return f"{name} (10k yuan)" if lang == "en" else f"{name}(万元)"
+
+
 # How a grade cell's comment names the forced-distribution mode that moved the grade.
 FORCED_MODE_NAMES = {"cap": ("名额上限", "quota cap"), "rank": ("按排名", "by rank")}
 
@@ -110,6 +128,7 @@ class Formats:
         self.signature = fmt(bottom=1, bottom_color="#7F7F7F")
         self.feedback = fmt(text_wrap=True, valign="top", border=1, border_color="#BFBFBF", bg_color="#FAFAFA")
         self.note = fmt(italic=True, font_color="#7F7F7F", text_wrap=True)
+        self.wan = fmt(num_format=WAN_FORMAT, **border)  # money in 10k yuan (display.money_unit)
         self.stamps: dict = {}  # cells shared by every employee sheet of this workbook (FastSheet.stamp)
         self.green = workbook.add_format({"bg_color": GREEN, "font_color": "#006100"})
         self.amber = workbook.add_format({"bg_color": AMBER, "font_color": "#9C5700"})
@@ -118,7 +137,7 @@ class Formats:
         register_formats(self.title, self.subtitle, self.key, self.value, self.header, self.text, self.wrap,
                          self.number, self.integer, self.percent, self.weight, self.score_percent,
                          self.total_label, self.total_percent, self.total_number, self.total_text, self.bonus,
-                         self.feedback, self.note, self.signature, self.text_wrap)
+                         self.feedback, self.note, self.signature, self.text_wrap, self.wan)
 
     def for_unit(self, unit: object):
         return self.percent if unit == "%" else self.number
@@ -340,16 +359,19 @@ def _write_sheet_frame(sheet, *, period: str, policy: Policy, f: Formats, lang: 
         sheet.set_column(col, col, max(width, wider.get(col, 0)))
 
 
-def table_widths(details: list) -> tuple[tuple[int, int], ...]:
+def table_widths(details: list, money_unit: str = "元", lang: str = "zh") -> tuple[tuple[int, int], ...]:
     """(column, width) of the indicator table's name and value columns that the workbook's widest
-    value needs as its format shows it (12,000,000.00 or 135.0%; CJK counted double), so no
-    number prints as ### and no name is cut; names wider than 30 wrap."""
-    names = max((display_width(row.name) for row in details), default=0)
+    value needs as its format shows it (12,000,000.00, 1200.0 in 万元 or 135.0%; CJK counted
+    double), so no number prints as ### and no name is cut; names wider than 30 wrap."""
+    names = max((display_width(wan_name(row.name, lang) if shown_in_wan(row.unit, row.method, money_unit)
+                               else row.name) for row in details), default=0)
     values = 0
     for row in details:
+        wan = shown_in_wan(row.unit, row.method, money_unit)
         for value in (row.base, row.target, row.stretch, row.actual):
             if not _missing(value):
-                shown = f"{float(value):.1%}" if row.unit == "%" and row.method != "rating" else f"{float(value):,.2f}"
+                shown = (f"{float(value) / 10000:.1f}" if wan else
+                         f"{float(value):.1%}" if row.unit == "%" and row.method != "rating" else f"{float(value):,.2f}")
                 values = max(values, len(shown))
     widths = ((2, min(names, 30) + 2),) + tuple((col, values + 3) for col in (6, 7, 8, 9))
     return widths
@@ -391,11 +413,13 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
         dim = _DIMENSION.get(row.dimension)
         sheet.write_string(r, 0, choice_text(dim, lang) if dim else "", f.text)
         sheet.write_string(r, 1, str(row.indicator_id), f.text)
-        sheet.write_string(r, 2, str(row.name), f.text_wrap if display_width(row.name) > 30 else f.text)
+        wan = shown_in_wan(row.unit, row.method, policy.money_unit)
+        name = wan_name(row.name, lang) if wan else str(row.name)
+        sheet.write_string(r, 2, name, f.text_wrap if display_width(name) > 30 else f.text)
         sheet.write_string(r, 3, choice_text(_METHOD[row.method], lang), f.text)
         sheet.write_string(r, 4, choice_text(_DIRECTION[row.direction], lang), f.text)
         sheet.write_number(r, 5, float(row.weight), f.weight)
-        value_format = f.for_unit(row.unit)
+        value_format = f.wan if wan else f.for_unit(row.unit)
         for col, value in ((6, row.base), (7, row.target), (8, row.stretch)):
             if not _missing(value):
                 sheet.write_number(r, col, float(value), value_format)
@@ -674,7 +698,7 @@ def write_department_workbook(path: Path, data: DepartmentData, policy: Policy, 
             ratings = ratings_by_employee.get(emp["employee_id"], [])
             plans.append((name, emp, rows, ratings))
     summary_cells = {name_emp["employee_id"]: _planned_cells(name, rows) for name, name_emp, rows, _ in plans}
-    widths = table_widths(details) if plans else ()
+    widths = table_widths(details, policy.money_unit, lang) if plans else ()
     write_summary_sheet(workbook, data, employees, _dimension_subtotals(details), summary_cells, policy, f, lang,
                         linked=employee_sheets)
     for name, emp, rows, ratings in plans:

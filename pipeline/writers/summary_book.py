@@ -43,6 +43,8 @@ from pipeline.writers.scorecards import (
     _traffic_lights,
     inline,
     label,
+    shown_in_wan,
+    wan_name,
 )
 
 OVERVIEW_SHEET = "总览 Overview"
@@ -97,7 +99,8 @@ def write_summary_workbook(path, scores: Scores, findings: list[Finding], policy
     streamed = path.with_name(f".{path.name}.stream.tmp")
     try:
         workbook = new_workbook(partial, title=f"KPI summary {scores.period}")
-        book = _Book(workbook, lang, period=scores.period, confidential=policy.confidential)
+        book = _Book(workbook, lang, period=scores.period, confidential=policy.confidential,
+                     money_unit=policy.money_unit)
         totals = _totals_frame(scores)
         _write_overview(book, scores, totals, listed, policy)
         _write_employees(book, scores)
@@ -151,6 +154,7 @@ class _Book:
     bodies: list[Body] = field(default_factory=list)
     period: str = ""
     confidential: str = ""
+    money_unit: str = "元"  # 万元: money in yuan shown in 10k yuan (display.money_unit)
 
     def print_setup(self, sheet, repeat_rows: tuple[int, int] | None = None) -> None:
         _print_setup(sheet, repeat_rows, period=self.period, confidential=self.confidential, lang=self.lang)
@@ -608,7 +612,11 @@ def _write_cascade(book: _Book, scores: Scores, library: pd.DataFrame) -> None:
         names = names.where(names.notna(), table["indicator_id"].map(library["name"]))
     units = table["indicator_id"].map(library["unit"]) if (len(table) and not library.empty) else \
         pd.Series([None] * len(table), dtype=object)
-    value_styles = [f.for_unit(u) for u in units.tolist()]
+    wan = [shown_in_wan(u, None, book.money_unit) for u in units.tolist()]
+    value_styles = [f.wan if w else f.for_unit(u) for u, w in zip(units.tolist(), wan, strict=True)]
+    if any(wan):  # the unit the figures are shown in, after the indicator's name
+        names = pd.Series([wan_name(n, book.lang) if w else n for n, w in zip(names.tolist(), wan, strict=True)],
+                          index=names.index, dtype=object)
     coverage = _numbers(_col(table, "coverage"))
     employees = _numbers(_col(table, "employees"))
     flags, coverage_styles = [], []
