@@ -22,9 +22,9 @@ RULES: dict[str, tuple[str, str, str]] = {
     "unreadable": (ERROR, "无法读取该文件:{reason}", "Cannot read this file: {reason_en}"),
     "unknown_kind": (
         ERROR,
-        "无法识别该文件属于哪种模板(工作表名与表头都不匹配)。请使用 `kpi templates` 生成的模板。",
-        "Cannot tell which template this file is (no sheet name or header matches). "
-        "Use a template from `kpi templates`.",
+        "无法识别该文件属于哪种模板(工作表名与表头都不匹配)。{hint}请按模板改写表头,或使用 `kpi templates` 生成的模板。",
+        "Cannot tell which template this file is (no sheet name or header matches). {hint_en}"
+        "Rename the headers as in the template, or use a template from `kpi templates`.",
     ),
     "ambiguous_kind": (
         ERROR,
@@ -95,6 +95,12 @@ RULES: dict[str, tuple[str, str, str]] = {
         ERROR,
         "{what}重复:{key} 同时出现在 {cells}。请只保留一行。",
         "Duplicate {what_en}: {key} appears in {cells}. Keep only one row.",
+    ),
+    "duplicate": (
+        WARNING,
+        "重复的行:{key} 在 {cells} 填了完全相同的内容,只计一次(使用 {kept})。请删除多余的行。",
+        "Duplicate row: {key} is given with the same values in {cells}; it counts once ({kept} is used). "
+        "Delete the extra rows.",
     ),
     "conflict": (
         ERROR,

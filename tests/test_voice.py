@@ -254,3 +254,75 @@ def test_verify_and_trace_live_in_the_cli_with_the_same_lang(tmp_path: Path) -> 
     for command in ("validate", "run", "demo", "weights", "verify", "trace"):
         lang = next(p for p in main.commands[command].params if p.name == "lang")
         assert list(lang.type.choices) == ["zh", "en"] and lang.default == "zh", command
+
+
+# ------------------------------------------------------------------------------ errors that point at the cause
+
+def unrecognised_inbox(folder: Path, headers: list[str], name: str = "研发数据.xlsx") -> Path:
+    """The small company with its R&D actuals in a file whose headers no template has."""
+    from builders import write_sheets
+
+    small_company(folder)
+    (folder / "actuals_研发部.xlsx").unlink()
+    write_sheets(folder / name, {"Sheet1": [headers, ["R001", PERIOD, "R01", 0.95], ["R001", PERIOD, "R02", 0.02],
+                                            ["R002", PERIOD, "R01", 0.85]]})
+    return folder
+
+
+def test_an_unrecognised_file_lists_the_closest_templates_headers_and_its_own(tmp_path: Path) -> None:
+    from pipeline.cli import validate_inbox
+
+    inbox = unrecognised_inbox(tmp_path / "inbox", ["人员编码", "考核月", "指标代码", "完成数"])
+    [unknown] = [f for f in validate_inbox(inbox, load_policy(), PERIOD).findings if f.rule == "unknown_kind"]
+    assert unknown.file == "研发数据.xlsx" and unknown.sheet == "Sheet1"
+    assert "最接近的是“实际值”模板" in unknown.message_zh
+    assert "员工编号*、考核周期*、指标编号*、实际值*" in unknown.message_zh
+    assert "本文件工作表“Sheet1”的表头是:人员编码、考核月、指标代码、完成数" in unknown.message_zh
+    assert "Closest is the Actuals template, whose headers are: Employee ID*, Period*, Indicator ID*, Actual*" \
+        in unknown.message_en
+    assert "this file's sheet 'Sheet1' has: 人员编码, 考核月, 指标代码, 完成数" in unknown.message_en
+    assert "Rename the headers as in the template" in unknown.message_en
+
+
+def test_nothing_alike_names_no_template(tmp_path: Path) -> None:
+    from pipeline.cli import validate_inbox
+
+    inbox = unrecognised_inbox(tmp_path / "inbox", ["甲", "乙", "丙", "丁"], name="misc.xlsx")
+    [unknown] = [f for f in validate_inbox(inbox, load_policy(), PERIOD).findings if f.rule == "unknown_kind"]
+    assert "最接近" not in unknown.message_zh and "Closest" not in unknown.message_en
+    assert unknown.message_en.startswith("Cannot tell which template this file is")
+
+
+def test_an_unrecognised_file_costs_one_finding_not_one_per_missing_actual(tmp_path: Path) -> None:
+    inbox = unrecognised_inbox(tmp_path / "inbox", ["人员编码", "考核月", "指标代码", "完成数"], name="data.xlsx")
+    result = run_batch(inbox, PERIOD, tmp_path / "out", load_policy(), jobs=1)
+    rules = [f.rule for f in result.errors]
+    assert "missing_actual" not in rules
+    assert rules.count("unknown_kind") == 1 and rules.count("refused_unscored") == 1
+    [refused] = [f for f in result.errors if f.rule == "refused_unscored"]
+    assert "data.xlsx" in refused.message_en and "no actuals for indicators R01, R02, R03" in refused.message_en
+    assert set(result.scores.unscored["employee_id"]) >= {"R001", "R002"}
+
+
+def test_identical_rows_are_one_duplicate_and_differing_rows_a_conflict(tmp_path: Path) -> None:
+    from pipeline.cli import validate_inbox
+
+    actuals = [{"employee_id": e["employee_id"], "period": PERIOD, "indicator_id": k, "actual": v}
+               for e in SALES for k, v in (("K1", 12_000_000), ("K2", 12_000_000), ("K3", 10))]
+    actuals += [{"employee_id": "E01", "period": PERIOD, "indicator_id": "K1", "actual": 12_000_000, "note": "再录一次"},
+                {"employee_id": "E02", "period": PERIOD, "indicator_id": "K3", "actual": 11}]
+    inbox = write_inbox(tmp_path / "inbox", roster=SALES, indicators=MONEY, role_kpis=MONEY_ROLE, actuals=actuals)
+    inputs = validate_inbox(inbox, load_policy(), PERIOD)
+    duplicates = [f for f in inputs.findings if f.rule == "duplicate"]
+    conflicts = [f for f in inputs.findings if f.rule == "conflict"]
+    assert len(duplicates) == 1 and not duplicates[0].is_error
+    [duplicate] = duplicates
+    assert duplicate.cell == "D11" and duplicate.employee_id == "E01"  # on the extra copy
+    assert "actuals.xlsx!实际值 Actuals!D2" in duplicate.message_en and "D11" in duplicate.message_en
+    assert "counts once" in duplicate.message_en and "只计一次" in duplicate.message_zh
+    assert len(conflicts) == 2 and all(f.is_error and f.employee_id == "E02" for f in conflicts)
+    used = inputs.actuals[(inputs.actuals["employee_id"] == "E01") & (inputs.actuals["indicator_id"] == "K1")]
+    assert len(used) == 1  # the row is used once
+    result = run_batch(inbox, PERIOD, tmp_path / "out", load_policy(), jobs=1)
+    assert "E01" in set(result.scores.totals["employee_id"]) and "E02" in set(result.scores.unscored["employee_id"])
+    assert [f.rule for f in result.warnings].count("duplicate") == 1  # counted once
