@@ -623,12 +623,13 @@ def score_inputs(inputs: Inputs, policy: Policy, period: str):
     """(scores, weight results, every finding) of validated inputs for `period`: what `run`
     reports, and what `validate --period` counts, so the two always agree."""
     scores = score_period(inputs, policy, period)
-    weight_results, weight_findings = _weights(inputs, policy)
+    weight_results, weight_findings = compute_inbox_weights(inputs, policy)
     return scores, weight_results, inputs.findings + scores.findings + weight_findings
 
 
-def _weights(inputs: Inputs, policy: Policy):
-    """Weights from expert scores and AHP sheets, when the inbox has a weights file."""
+def compute_inbox_weights(inputs: Inputs, policy: Policy):
+    """Weights from expert scores and AHP sheets of every weights file of validated inputs (a
+    copy set aside excepted): the batch's and `kpi weights`' one way of computing them."""
     weight_books = [wb for wb in inputs.workbooks if wb.kind == "weights" and wb.copy_of is None]
     if not weight_books:
         return [], []

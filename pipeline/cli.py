@@ -555,10 +555,11 @@ def demo_command(folder: Path, period: str, lang: str) -> None:
 
 
 def compute_weights_file(path: Path, policy):
-    """Weights (expert scores and AHP) of one weights workbook, with every finding."""
+    """Weights (expert scores and AHP) of one weights workbook, with every finding: validated and
+    computed as the batch does for a weights file in the inbox."""
+    from pipeline.batch import compute_inbox_weights
     from pipeline.reader import read_workbook
     from pipeline.validate import validate
-    from pipeline.weights import compute_weights, read_ahp_sheets
 
     workbook = read_workbook(path, path.name, policy.limits)
     if workbook.kind not in (None, "weights") and not workbook.findings:
@@ -569,10 +570,7 @@ def compute_weights_file(path: Path, policy):
     findings = [f for f in inputs.findings if f.rule not in ("missing_input",)]
     if workbook.kind != "weights":
         return [], findings
-    experts = inputs.expert_scores
-    sheets = read_ahp_sheets(path, workbook.data) if workbook.matrices else []
-    results, weight_findings = compute_weights(experts if not experts.empty else None, sheets,
-                                               ri_table=policy.ri_table, file=path.name)
+    results, weight_findings = compute_inbox_weights(inputs, policy)
     return results, findings + weight_findings
 
 

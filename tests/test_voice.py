@@ -326,3 +326,25 @@ def test_identical_rows_are_one_duplicate_and_differing_rows_a_conflict(tmp_path
     result = run_batch(inbox, PERIOD, tmp_path / "out", load_policy(), jobs=1)
     assert "E01" in set(result.scores.totals["employee_id"]) and "E02" in set(result.scores.unscored["employee_id"])
     assert [f.rule for f in result.warnings].count("duplicate") == 1  # counted once
+
+
+def test_kpi_weights_and_the_batch_compute_weights_the_same_way(tmp_path: Path, monkeypatch) -> None:
+    import json
+
+    from builders import sheet_name, table, write_sheets
+
+    import pipeline.batch
+
+    scores = [{"role_family": "销售", "expert_id": x, "indicator_id": k, "score": s}
+              for x, row in (("X1", (8, 6, 4)), ("X2", (9, 6, 3)), ("X3", (8, 5, 4)))
+              for k, s in zip(("K1", "K2", "K3"), row)]
+    path = write_sheets(tmp_path / "weights.xlsx", {sheet_name("weights"): table("weights", scores)})
+    calls = []
+    real = pipeline.batch.compute_inbox_weights
+    monkeypatch.setattr(pipeline.batch, "compute_inbox_weights", lambda *a: calls.append(a) or real(*a))
+    result = kpi("weights", path, "--json")
+    assert result.exit_code == 0, result.output
+    assert len(calls) == 1  # the batch's function, not a second copy of it
+    [family] = json.loads(result.output)
+    assert family["role_family"] == "销售" and round(sum(family["weights"].values()), 9) == 1
+    assert family["weights"]["K1"] > family["weights"]["K2"] > family["weights"]["K3"]

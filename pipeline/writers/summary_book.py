@@ -34,6 +34,7 @@ from pipeline.findings import ERROR, WARNING, Finding, sort_findings
 from pipeline.kinds import DIMENSIONS
 from pipeline.policy import Policy
 from pipeline.scoring import CALIBRATION_MIN_EMPLOYEES, DETAIL_COLUMNS, TOTAL_COLUMNS, Scores
+from pipeline.texts import plural
 from pipeline.writers.common import FONT, close_workbook, display_width, fit_width, new_workbook
 from pipeline.writers.scorecards import (
     AMBER,
@@ -713,7 +714,7 @@ def _write_warnings(book: _Book, findings: list[Finding]) -> None:
     sheet.hide_gridlines(2)
     sheet.write_string(0, 0, book.T("错误与警告", "Errors and warnings"), f.title)
     sheet.write_string(1, 0, book.T(f"共 {errors} 个错误、{warnings} 个警告。错误使相关员工无法评分,警告请核实。",
-                                    f"{errors} errors, {warnings} warnings. An error keeps the employees it "
+                                    f"{plural(errors, 'error')}, {plural(warnings, 'warning')}. An error keeps the employees it "
                                     "concerns from being scored; check the warnings."), f.subtitle)
     headers = [("级别", "Severity"), ("规则", "Rule"), ("文件", "File"), ("工作表", "Sheet"), ("单元格", "Cell"),
                ("员工", "Employee"), ("周期", "Period"), ("问题(中文)", "Message (zh)"),
