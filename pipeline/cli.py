@@ -432,7 +432,7 @@ def unscored_lines(unscored, lang: str, limit: int = 10) -> list[str]:
         if len(reasons) > 1:
             lines.extend(f"        · {reason}" for reason in reasons)
         if item.where:
-            lines.append(f"        {say('位置', 'where', lang, ' ')}: {item.where}")
+            lines.append(f"        {say('位置', 'where', lang)}: {item.where}")
     if len(unscored) > limit:
         more = len(unscored) - limit
         lines.append(say(f"    ……还有 {more} 人,见 summary.xlsx", f"    ... and {more} more in summary.xlsx", lang))
@@ -453,7 +453,7 @@ def print_run_summary(result, lang: str) -> None:
     click.echo("  " + counts_line(len(result.errors), len(result.warnings), lang))
     listed, more = shown_warnings(result.warnings)
     if listed:
-        click.echo("\n".join("  " + line for line in format_findings(listed, lang).splitlines()))
+        click.echo("\n".join("  " + line if line else "" for line in format_findings(listed, lang).splitlines()))
         if more:
             click.echo(say(f"  还有 {more} 条警告,见 summary.xlsx", f"  and {more} more in summary.xlsx", lang, " / "))
         click.echo("")
