@@ -18,9 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import click
-
 from pipeline.findings import BilingualError
+from pipeline.texts import plural, say
 
 MANIFEST_VERSION = 1
 MANIFEST_PATH = "audit/manifest.json"  # relative to the period's output folder
@@ -196,11 +195,7 @@ def _hash_or_none(path: Path) -> str | None:
         return None
 
 
-def _say(lang: str, zh: str, en: str) -> str:
-    return {"zh": zh, "en": en}.get(lang, f"{zh} / {en}")
-
-
-def format_report(report: VerifyReport, lang: str = "both") -> str:
+def format_report(report: VerifyReport, lang: str = "zh") -> str:
     """Screen text: one line per problem file, then a verdict."""
     lines = []
     groups = (
@@ -212,56 +207,19 @@ def format_report(report: VerifyReport, lang: str = "both") -> str:
     )
     for names, zh, en in groups:
         for name in names:
-            lines.append(f"{_say(lang, zh, en)}: {name}")
+            lines.append(f"{say(zh, en, lang, ' / ')}: {name}")
     if report.ok:
-        lines.append(_say(lang, f"校验通过:{report.checked} 个输出文件与清单一致。",
-                          f"Verified: all {report.checked} output files match the manifest."))
+        lines.append(say(f"校验通过:{report.checked} 个输出文件与清单一致。",
+                         f"Verified: all {report.checked} output files match the manifest.", lang))
     else:
         problems = len(report.changed) + len(report.missing) + len(report.unexpected)
-        lines.append(_say(lang, f"校验失败:{problems} 个文件与清单不符(共检查 {report.checked} 个)。",
-                          f"Verification failed: {problems} file(s) do not match the manifest "
-                          f"({report.checked} checked)."))
+        lines.append(say(f"校验失败:{problems} 个文件与清单不符(共检查 {report.checked} 个)。",
+                         f"Verification failed: {plural(problems, 'file does', 'files do')} not match the manifest "
+                         f"({report.checked} checked).", lang))
     return "\n".join(lines)
-
-
-_VERIFY_HELP = """Re-hash every output file of a period against its audit manifest.
-
-\b
-按审计清单重新计算输出文件的 SHA-256,列出被修改、缺失和清单外的文件。
-Exit status: 0 everything matches / 全部一致, 1 anything changed, missing or unexpected,
-or no manifest / 有不一致或没有清单。
-
-\b
-Examples / 示例:
-  kpi verify output/2026-10
-  kpi verify output/2026-Q3 --json
-"""
-
-
-@click.command("verify", help=_VERIFY_HELP)
-@click.argument("period_dir", metavar="DIR/P", type=click.Path())
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON. 以 JSON 输出。")
-@click.option("--lang", type=click.Choice(["zh", "en", "both"]), default="both", show_default=True,
-              help="Language of messages. 提示语言。")
-@click.pass_context
-def verify_command(ctx: click.Context, period_dir: str, as_json: bool, lang: str) -> None:
-    try:
-        report = verify(Path(period_dir))
-    except ManifestError as exc:
-        click.echo(exc.message(lang), err=True)
-        if as_json:
-            click.echo(json.dumps({"ok": False, "error": exc.message("en"),
-                                   "error_zh": exc.message("zh")}, ensure_ascii=False, indent=2))
-        ctx.exit(1)
-    if as_json:
-        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
-    else:
-        click.echo(format_report(report, lang))
-    ctx.exit(0 if report.ok else 1)
 
 
 __all__ = [
     "MANIFEST_PATH", "MANIFEST_VERSION", "ManifestError", "VerifyReport", "build_manifest",
-    "format_report", "load_manifest", "manifest_bytes", "sha256_file", "verify", "verify_command",
-    "write_manifest",
+    "format_report", "load_manifest", "manifest_bytes", "sha256_file", "verify", "write_manifest",
 ]

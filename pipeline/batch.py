@@ -506,14 +506,13 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
                              findings=sort_findings([no_data, *this]), seconds=seconds,
                              policy_grades=policy.grades, other_periods=sort_findings(other),
                              periods_in_inbox=held, no_data=True, housekeeping=housekeeping)
-        scores = score_period(inputs, policy, period)
-        weight_results, weight_findings = _weights(inputs, policy)
-        erring = _files_with_errors(inputs.findings + scores.findings + weight_findings)
+        scores, weight_results, all_findings = score_inputs(inputs, policy, period)
+        erring = _files_with_errors(all_findings)
         for wb in workbooks:  # only an errors workbook reads a file again: the others' bytes go
             if wb.file not in erring:
                 wb.release_bytes()
         # What concerns rows of other periods is shown, labelled, but does not count in this run.
-        this, other = split_by_period(inputs.findings + scores.findings + weight_findings, period)
+        this, other = split_by_period(all_findings, period)
         other = sort_findings(other)
         findings = sort_findings(this)
         shown = sort_findings(this + [other_period_finding(f, period) for f in other])
@@ -620,8 +619,17 @@ def changed_inputs(workbooks: list[WorkbookRead]) -> list[Finding]:
     return changed
 
 
-def _weights(inputs: Inputs, policy: Policy):
-    """Weights from expert scores and AHP sheets, when the inbox has a weights file."""
+def score_inputs(inputs: Inputs, policy: Policy, period: str):
+    """(scores, weight results, every finding) of validated inputs for `period`: what `run`
+    reports, and what `validate --period` counts, so the two always agree."""
+    scores = score_period(inputs, policy, period)
+    weight_results, weight_findings = compute_inbox_weights(inputs, policy)
+    return scores, weight_results, inputs.findings + scores.findings + weight_findings
+
+
+def compute_inbox_weights(inputs: Inputs, policy: Policy):
+    """Weights from expert scores and AHP sheets of every weights file of validated inputs (a
+    copy set aside excepted): the batch's and `kpi weights`' one way of computing them."""
     weight_books = [wb for wb in inputs.workbooks if wb.kind == "weights" and wb.copy_of is None]
     if not weight_books:
         return [], []

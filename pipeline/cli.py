@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sys
 from collections import Counter
@@ -14,22 +15,19 @@ from pipeline import __version__, guard, signals
 from pipeline.findings import BilingualError, Finding, sort_findings
 from pipeline.policy import PolicyError, load_policy
 from pipeline.signals import stop_on_signals
+from pipeline.texts import plural, say
 
 LANG = click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
-                    help="zh: Chinese with English beside it; en: English only.")
+                    help="zh: Chinese with English beside it; en: English only. 中文(附英文)或仅英文。")
 POLICY = click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
                       help="Policy YAML (defaults: config/policy.yaml shipped with the package).")
-
-
-def _say(zh: str, en: str, lang: str) -> str:
-    return en if lang == "en" else f"{zh} {en}"
 
 
 def _policy(path: Path | None, lang: str):
     try:
         return load_policy(path)
     except PolicyError as exc:
-        click.echo(exc.message("en" if lang == "en" else "both"), err=True)
+        click.echo(exc.message(lang), err=True)
         sys.exit(2)
 
 
@@ -38,7 +36,7 @@ def format_findings(findings: list[Finding], lang: str) -> str:
     lines: list[str] = []
     current = None
     for f in sort_findings(findings):
-        file = f.file or _say("(收件箱)", "(inbox)", lang)
+        file = f.file or say("(收件箱)", "(inbox)", lang)
         if file != current:
             current = file
             lines.append("")
@@ -51,14 +49,138 @@ def format_findings(findings: list[Finding], lang: str) -> str:
     return "\n".join(lines)
 
 
-class _LazyGroup(click.Group):
+# Help and usage errors in both languages: click's own words are English only.
+HELP_OPTION_TEXT = "显示本帮助并退出。 Show this message and exit."
+COMMAND_SUMMARIES = {  # each command in one line of `kpi --help` (others: their help's first sentence)
+    "demo": ("生成示例公司并运行一次", "write an example company and run it"),
+    "diff": ("比较两个工作簿", "compare two workbooks"),
+    "run": ("校验、计分并输出一个考核周期", "validate, score and write one period"),
+    "templates": ("生成空白模板", "write the blank templates"),
+    "trace": ("追溯计分卡上每个数字的来源", "trace a scorecard's numbers to their input cells"),
+    "validate": ("逐个单元格检查收件箱", "check the inbox, cell by cell"),
+    "verify": ("按审计清单校验输出文件", "check a period's files against its audit manifest"),
+    "weights": ("由专家打分和层次分析法计算指标权重", "indicator weights from expert scores and AHP"),
+}
+
+
+class _BilingualHelp:
+    """Usage line, section titles and the help option in Chinese with English beside them."""
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.help = HELP_OPTION_TEXT
+        return option
+
+    def format_usage(self, ctx, formatter) -> None:
+        english = guard.lang_of(ctx.meta.get("kpi.argv", [])) == "en"
+        formatter.write_usage(ctx.command_path, " ".join(self.collect_usage_pieces(ctx)),
+                              prefix="Usage: " if english else "用法 Usage: ")
+
+    def format_options(self, ctx, formatter) -> None:
+        rows = [param.get_help_record(ctx) for param in self.get_params(ctx)
+                if not isinstance(param, click.Argument)]
+        if any(rows):
+            with formatter.section("选项 Options"):
+                formatter.write_dl([row for row in rows if row])
+
+
+class _Command(_BilingualHelp, click.Command):
+    pass
+
+
+def _hint(exc: click.UsageError) -> str:
+    """How the command line names the parameter a usage error is about ('--period', 'INBOX')."""
+    param = getattr(exc, "param", None)
+    if param is not None and exc.ctx is not None:
+        try:
+            return param.get_error_hint(exc.ctx)
+        except Exception:  # an older click without the hint: name the parameter plainly
+            return param.name or ""
+    hint = getattr(exc, "param_hint", None) or ""
+    return " / ".join(hint) if isinstance(hint, (list, tuple)) else str(hint)
+
+
+def usage_error_zh(exc: click.UsageError) -> str:
+    """The Chinese of a usage error click words in English: the usual slips, said plainly."""
+    message = exc.format_message()
+    if isinstance(exc, click.NoSuchOption):
+        guesses = sorted(exc.possibilities or [])
+        return f"没有选项 {exc.option_name}" + (f",是否想用 {'、'.join(guesses)}?" if guesses else "。")
+    if isinstance(exc, click.MissingParameter):
+        what = "参数" if isinstance(exc.param, click.Argument) else "选项"
+        return f"缺少{what} {_hint(exc)}。"
+    if isinstance(exc, click.BadParameter):
+        hint = _hint(exc)
+        found = re.search(r"'([^']*)' does not exist", message)
+        if found:
+            return f"{hint}:“{found.group(1)}”不存在,请检查路径。"
+        found = re.search(r"'([^']*)' is a (file|directory)", message)
+        if found:
+            should = "文件夹" if found.group(2) == "file" else "文件"
+            return f"{hint}:“{found.group(1)}”应为{should}。"
+        found = re.search(r"'([^']*)' is not one of (.*)\.", message)
+        if found:
+            return f"{hint}:“{found.group(1)}”不是可选的值,可选:{found.group(2)}。"
+        if "range" in message:
+            return f"{hint}:超出允许的范围。"
+        return f"{hint} 的值无效。"
+    found = re.match(r"No such command '(.*)'", message)
+    if found:
+        return f"没有命令“{found.group(1)}”。用 kpi --help 查看全部命令。"
+    found = re.match(r"Got unexpected extra arguments? \((.*)\)", message)
+    if found:
+        return f"多余的参数:{found.group(1)}。"
+    return "命令行用法有误。"
+
+
+def _bilingual_usage_error(exc: click.UsageError, lang: str) -> None:
+    """`exc`, shown with a Chinese line beside click's English (English only with --lang en)."""
+
+    def show(file=None) -> None:
+        file = file or sys.stderr
+        ctx = exc.ctx
+        if ctx is not None:
+            helps = ctx.command.get_help_option_names(ctx) if ctx.command.get_help_option(ctx) else []
+            click.echo(ctx.get_usage(), file=file, color=ctx.color)
+            if helps:
+                option = max(helps, key=len)
+                click.echo(say(f"用 '{ctx.command_path} {option}' 查看帮助。",
+                               f"Try '{ctx.command_path} {option}' for help.", lang), file=file)
+            click.echo("", file=file)
+        click.echo(say(f"错误:{usage_error_zh(exc)}", f"Error: {exc.format_message()}", lang, "\n"), file=file)
+
+    if not getattr(exc, "_kpi_bilingual", False):
+        exc.show = show  # type: ignore[method-assign]
+        exc._kpi_bilingual = True  # type: ignore[attr-defined]
+
+
+class _LazyGroup(_BilingualHelp, click.Group):
     """Commands whose modules are imported only when used: `kpi run` need not load openpyxl.
 
     Also the one place every command passes through: each gets the exit codes in its help, and
     whatever escapes a command ends as one line and an exit code (`_guarded`), never a traceback.
+    Help and usage errors are bilingual here too.
     """
 
-    lazy = {"verify": ("pipeline.audit", "verify_command"), "trace": ("pipeline.trace", "trace_command")}
+    lazy: dict[str, tuple[str, str]] = {}  # name -> (module, attribute) of a command loaded on first use
+    command_class = _Command
+
+    def format_options(self, ctx, formatter) -> None:
+        super().format_options(ctx, formatter)
+        self.format_commands(ctx, formatter)
+
+    def format_commands(self, ctx, formatter) -> None:
+        commands = [(name, self.get_command(ctx, name)) for name in self.list_commands(ctx)]
+        commands = [(name, cmd) for name, cmd in commands if cmd is not None and not cmd.hidden]
+        if commands:
+            limit = formatter.width - 6 - max(len(name) for name, _ in commands)
+            rows = []
+            for name, cmd in commands:
+                zh, en = COMMAND_SUMMARIES.get(name, ("", ""))
+                rows.append((name, f"{zh} {en}" if zh else cmd.get_short_help_str(limit)))
+            with formatter.section("命令 Commands"):
+                formatter.write_dl(rows)
 
     def list_commands(self, ctx):
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))
@@ -78,7 +200,11 @@ class _LazyGroup(click.Group):
 
     def make_context(self, info_name, args, parent=None, **extra):
         argv = list(args)  # kept for the crash report and the guard's language, before parsing
-        ctx = super().make_context(info_name, args, parent=parent, **extra)
+        try:
+            ctx = super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            _bilingual_usage_error(exc, guard.lang_of(argv))
+            raise
         ctx.meta["kpi.argv"] = argv
         return ctx
 
@@ -91,6 +217,9 @@ class _LazyGroup(click.Group):
         with stop_on_signals():
             try:
                 return super().invoke(ctx)
+            except click.UsageError as exc:  # a slip on the command line: said in both languages
+                _bilingual_usage_error(exc, guard.lang_of(ctx.meta.get("kpi.argv", sys.argv[1:])))
+                raise
             except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
                 raise
             except BrokenPipeError:  # the reader of a pipe went away (`kpi validate | head`): click's case
@@ -116,7 +245,7 @@ def _guarded(ctx: click.Context, exc: BaseException) -> int:
         return 128 + signum
     if isinstance(exc, (BilingualError, PolicyError)) and not isinstance(exc, guard.EnvironmentFailure):
         # a message meant for the person (a lock held, a missing inbox): a usage problem
-        guard.echo_line(exc.message("en" if lang == "en" else "both"))
+        guard.echo_line(exc.message(lang))
         return 2
     report = guard.write_crash_report(exc, argv)
     guard.echo_line(guard.failure_line(exc, command=name, output=_output_of(ctx, name, cmd, rest), report=report, lang=lang))
@@ -140,10 +269,6 @@ def _output_of(ctx: click.Context, name: str, cmd, rest: list[str]) -> Path | No
     return None
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 def other_periods_line(other: list[Finding], lang: str) -> str:
     """"N more findings concern other periods (2026-09)": said once, not counted as this run's."""
     periods = sorted({f.period for f in other})
@@ -151,22 +276,22 @@ def other_periods_line(other: list[Finding], lang: str) -> str:
         en = f"1 more finding concerns another period ({', '.join(periods)})"
     else:
         en = f"{len(other)} more findings concern other periods ({', '.join(periods)})"
-    return _say(f"另有 {len(other)} 条问题属于其他考核周期 ({'、'.join(periods)})", en, lang)
+    return say(f"另有 {len(other)} 条问题属于其他考核周期 ({'、'.join(periods)})", en, lang)
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
              epilog=guard.EXIT_CODES_HELP)
-@click.version_option(__version__, prog_name="kpi")
+@click.version_option(__version__, prog_name="kpi", help="显示版本并退出。 Show the version and exit.")
 def main() -> None:
-    """KPI scorecards from the Excel templates HR already fills.
+    """由 HR 填写的 Excel 模板生成 KPI 计分卡。 KPI scorecards from the Excel templates HR already fills.
 
     \b
-    Typical month:
-      kpi templates                       # blank templates (once)
-      kpi validate inbox/                 # check HR's files, cell by cell
-      kpi run inbox/ --period 2026-10     # score everyone, write output/2026-10/
-      kpi verify output/2026-10           # prove the files are the ones produced
-    Try it now:  kpi demo example
+    每月流程 Typical month:
+      kpi templates                       # 空白模板(一次) blank templates (once)
+      kpi validate inbox/                 # 逐个单元格检查 check HR's files, cell by cell
+      kpi run inbox/ --period 2026-10     # 计分并写入 score everyone, write output/2026-10/
+      kpi verify output/2026-10           # 证明文件未被改动 prove the files are the ones produced
+    马上试试 Try it now:  kpi demo example
     """
 
 
@@ -200,11 +325,11 @@ def templates(out_dir: Path, library: Path | None, lang: str) -> None:
     path = write_ratings_template(out_dir / "ratings.xlsx", indicators)
     rated = int((indicators["method"] == "rating").sum())
     click.echo(str(path))
-    click.echo(_say(f"评分类指标 {rated} 个", f"{_plural(rated, 'rating indicator')}", lang))
+    click.echo(say(f"评分类指标 {rated} 个", f"{plural(rated, 'rating indicator')}", lang))
     if problems:
         click.echo(format_findings(problems, lang), err=True)
-        click.echo(_say(f"{library.name} 中有 {len(problems)} 个错误,出错的行未列入;请先修正(kpi validate)。",
-                        f"{_plural(len(problems), 'error')} in {library.name}: the rows with errors are left out; "
+        click.echo(say(f"{library.name} 中有 {len(problems)} 个错误,出错的行未列入;请先修正(kpi validate)。",
+                        f"{plural(len(problems), 'error')} in {library.name}: the rows with errors are left out; "
                         "fix them first (kpi validate).", lang), err=True)
         sys.exit(1)
 
@@ -219,7 +344,7 @@ def _indicator_library(path: Path, lang: str):
     if workbook.kind != "indicators":
         if workbook.findings:
             click.echo(format_findings(workbook.findings, lang), err=True)
-        click.echo(_say(f"{path.name} 不是指标库(需要“指标库 Indicators”工作表或其表头)。",
+        click.echo(say(f"{path.name} 不是指标库(需要“指标库 Indicators”工作表或其表头)。",
                         f"{path.name} is not an indicator library (expected the 指标库 Indicators sheet "
                         "or its headers).", lang), err=True)
         sys.exit(2)
@@ -234,6 +359,17 @@ def validate_inbox(inbox: Path, policy, period: str | None = None):
     from pipeline.validate import validate
 
     return validate(read_inbox(inbox, policy.limits), policy, period)
+
+
+def findings_for_period(inputs, policy, period: str) -> list:
+    """What `kpi run` would report for `period` (scoring's and the weights' findings too), so
+    `validate --period` and `run` count the same errors and warnings; nothing is written."""
+    from pipeline.batch import inbox_periods, no_data_finding, score_inputs
+
+    no_data = no_data_finding(period, inbox_periods(inputs))
+    if no_data is not None:
+        return [no_data, *inputs.findings]
+    return score_inputs(inputs, policy, period)[2]
 
 
 @main.command("validate")
@@ -267,7 +403,7 @@ def validate_command(inbox: Path, period: str | None, as_json: bool, policy_path
     if period:  # what concerns rows of other periods is listed, labelled, and does not fail the check
         from pipeline.batch import other_period_finding, split_by_period
 
-        findings, other = split_by_period(findings, period)
+        findings, other = split_by_period(findings_for_period(inputs, policy, period), period)
     errors = sum(f.is_error for f in findings)
     listed = findings + [other_period_finding(f, period) for f in other]
     if as_json:
@@ -277,9 +413,9 @@ def validate_command(inbox: Path, period: str | None, as_json: bool, policy_path
         if listed:
             click.echo(format_findings(listed, lang))
             click.echo("")
-        click.echo(_say(f"已检查 {files} 个文件:{errors} 个错误,{len(findings) - errors} 个警告。",
-                        f"Checked {_plural(files, 'file')}: {_plural(errors, 'error')}, "
-                        f"{_plural(len(findings) - errors, 'warning')}.", lang))
+        click.echo(say(f"已检查 {files} 个文件:{errors} 个错误,{len(findings) - errors} 个警告。",
+                        f"Checked {plural(files, 'file')}: {plural(errors, 'error')}, "
+                        f"{plural(len(findings) - errors, 'warning')}.", lang))
         if other:
             click.echo(other_periods_line(other, lang))
     sys.exit(1 if errors else 0)
@@ -305,36 +441,69 @@ def _progress_factory():
     return factory
 
 
-# Warnings about a whole input file that the run's console names (the others are counted): a
-# copy that was ignored, a file that changed while the run read it.
+# Warnings about a whole input file (a copy that was ignored, a file that changed while the run
+# read it): listed before the others, whatever their file.
 FILE_NOTICES = frozenset({"duplicate_file", "input_changed"})
+SHOWN_WARNINGS = 10  # the console lists this many; summary.xlsx holds them all
+
+
+def shown_warnings(warnings: list[Finding], limit: int = SHOWN_WARNINGS) -> tuple[list[Finding], int]:
+    """The warnings the console lists (file notices first, then by file, sheet and cell) and how
+    many more there are."""
+    ordered = sort_findings(warnings)
+    ordered = [f for f in ordered if f.rule in FILE_NOTICES] + [f for f in ordered if f.rule not in FILE_NOTICES]
+    return ordered[:limit], max(len(ordered) - limit, 0)
+
+
+def counts_line(errors: int, warnings: int, lang: str) -> str:
+    """"2 errors, 1 warning": the same words for validate and run."""
+    return say(f"错误 {errors} 个,警告 {warnings} 个", f"{plural(errors, 'error')}, {plural(warnings, 'warning')}", lang,
+               ";")
+
+
+def unscored_lines(unscored, lang: str, limit: int = 10) -> list[str]:
+    """Each unscored employee with every reason (one a line) and where to look."""
+    lines = []
+    for item in unscored.head(limit).itertuples(index=False):
+        reasons = str(item.reason_en if lang == "en" else item.reason_zh).split("\n")
+        if lang != "en":
+            reasons = [f"{zh} {en}" for zh, en in zip(reasons, str(item.reason_en).split("\n"))]
+        name = item.name if isinstance(item.name, str) else ""
+        head = f"    - {item.employee_id}" + (f" {name}" if name else "") + ":"
+        lines.append(head + (f" {reasons[0]}" if len(reasons) == 1 else ""))
+        if len(reasons) > 1:
+            lines.extend(f"        · {reason}" for reason in reasons)
+        if item.where:
+            lines.append(f"        {say('位置', 'where', lang)}: {item.where}")
+    if len(unscored) > limit:
+        more = len(unscored) - limit
+        lines.append(say(f"    ……还有 {more} 人,见 summary.xlsx", f"    ... and {more} more in summary.xlsx", lang))
+    return lines
 
 
 def print_run_summary(result, lang: str) -> None:
-    """One screen: scored, unscored (why), warnings, grade distribution, where the files are."""
+    """One screen: scored, unscored (every reason), the warnings, grade distribution, where the files are."""
     scores = result.scores
     totals = scores.totals
-    click.echo(click.style(_say(f"考核周期 {result.period}", f"Period {result.period}", lang), bold=True))
-    click.echo(_say(f"  已评分 {len(totals)} 人,未评分 {len(scores.unscored)} 人",
-                    f"  scored {len(totals)}, not scored {len(scores.unscored)}", lang))
+    click.echo(click.style(say(f"考核周期 {result.period}", f"Period {result.period}", lang), bold=True))
+    click.echo("  " + say(f"已评分 {len(totals)} 人,未评分 {len(scores.unscored)} 人",
+                          f"scored {len(totals)}, not scored {len(scores.unscored)}", lang, ";"))
     grades = Counter(totals["grade"])
     if grades:
         order = [g.grade for g in result.policy_grades] or sorted(grades)
-        click.echo(_say("  等级分布", "  grades", lang) + ": " + "  ".join(f"{g}={grades.get(g, 0)}" for g in order))
-    errors, warnings = len(result.errors), len(result.warnings)
-    click.echo(_say(f"  错误 {errors} 个,警告 {warnings} 个", f"  errors {errors}, warnings {warnings}", lang))
-    for f in result.warnings:
-        if f.rule in FILE_NOTICES:
-            click.echo(f"    ! {f.file}: {f.message_en if lang == 'en' else f'{f.message_zh} {f.message_en}'}")
+        click.echo("  " + say("等级分布", "grades", lang) + ": " + "  ".join(f"{g}={grades.get(g, 0)}" for g in order))
+    click.echo("  " + counts_line(len(result.errors), len(result.warnings), lang))
+    listed, more = shown_warnings(result.warnings)
+    if listed:
+        click.echo("\n".join("  " + line if line else "" for line in format_findings(listed, lang).splitlines()))
+        if more:
+            click.echo(say(f"  还有 {more} 条警告,见 summary.xlsx", f"  and {more} more in summary.xlsx", lang, " / "))
+        click.echo("")
     if result.other_periods:
         click.echo("  " + other_periods_line(result.other_periods, lang))
-    for item in scores.unscored.head(10).itertuples(index=False):
-        reason = item.reason_en if lang == "en" else item.reason_zh
-        where = f"  [{item.where}]" if item.where else ""
-        click.echo(f"    - {item.employee_id} {item.name if isinstance(item.name, str) else ''}: {reason}{where}")
-    if len(scores.unscored) > 10:
-        click.echo(_say(f"    ……另有 {len(scores.unscored) - 10} 人,见 summary.xlsx", f"    ... {len(scores.unscored) - 10} more in summary.xlsx", lang))
-    click.echo(_say(f"  输出: {result.period_dir}", f"  output: {result.period_dir}", lang))
+    for line in unscored_lines(scores.unscored, lang):
+        click.echo(line)
+    click.echo("  " + say(f"输出: {result.period_dir}", f"output: {result.period_dir}", lang))
     for sub in ("departments", "summary.xlsx", "errors", "audit/manifest.json"):
         if (result.period_dir / sub).exists():
             click.echo(f"    {result.period_dir / sub}")
@@ -386,7 +555,7 @@ def run_command(inbox: Path, period: str, out_dir: Path, strict: bool, jobs: int
             click.echo("")
         for f in result.errors:
             if f.rule == "no_period_data":
-                click.echo(f.message("en" if lang == "en" else "both"))
+                click.echo(f.message(lang))
     else:
         if result.errors:
             click.echo(format_findings(result.errors, lang))
@@ -400,7 +569,7 @@ def run_command(inbox: Path, period: str, out_dir: Path, strict: bool, jobs: int
 @click.option("--period", default="2026-10", show_default=True)
 @LANG
 def demo_command(folder: Path, period: str, lang: str) -> None:
-    """Write a filled example company (seed 003: 15 sales, 25 R&D, 10 admin) into FOLDER/inbox
+    """Write a filled example company (50 people: 15 sales, 25 R&D, 10 admin) into FOLDER/inbox
     and run the monthly batch on it into FOLDER/output.
 
     \b
@@ -411,27 +580,28 @@ def demo_command(folder: Path, period: str, lang: str) -> None:
 
     inbox = folder / "inbox"
     info = build_demo_inbox(inbox)
-    click.echo(_say(f"示例公司已写入 {inbox}(含 {len(info['mistakes'])} 处故意的错误)",
+    click.echo(say(f"示例公司已写入 {inbox}(含 {len(info['mistakes'])} 处故意的错误)",
                     f"Example company written to {inbox} (with {len(info['mistakes'])} planted mistakes)", lang))
     result = run_batch(inbox, period, folder / "output", load_policy(), lang=lang,
                        progress_factory=_progress_factory())
     print_run_summary(result, lang)
     click.echo("")
-    click.echo(_say("打开部门计分卡:", "Open the department scorecards:", lang))
+    click.echo(say("打开部门计分卡:", "Open the department scorecards:", lang))
     for path in sorted((result.period_dir / "departments").glob("*.xlsx")):
         click.echo(f"    {path}")
     errors_dir = result.period_dir / "errors"
     if errors_dir.exists():
-        click.echo(_say("故意的错误标注在:", "The planted mistakes are marked in:", lang))
+        click.echo(say("故意的错误标注在:", "The planted mistakes are marked in:", lang))
         for path in sorted(errors_dir.glob("*.xlsx")):
             click.echo(f"    {path}")
 
 
 def compute_weights_file(path: Path, policy):
-    """Weights (expert scores and AHP) of one weights workbook, with every finding."""
+    """Weights (expert scores and AHP) of one weights workbook, with every finding: validated and
+    computed as the batch does for a weights file in the inbox."""
+    from pipeline.batch import compute_inbox_weights
     from pipeline.reader import read_workbook
     from pipeline.validate import validate
-    from pipeline.weights import compute_weights, read_ahp_sheets
 
     workbook = read_workbook(path, path.name, policy.limits)
     if workbook.kind not in (None, "weights") and not workbook.findings:
@@ -442,16 +612,13 @@ def compute_weights_file(path: Path, policy):
     findings = [f for f in inputs.findings if f.rule not in ("missing_input",)]
     if workbook.kind != "weights":
         return [], findings
-    experts = inputs.expert_scores
-    sheets = read_ahp_sheets(path, workbook.data) if workbook.matrices else []
-    results, weight_findings = compute_weights(experts if not experts.empty else None, sheets,
-                                               ri_table=policy.ri_table, file=path.name)
+    results, weight_findings = compute_inbox_weights(inputs, policy)
     return results, findings + weight_findings
 
 
 @main.command("weights")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Results as JSON on stdout (SPEC §4 format).")
+@click.option("--json", "as_json", is_flag=True, help="Results as JSON on stdout (one object per role family: weights, λmax, CI, RI, CR, Kendall's W).")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a weights workbook (权重 Weights, 一致性 Consistency).")
 @click.option("--period", help="With --out: also a pre-filled 岗位指标 RoleKPIs sheet for this period.")
@@ -494,7 +661,7 @@ def weights_command(file: Path, as_json: bool, out_path: Path | None, period: st
                 click.echo("  " + "  ".join(f"{k}={v:.4f}" for k, v in figures.items() if v is not None))
             if r.kendall_w is not None:  # the figure, and what it means for using the weights
                 meaning = kendall_w_meaning(r.kendall_w)
-                click.echo(f"  Kendall W={r.kendall_w:.4f}  " + _say(meaning["zh"] + "。", meaning["en"] + ".", lang))
+                click.echo(f"  Kendall W={r.kendall_w:.4f}  " + say(meaning["zh"] + "。", meaning["en"] + ".", lang))
         if findings:
             click.echo(format_findings(findings, lang))
         if out_path is not None and results:
@@ -569,6 +736,68 @@ def diff_command(a: str, b: str, tolerance: float, by_key: tuple[str, ...], by_p
                                by_position=by_position)
         click.echo(diff.report_written_note(out, lang), err=as_json)
     sys.exit(1 if result.changes else 0)
+
+
+@main.command("verify")
+@click.argument("period_dir", metavar="DIR/P", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="The result as JSON on stdout. 以 JSON 输出。")
+@LANG
+def verify_command(period_dir: str, as_json: bool, lang: str) -> None:
+    """Re-hash every output file of a period against its audit manifest.
+
+    \b
+    按审计清单重新计算输出文件的 SHA-256,列出被修改、缺失和清单外的文件。
+    Exit 0 when everything matches (全部一致); 1 when a file changed, is missing or is not in
+    the manifest, or there is no manifest (有不一致或没有清单).
+
+    \b
+    Examples / 示例:
+      kpi verify output/2026-10
+      kpi verify output/2026-Q3 --json
+    """
+    from pipeline.audit import ManifestError, format_report, verify
+
+    try:
+        report = verify(Path(period_dir))
+    except ManifestError as exc:
+        click.echo(exc.message(lang), err=True)
+        if as_json:
+            click.echo(json.dumps({"ok": False, "error": exc.message("en"), "error_zh": exc.zh},
+                                  ensure_ascii=False, indent=2))
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_report(report, lang))
+    sys.exit(0 if report.ok else 1)
+
+
+@main.command("trace")
+@click.argument("period_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("employee_id")
+@click.option("--json", "as_json", is_flag=True, help="The trace as JSON on stdout.")
+@LANG
+def trace_command(period_dir: Path, employee_id: str, as_json: bool, lang: str) -> None:
+    """Every number on EMPLOYEE_ID's scorecard with the input cell it came from (file, sheet,
+    cell, SHA-256 of the file) and the formula that made it.
+
+    Exit 1 when the folder has no manifest or the employee is not in it.
+
+    \b
+    Example:  kpi trace output/2026-10 E011
+    """
+    from pipeline.audit import ManifestError
+    from pipeline.trace import TraceError, format_trace, trace_employee
+
+    try:
+        report = trace_employee(period_dir, employee_id)
+    except (TraceError, ManifestError) as exc:
+        click.echo(exc.message(lang), err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2, default=str))
+    else:
+        click.echo(format_trace(report, lang))
 
 
 def entry() -> None:

@@ -536,9 +536,9 @@ def _readme(result: dict) -> str:
     lines = [
         "KPI 演示公司 / demo company",
         "",
-        "一家 50 人的中小企业(种子文章 003):销售部 15 人、研发部 25 人、行政部 10 人,",
+        "一家 50 人的中小企业:销售部 15 人、研发部 25 人、行政部 10 人,",
         "每个部门第一人为经理。考核周期 2026-10(月度)与 2026-Q3(季度,由 7–9 月实际值汇总)。",
-        "A 50-person SME (seed 003): 15 sales, 25 R&D, 10 admin; the first person of each",
+        "A 50-person SME: 15 sales, 25 R&D, 10 admin; the first person of each",
         "department is its manager. Periods 2026-10 (month) and 2026-Q3 (rolled up from July–Sept).",
         "",
         "文件 Files:",

@@ -75,6 +75,7 @@ from pipeline.safety import (
     sheet_parts,
     utf8_xml,
 )
+from pipeline.texts import say
 from pipeline.writers.common import display_width, fit_width, new_workbook, safe_sheet_name
 
 MAX_UNCOMPRESSED = 200 * 1024 * 1024  # bytes a workbook may inflate to before we refuse it
@@ -1185,7 +1186,8 @@ def _what(change: CellChange) -> str:
 
 
 def _say(lang: str, zh: str, en: str) -> str:
-    return en if lang == "en" else f"{zh} / {en}"
+    """The project's `say`, with diff's argument order and a slash between the languages."""
+    return say(zh, en, lang, sep=" / ")
 
 
 def _kind_label(change: CellChange | str, lang: str) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Iterable
 
+from pipeline.texts import say
+
 ERROR = "error"
 WARNING = "warning"
 
@@ -20,9 +22,9 @@ RULES: dict[str, tuple[str, str, str]] = {
     "unreadable": (ERROR, "无法读取该文件:{reason}", "Cannot read this file: {reason_en}"),
     "unknown_kind": (
         ERROR,
-        "无法识别该文件属于哪种模板(工作表名与表头都不匹配)。请使用 `kpi templates` 生成的模板。",
-        "Cannot tell which template this file is (no sheet name or header matches). "
-        "Use a template from `kpi templates`.",
+        "无法识别该文件属于哪种模板(工作表名与表头都不匹配)。{hint}请按模板改写表头,或使用 `kpi templates` 生成的模板。",
+        "Cannot tell which template this file is (no sheet name or header matches). {hint_en}"
+        "Rename the headers as in the template, or use a template from `kpi templates`.",
     ),
     "ambiguous_kind": (
         ERROR,
@@ -93,6 +95,12 @@ RULES: dict[str, tuple[str, str, str]] = {
         ERROR,
         "{what}重复:{key} 同时出现在 {cells}。请只保留一行。",
         "Duplicate {what_en}: {key} appears in {cells}. Keep only one row.",
+    ),
+    "duplicate": (
+        WARNING,
+        "重复的行:{key} 在 {cells} 填了完全相同的内容,只计一次(使用 {kept})。请删除多余的行。",
+        "Duplicate row: {key} is given with the same values in {cells}; it counts once ({kept} is used). "
+        "Delete the extra rows.",
     ),
     "conflict": (
         ERROR,
@@ -409,11 +417,8 @@ class Finding:
         return "!".join(parts)
 
     def message(self, lang: str = "zh") -> str:
-        if lang == "en":
-            return self.message_en
-        if lang == "zh":
-            return self.message_zh
-        return f"{self.message_zh} / {self.message_en}"
+        """English alone with `en`; otherwise the Chinese with the English beside it."""
+        return say(self.message_zh, self.message_en, lang, " / ")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -483,4 +488,4 @@ class BilingualError(Exception):
 
     def message(self, lang: str = "zh") -> str:
         """English alone with `en`; otherwise Chinese first with English on the next line."""
-        return self.en if lang == "en" else f"{self.zh}\n{self.en}"
+        return say(self.zh, self.en, lang, "\n")

@@ -18,6 +18,7 @@ import traceback
 from pathlib import Path
 
 from pipeline.findings import BilingualError
+from pipeline.texts import say
 
 EXIT_ENVIRONMENT = 3
 
@@ -133,7 +134,7 @@ def failure_line(exc: BaseException, *, command: str, output: Path | None, repor
                     if report else "no crash report could be written")
         zh = f"{command} 意外出错({kind}),已停止;{where_zh}。"
         en = f"{command} stopped on an unexpected error ({kind}); {where_en}."
-    return en if lang == "en" else f"{zh} {en}"
+    return say(zh, en, lang)
 
 
 def stopped_line(signal_name: str, *, command: str, cleaned: bool, lang: str) -> str:
@@ -142,7 +143,7 @@ def stopped_line(signal_name: str, *, command: str, cleaned: bool, lang: str) ->
     command = f"kpi {command}".strip()
     zh = f"{command} 已停止(收到 {how})" + (",未完成的输出已删除。" if cleaned else "。")
     en = f"{command} stopped ({how} received)" + ("; unfinished output was removed." if cleaned else ".")
-    return en if lang == "en" else f"{zh} {en}"
+    return say(zh, en, lang)
 
 
 # ------------------------------------------------------------------------------ crash report

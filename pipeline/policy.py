@@ -16,7 +16,9 @@ import yaml
 
 from pipeline.kinds import DIMENSIONS, RELATIONS
 from pipeline.safety import Limits
+from pipeline.texts import say
 
+MONEY_UNITS = ("元", "万元")  # display.money_unit
 DEFAULT_POLICY_TEXT = resources.files("pipeline").joinpath("default_policy.yaml").read_text("utf-8")
 
 
@@ -25,10 +27,9 @@ class PolicyError(Exception):
         super().__init__(f"{key}: {en}")
         self.key, self.zh, self.en = key, zh, en
 
-    def message(self, lang: str = "both") -> str:
-        zh = f"政策配置错误 {self.key}:{self.zh}"
-        en = f"Policy error at {self.key}: {self.en}"
-        return {"zh": zh, "en": en}.get(lang, f"{zh}\n{en}")
+    def message(self, lang: str = "zh") -> str:
+        """English alone with `en`; otherwise Chinese first with English on the next line."""
+        return say(f"政策配置错误 {self.key}:{self.zh}", f"Policy error at {self.key}: {self.en}", lang, "\n")
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class Policy:
     ri_table: dict[int, float]
     limits: Limits
     keep_runs: int = 10  # archived runs of a period kept in OUT/.history (pipeline.runs)
+    money_unit: str = "元"  # 万元: money in yuan is shown in 10k yuan on scorecards and the summary
     text: str = field(repr=False, default="")
 
     @property
@@ -242,6 +244,10 @@ def parse_policy(text: str) -> Policy:
         confidential = ""
     if not isinstance(confidential, str) or len(confidential) > 60:
         raise PolicyError("display.confidential", "应为不超过 60 个字符的文本", "must be text of at most 60 characters")
+    money_unit = data["display"].get("money_unit")
+    if money_unit not in MONEY_UNITS:
+        raise PolicyError("display.money_unit", f"应为 元 或 万元,现为 {money_unit!r}",
+                          f"must be 元 (yuan) or 万元 (10k yuan), got {money_unit!r}")
     checks = data["checks"]
     per_employee = checks["indicators_per_employee"]
     calibration = checks["calibration"]
@@ -294,7 +300,7 @@ def parse_policy(text: str) -> Policy:
         scale_max=_number(rating, "scale_max", "rating", 1),
         rater_weights=rater_weights, dimension_weights=dimension_weights,
         grades=tuple(grades), forced_distribution=forced, decimals=decimals, max_sheets=max_sheets,
-        missing_months=missing_months, confidential=confidential,
+        missing_months=missing_months, confidential=confidential, money_unit=money_unit,
         weight_sum_tolerance=_number(checks, "weight_sum_tolerance", "checks", 0, 0.5),
         indicators_min=indicators_min, indicators_max=indicators_max,
         performance_weight_min=_number(checks, "performance_weight_min", "checks", 0, 1),

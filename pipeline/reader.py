@@ -157,6 +157,8 @@ class WorkbookRead:
     data: bytes | None = field(default=None, repr=False, compare=False)
     # Set by validation when this file is a copy of another inbox file: its rows are not used.
     copy_of: str | None = None
+    # For a file no template fits: the kind its headers come closest to (what it would have held).
+    closest_kind: str | None = None
 
     @property
     def rows(self) -> int:
@@ -254,6 +256,64 @@ def _kinds_by_headers(grid: list[list]) -> list[str]:
         return []
     top = max(scores.values())
     return [k for k, v in scores.items() if v == top]
+
+
+def _found_headers(grid: list[list], row: int) -> list[str]:
+    """The headers a sheet has in `row` (its first filled row when `row` is -1)."""
+    rows = grid[:HEADER_SCAN_ROWS]
+    if row < 0:
+        row = next((i for i, r in enumerate(rows) if sum(isinstance(v, str) and v.strip() != "" for v in r) >= 2), -1)
+    if row < 0:
+        return []
+    return [" ".join(str(v).split())[:30] for v in rows[row] if isinstance(v, str) and v.strip()]
+
+
+def closest_template(grids: dict[str, list[list]], file: str) -> tuple[Kind, SheetSpec, str, list[str]] | None:
+    """For a file no template fits: the template sheet its headers come closest to (headers that
+    are a template's or its everyday synonyms count twice, near misses such as 完成数 for 完成值
+    once; the file's name breaks ties), that sheet's name in the file and the headers found."""
+    import difflib
+
+    by_name = kind_from_name(file)
+    best: tuple | None = None
+    for sheet, grid in grids.items():
+        for kind in KINDS.values():
+            for spec in kind.tables:
+                aliases = _ALIASES[(kind.name, spec.name)]
+                row, matched, count = _header_row(grid, aliases)
+                found = _found_headers(grid, row if count else -1)
+                near = sum(bool(difflib.get_close_matches(fold(h), list(aliases), n=1, cutoff=0.6)) for h in found)
+                score = (2 * count + near, kind.name == by_name)
+                if found and (best is None or score > best[0]):
+                    best = (score, kind, spec, sheet, found)
+    if best is None:
+        return None
+    if best[0][0] == 0 and by_name is None:  # nothing alike: no template to point at
+        return None
+    _, kind, spec, sheet, found = best
+    if best[0][0] == 0:
+        kind = KINDS[by_name]
+        spec = kind.tables[0]
+    return kind, spec, sheet, found
+
+
+def unknown_kind_finding(grids: dict[str, list[list]], file: str) -> tuple[Finding, str | None]:
+    """"Cannot tell which template": with the closest template's headers and the headers found,
+    so HR sees what to rename; and that template's kind."""
+    closest = closest_template(grids, file)
+    if closest is None:
+        return finding("unknown_kind", file=file), None
+    kind, spec, sheet, found = closest
+    expected_zh = "、".join(f.zh + ("*" if f.required else "") for f in spec.fields)
+    expected_en = ", ".join(f.en + ("*" if f.required else "") for f in spec.fields)
+    shown = found[:15] + (["…"] if len(found) > 15 else [])
+    several = len(kind.tables) > 1
+    hint = (f"最接近的是“{kind.zh}”模板" + (f"的工作表“{spec.zh}”" if several else "") +
+            f",应有表头:{expected_zh}(* 为必填);本文件工作表“{sheet}”的表头是:{'、'.join(shown)}。")
+    hint_en = (f"Closest is the {kind.en} template" + (f" (sheet '{spec.en}')" if several else "") +
+               f", whose headers are: {expected_en} (* required); this file's sheet '{sheet}' has: "
+               f"{', '.join(shown)}. ")
+    return finding("unknown_kind", file=file, sheet=sheet, hint=hint, hint_en=hint_en), kind.name
 
 
 def _named_sheet(sheet_name: str) -> bool:
@@ -758,7 +818,8 @@ def _read_book(result: WorkbookRead, book: _Book) -> None:
     meta_kind, result.version = _meta(book.meta_grid)
     kinds, how = classify(sheet_names, views, meta_kind, book.named)
     if not kinds:
-        result.findings.append(finding("unknown_kind", file=file))
+        unknown, result.closest_kind = unknown_kind_finding(views, file)
+        result.findings.append(unknown)
         return
     if len(kinds) > 1:
         result.findings.append(finding("ambiguous_kind", file=file, kinds=", ".join(kinds)))

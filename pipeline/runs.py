@@ -24,6 +24,7 @@ from pathlib import Path
 
 from pipeline.audit import MANIFEST_PATH, ManifestError, load_manifest, sha256_file
 from pipeline.normalize import parse_period
+from pipeline.texts import say
 
 HISTORY_DIR = ".history"
 
@@ -33,7 +34,7 @@ _PRUNING = ".pruning"  # suffix of an archived run being deleted (finished by th
 
 
 def _both(zh: str, en: str, lang: str) -> str:
-    return en if lang == "en" else f"{zh} / {en}"
+    return say(zh, en, lang, " / ")
 
 
 @dataclass
@@ -106,7 +107,8 @@ class Housekeeping:
                                f"in {self.archived}", lang))
         if self.pruned:
             lines.append(_both(f"已删除最早的 {len(self.pruned)} 次归档运行(output.keep_runs = {self.keep_runs})",
-                               f"Removed the {len(self.pruned)} oldest archived run(s) "
+                               ("Removed the oldest archived run " if len(self.pruned) == 1 else
+                                f"Removed the {len(self.pruned)} oldest archived runs ") +
                                f"(output.keep_runs = {self.keep_runs})", lang))
         for run in self.kept:
             if run.path == self.archived:  # its files were just named with it

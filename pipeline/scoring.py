@@ -356,9 +356,13 @@ class Scores:
 
 
 def _reason_rows(employee_id: str, reasons: list[Finding]) -> dict:
+    """Every distinct reason, not just the first: HR fixes them all before the next run."""
     first = reasons[0]
-    return {"employee_id": employee_id, "reason_zh": first.message_zh, "reason_en": first.message_en,
-            "where": first.where, "rule": first.rule, "problems": len(reasons)}
+    pairs = list(dict.fromkeys((f.message_zh, f.message_en) for f in reasons))  # one line each, both languages alike
+    where = list(dict.fromkeys(f.where for f in reasons if f.where))
+    return {"employee_id": employee_id, "reason_zh": "\n".join(p[0] for p in pairs),
+            "reason_en": "\n".join(p[1] for p in pairs),
+            "where": "; ".join(where), "rule": first.rule, "problems": len(reasons)}
 
 
 def score_period(inputs, policy: Policy, period: str) -> Scores:
@@ -371,7 +375,7 @@ def score_period(inputs, policy: Policy, period: str) -> Scores:
     months = set(period_months(period)) | {period}
     findings: list[Finding] = []
 
-    # Who cannot be scored, and why (first reason shown, the count of others kept).
+    # Who cannot be scored, and why (every reason, and their count).
     reasons: dict[str, list[Finding]] = {}
     for employee_id, blocks in inputs.blocked.items():
         relevant = [f for p, f in blocks if p == "" or p in months or p == period]

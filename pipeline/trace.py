@@ -7,17 +7,17 @@ of each input file), so an auditor can trace a score without the inbox at hand.
 
 from __future__ import annotations
 
-import json
-import sys
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import click
 import openpyxl
 from python_calamine import CalamineWorkbook
 
-from pipeline.audit import ManifestError, load_manifest
+from pipeline.audit import load_manifest
 from pipeline.findings import BilingualError
+from pipeline.texts import say
+from pipeline.writers.common import display_width
 
 
 @dataclass
@@ -99,11 +99,15 @@ def trace_employee(period_dir: Path, employee_id: str) -> TraceReport:
                         formulas.setdefault((str(indicator), item), (cell.coordinate, cell.value))
             total_cell = cells.get("L")
             if total_cell is not None and isinstance(total_cell.value, str) and total_cell.value.startswith("="):
-                for key, words in (("total", ("总分 Total", "Total")), ("total_rounded", ("总分(百分制", "Total (points")),
+                for key, words in (("total_rounded", ("总分(百分制", "Total (points")), ("total", ("总分 Total", "Total")),
                                    ("grade", ("等级 Grade", "Grade")), ("bonus", ("奖金系数", "Bonus"))):
                     if any(label.startswith(w) for w in words) and ("", key) not in formulas:
                         formulas[("", key)] = (total_cell.coordinate, total_cell.value)
                         break
+        if ("", "total") not in formulas and ("", "total_rounded") in formulas:  # one total line: the sum is inside it
+            coordinate, formula = formulas[("", "total_rounded")]
+            inner = re.search(r"SUM\([^)]*\)", formula)
+            formulas[("", "total")] = (coordinate, f"={inner.group(0)}" if inner else formula)
 
     def sha(source: str) -> str:
         return hashes.get(source.split("!", 1)[0], "") if source and "!" in source else ""
@@ -141,11 +145,24 @@ def _number(text: str) -> object:
         return text
 
 
+# What each traced number is, as the scorecard labels it (the JSON keeps the field names).
+ITEM_LABELS = {
+    "weight": ("权重", "Weight"), "base": ("基础值", "Base"), "target": ("目标值", "Target"),
+    "stretch": ("冲刺值", "Stretch"), "actual": ("实际值", "Actual"), "rating": ("评分", "Rating"),
+    "achievement": ("完成率", "Achievement"), "weighted_score": ("加权得分", "Weighted score"),
+    "total": ("总分", "Total"), "total_rounded": ("总分(百分制)", "Points"), "grade": ("等级", "Grade"),
+    "bonus": ("奖金系数", "Bonus"), "not scored": ("未评分", "Not scored"),
+}
+
+
 def format_trace(report: TraceReport, lang: str = "zh") -> str:
+    """One line per number: indicator, what it is, the value, its input cell, formula and hash."""
     lines = [f"{report.employee_id}  {report.period}  {report.scorecard}"]
     for n in report.numbers:
         value = f"{n.value:.6g}" if isinstance(n.value, float) else str(n.value)
-        parts = [f"  {n.indicator_id:<10} {n.item:<15} {value:>14}"]
+        zh, en = ITEM_LABELS.get(n.item, (n.item, n.item))
+        item = say(zh, en, lang)
+        parts = [f"  {n.indicator_id:<10} {item}{' ' * max(1, 24 - display_width(item))}{value:>14}"]
         if n.source:
             parts.append(f"  ← {n.source}")
         if n.formula:
@@ -154,26 +171,3 @@ def format_trace(report: TraceReport, lang: str = "zh") -> str:
             parts.append(f"  sha256 {n.sha256[:16]}…")
         lines.append("".join(parts))
     return "\n".join(lines)
-
-
-@click.command("trace")
-@click.argument("period_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.argument("employee_id")
-@click.option("--json", "as_json", is_flag=True, help="The trace as JSON on stdout.")
-@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True)
-def trace_command(period_dir: Path, employee_id: str, as_json: bool, lang: str) -> None:
-    """Every number on EMPLOYEE_ID's scorecard with the input cell it came from (file, sheet,
-    cell, SHA-256 of the file) and the formula that made it.
-
-    \b
-    Example:  kpi trace output/2026-10 E011
-    """
-    try:
-        report = trace_employee(period_dir, employee_id)
-    except (TraceError, ManifestError) as exc:
-        click.echo(exc.message(lang), err=True)
-        sys.exit(1)
-    if as_json:
-        click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2, default=str))
-    else:
-        click.echo(format_trace(report, lang))

@@ -33,7 +33,7 @@ from pipeline.kinds import (
     WEIGHTS,
     SheetSpec,
 )
-from pipeline.normalize import parse_column, parse_period, period_months
+from pipeline.normalize import is_blank, parse_column, parse_period, period_months
 from pipeline.policy import Policy
 from pipeline.reader import WORKBOOK_SUFFIXES, MatrixSheet, Table, WorkbookRead, kind_from_name
 from pipeline.schemas import schema_failures
@@ -401,7 +401,7 @@ def refused_files(workbooks: list[WorkbookRead]) -> list[RefusedFile]:
         if f is None:
             continue
         zh, en = _short_reason(f)
-        kind = None if f.rule == "unreadable_folder" else kind_from_name(wb.file)
+        kind = None if f.rule == "unreadable_folder" else kind_from_name(wb.file) or wb.closest_kind
         refused.append(RefusedFile(file=wb.file, kind=kind, reason_zh=zh, reason_en=en))
     return refused
 
@@ -499,11 +499,23 @@ def _repeated_keys(inputs: Inputs, names: set[str] | None = None) -> dict[str, p
     return repeated
 
 
+# Free text that does not make two rows different: a row typed twice with another remark is
+# still the same row.
+_REMARKS = frozenset({"data_source", "note", "comment"})
+
+
+def _same(value: object) -> object:
+    """A cell's value as compared between copies of a row (every blank alike)."""
+    return None if is_blank(value) else value
+
+
 def _duplicates(inputs: Inputs, repeated: dict[str, pd.Series] | None = None) -> None:
-    """The same key twice (within a file or across files) is an error naming every cell.
+    """The same key twice (within a file or across files): the same row typed twice is one
+    warning naming every copy and the row is used once; rows whose values differ are an error
+    naming every cell (which one counts would be a guess).
 
     Rows are handled as plain records (not pandas groups): the same actuals file dropped into
-    the inbox twice makes every one of its rows a conflict, and that must stay quick.
+    the inbox twice makes every one of its rows a duplicate, and that must stay quick.
     `repeated`: `_repeated_keys` of the frames as they are (computed here when not given).
     """
     repeated = _repeated_keys(inputs) if repeated is None else repeated
@@ -523,14 +535,35 @@ def _duplicates(inputs: Inputs, repeated: dict[str, pd.Series] | None = None) ->
             rule = "conflict" if is_actuals else "duplicate_key"
             what, what_en = names.get(spec.name, ("", ""))
             column = spec.field(value_field).label
-            wanted = list(dict.fromkeys(key + [value_field, "employee_id", "period", *META]))
+            compared = [f.name for f in spec.fields if f.name not in _REMARKS and f.name in frame]
+            wanted = list(dict.fromkeys(key + [value_field, "employee_id", "period", *compared, *META]))
             groups: dict[tuple, list[dict]] = {}
-            for record in frame.loc[dup, [c for c in wanted if c in frame]].to_dict("records"):
+            rows = frame.loc[dup, [c for c in wanted if c in frame]]
+            for index, record in zip(rows.index.tolist(), rows.to_dict("records"), strict=True):
+                record["_index"] = index
                 groups.setdefault(tuple(record[k] for k in key), []).append(record)
+            conflicting, extra = [], []
             for key_values in sorted(groups, key=lambda values: tuple(map(str, values))):
                 group = groups[key_values]
                 cells = ", ".join(_where(inputs, r, value_field) for r in group)
                 key_text = " / ".join(str(v) for v in key_values)
+                if len({tuple(_same(r[c]) for c in compared) for r in group}) == 1:
+                    # The same row typed twice (or more): used once; one warning on the extra copy.
+                    kept, copies = group[0], group[1:]
+                    first = copies[0]
+                    table = inputs.tables[int(first["_table"])]
+                    also = tuple(table.cell(value_field, int(r["_row"])) for r in copies[1:]
+                                 if r["_table"] == first["_table"])
+                    inputs.findings.append(finding(
+                        "duplicate", file=first["_file"], sheet=first["_sheet"],
+                        cell=table.cell(value_field, int(first["_row"])), column=column,
+                        value=_show(first[value_field]), key=key_text, cells=cells,
+                        kept=_where(inputs, kept, value_field), what=what, what_en=what_en,
+                        employee_id=_text(first.get("employee_id")), period=_text(first.get("period")),
+                        also=also))
+                    extra.extend(r["_index"] for r in copies)
+                    continue
+                conflicting.extend(r["_index"] for r in group)
                 for row in group:
                     inputs.findings.append(finding(
                         rule, file=row["_file"], sheet=row["_sheet"],
@@ -538,7 +571,9 @@ def _duplicates(inputs: Inputs, repeated: dict[str, pd.Series] | None = None) ->
                         column=column, value=_show(row[value_field]), key=key_text, cells=cells,
                         what=what, what_en=what_en, employee_id=_text(row.get("employee_id")),
                         period=_text(row.get("period"))))
-            frame.loc[dup, "_bad"] = True
+            frame.loc[conflicting, "_bad"] = True
+            if extra:
+                inputs.frames[spec.name] = frame.drop(index=extra).reset_index(drop=True)
 
 
 def _text(value: object) -> str:

@@ -14,9 +14,9 @@ from pipeline.audit import (
     build_manifest,
     sha256_file,
     verify,
-    verify_command,
     write_manifest,
 )
+from pipeline.cli import main
 
 POLICY = "rounding: {decimals: 2, mode: half_up}\n# 中文注释\n"
 
@@ -56,7 +56,7 @@ def make_manifest(inbox, out):
 
 
 def invoke(*args):
-    return CliRunner().invoke(verify_command, [str(a) for a in args])
+    return CliRunner().invoke(main, ["verify", *(str(a) for a in args)])
 
 
 def test_sha256_file_streams_the_same_hash(tmp_path):

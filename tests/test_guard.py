@@ -476,7 +476,7 @@ def test_an_error_before_any_command_runs_is_one_line_too(monkeypatch, capsys, c
     lists the commands) still reaches the person as one line from the `kpi` entry point, exit 3."""
     import pipeline.cli as cli
 
-    monkeypatch.setitem(cli._LazyGroup.lazy, "verify", ("pipeline.no_such_module", "verify_command"))
+    monkeypatch.setitem(cli._LazyGroup.lazy, "broken", ("pipeline.no_such_module", "broken_command"))
     monkeypatch.setattr(sys, "argv", ["kpi", "--help"])
     codes = []
     monkeypatch.setattr(os, "_exit", lambda code: codes.append(code))

@@ -145,8 +145,9 @@ def test_a_differing_roster_copy_does_not_crash_the_run_and_everyone_is_scored(t
 
 
 def test_files_that_share_a_few_rows_are_not_copies(tmp_path):
-    # A corrections file repeating two rows of the main actuals is a conflict row by row, as
-    # before: only a file mostly made of another's rows (or named as a copy) is set aside.
+    # A corrections file repeating two rows of the main actuals: each repeated row is one
+    # duplicate (the row is used once); only a file mostly made of another's rows (or named as
+    # a copy) is set aside.
     inbox = tmp_path / "inbox"
     rows = [{"employee_id": f"E{i:03d}", "period": PERIOD, "indicator_id": "K1", "actual": i} for i in range(1, 41)]
     write_inbox(inbox, roster=_roster(40), actuals=rows)
@@ -154,7 +155,7 @@ def test_files_that_share_a_few_rows_are_not_copies(tmp_path):
         {"employee_id": "E001", "period": "2026-09", "indicator_id": "K1", "actual": 5}])})
     inputs = validate(read_inbox(inbox), POLICY)
     assert "copied_file" not in rules(inputs.findings) and "duplicate_file" not in rules(inputs.findings)
-    assert rules(inputs.findings).count("conflict") == 4
+    assert rules(inputs.findings).count("duplicate") == 2 and "conflict" not in rules(inputs.findings)
 
 
 def test_identical_copies_of_an_unreadable_file_are_one_error_and_one_warning(tmp_path):

@@ -122,7 +122,7 @@ def test_other_period_finding_is_a_warning_labelled_with_its_period():
 def test_no_data_finding_names_the_periods_held():
     f = no_data_finding("2025-01", ["2026-09", "2026-10"])
     assert f.is_error and f.rule == "no_period_data" and f.period == "2025-01"
-    assert f.message("both") == ("收件箱中没有 2025-01 的数据。收件箱中有的考核周期:2026-09、2026-10 / "
+    assert f.message("zh") == ("收件箱中没有 2025-01 的数据。收件箱中有的考核周期:2026-09、2026-10 / "
                                  "The inbox has no data for 2025-01. Periods in the inbox: 2026-09, 2026-10")
     assert no_data_finding("2026-10", ["2026-09", "2026-10"]) is None
     assert no_data_finding("2026-Q3", ["2026-09"]) is None  # one of its months has rows
@@ -203,7 +203,7 @@ def test_the_console_says_how_many_findings_concern_other_periods(tmp_path):
     assert "1 more finding concerns another period (2026-09)" in result.output
     assert "abc" not in result.output  # the finding itself is in the files, not among this run's errors
     english = kpi("run", folder, "--period", "2026-10", "--out", tmp_path / "out", "--jobs", 1, "--lang", "en")
-    assert "errors 0, warnings 0" in english.output and "1 more finding concerns another period (2026-09)" in english.output
+    assert "0 errors, 0 warnings" in english.output and "1 more finding concerns another period (2026-09)" in english.output
     assert "另有" not in english.output
 
 

@@ -144,7 +144,7 @@ def test_keep_runs_prunes_the_oldest_but_never_a_run_with_files_kpi_did_not_writ
     assert [(k.path, k.files) for k in report.kept] == [(history / names[1], [NOTE])]
     zh_en = " ".join(report.lines("zh"))
     assert f"{NOTE} 在 {history / names[1]} 中保留" in zh_en and f"{NOTE} kept in {history / names[1]}" in zh_en
-    assert "Removed the 2 oldest archived run(s) (output.keep_runs = 2)" in zh_en
+    assert "Removed the 2 oldest archived runs (output.keep_runs = 2)" in zh_en
 
 
 def test_a_run_whose_scorecard_was_edited_or_that_has_no_manifest_is_never_pruned(tmp_path):

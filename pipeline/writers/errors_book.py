@@ -29,6 +29,7 @@ from openpyxl.utils.datetime import to_excel
 
 from pipeline.findings import ERROR, Finding, sort_findings
 from pipeline.safety import Limits, UnreadableInput, assert_defusedxml_in_force, openpyxl_input
+from pipeline.texts import plural, say
 from pipeline.writers.common import (
     FONT,
     display_width,
@@ -40,7 +41,7 @@ from pipeline.writers.common import (
 )
 
 LIST_SHEET = "错误清单 Errors"
-LANGS = ("both", "zh", "en")
+LANGS = ("zh", "en")
 
 # Excel's own "Bad" and "Neutral" cell styles: familiar to HR, and the text stays readable.
 ERROR_FILL, ERROR_FONT, ERROR_BORDER = "#FFC7CE", "#9C0006", "#C00000"
@@ -103,9 +104,8 @@ _DV_CRITERIA = {
 
 
 def _text(zh: str, en: str, lang: str, sep: str = " ") -> str:
-    """English alone for `en`; otherwise Chinese first with English beside (SPEC: Chinese
-    first, English beside; `zh` is the CLI's default and means the same)."""
-    return en if lang == "en" else f"{zh}{sep}{en}"
+    """English alone for `en`; otherwise Chinese first with English beside."""
+    return say(zh, en, lang, sep)
 
 
 # ----------------------------------------------------------------------------- names
@@ -119,7 +119,7 @@ def errors_file_name(source_name: str) -> str:
 
 
 def write_errors_books(
-    findings_by_file: dict[Path, list[Finding]], out_dir: Path, *, lang: str = "both",
+    findings_by_file: dict[Path, list[Finding]], out_dir: Path, *, lang: str = "zh",
     limits: Limits | None = None,
 ) -> list[Path]:
     """One errors workbook per input that has findings, in `out_dir`, names unique
@@ -684,14 +684,14 @@ def write_errors_workbook(
     findings: list[Finding],
     out_path: Path,
     *,
-    lang: str = "both",
+    lang: str = "zh",
     max_cells: int = 2_000_000,
     limits: Limits | None = None,
 ) -> Path:
     """Write the errors workbook for `source` to `out_path` and return `out_path`.
 
-    `lang`: "en" writes English only; "both" and "zh" (the CLI's default) write Chinese with
-    English beside it. Copies at most `max_cells` cells of the whole workbook; beyond that
+    `lang`: "en" writes English only; "zh" (the CLI's default) writes Chinese with English
+    beside it. Copies at most `max_cells` cells of the whole workbook; beyond that
     only the first rows and the rows with findings are kept, and the list sheet says so.
     `limits` are the reader's size limits (pass the policy's when HR raised them). An
     unreadable source yields the list sheet alone. Same inputs → identical bytes.
@@ -904,7 +904,7 @@ def _write_list(workbook, findings: list[Finding], copies, source: Path, lang: s
     errors = sum(1 for f in findings if f.severity == ERROR)
     summary = [
         (f"共 {errors} 个错误、{len(findings) - errors} 个警告。",
-         f"{errors} error(s), {len(findings) - errors} warning(s)."),
+         f"{plural(errors, 'error')}, {plural(len(findings) - errors, 'warning')}."),
         ("红色单元格为错误,必须修改;黄色为警告,请检查。鼠标悬停在标色单元格上可查看批注。",
          "Red cells are errors and must be fixed; amber cells are warnings to check. "
          "Hover over a marked cell to read its comment."),

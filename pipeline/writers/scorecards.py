@@ -46,6 +46,24 @@ _DIMENSION = {c.code: c for c in DIMENSIONS}
 _METHOD = {c.code: c for c in METHODS}
 _DIRECTION = {c.code: c for c in DIRECTIONS}
 _RELATION = {c.code: c for c in RELATIONS}
+# Units that mean money counted in yuan: with the policy's display.money_unit 万元 they are shown
+# in 10k yuan. The number format scales the display only (a thousands comma and a literal point:
+# 12,000,000 → 1200.0), so each cell keeps its exact value and every formula computes the same.
+YUAN_UNITS = frozenset({"元", "yuan", "rmb", "cny", "¥", "￥", "人民币", "人民币元", "元人民币"})
+WAN_FORMAT = '0"."0,'
+
+
+def shown_in_wan(unit: object, method: object, money_unit: str) -> bool:
+    """Whether a row's values are shown in 万元 (a rating's scores are never money)."""
+    return (money_unit == "万元" and method != "rating" and isinstance(unit, str)
+            and unit.strip().lower() in YUAN_UNITS)
+
+
+def wan_name(name: object, lang: str) -> str:
+    """An indicator's name with the unit its figures are shown in."""
+    return f"{name} (10k yuan)" if lang == "en" else f"{name}(万元)"
+
+
 # How a grade cell's comment names the forced-distribution mode that moved the grade.
 FORCED_MODE_NAMES = {"cap": ("名额上限", "quota cap"), "rank": ("按排名", "by rank")}
 
@@ -112,6 +130,7 @@ class Formats:
         self.signature = fmt(bottom=1, bottom_color="#7F7F7F")
         self.feedback = fmt(text_wrap=True, valign="top", border=1, border_color="#BFBFBF", bg_color="#FAFAFA")
         self.note = fmt(italic=True, font_color="#7F7F7F", text_wrap=True)
+        self.wan = fmt(num_format=WAN_FORMAT, **border)  # money in 10k yuan (display.money_unit)
         self.stamps: dict = {}  # cells shared by every employee sheet of this workbook (FastSheet.stamp)
         self.green = workbook.add_format({"bg_color": GREEN, "font_color": "#006100"})
         self.amber = workbook.add_format({"bg_color": AMBER, "font_color": "#9C5700"})
@@ -120,7 +139,7 @@ class Formats:
         register_formats(self.title, self.subtitle, self.key, self.value, self.header, self.text, self.wrap,
                          self.number, self.integer, self.percent, self.weight, self.score_percent,
                          self.total_label, self.total_percent, self.total_number, self.total_text, self.bonus,
-                         self.feedback, self.note, self.signature, self.text_wrap)
+                         self.feedback, self.note, self.signature, self.text_wrap, self.wan)
 
     def for_unit(self, unit: object):
         return self.percent if unit == "%" else self.number
@@ -292,7 +311,8 @@ def _detail_headers(lang: str) -> tuple[tuple[str, int], ...]:
 
 @dataclass(frozen=True)
 class EmployeeCells:
-    """Where an employee sheet keeps the figures the summary links to."""
+    """Where an employee sheet keeps the figures the summary links to (`total` is the formula of the
+    unrounded sum: the sheet shows the total once, as points)."""
 
     sheet: str
     total: str
@@ -341,16 +361,19 @@ def _write_sheet_frame(sheet, *, period: str, policy: Policy, f: Formats, lang: 
         sheet.set_column(col, col, max(width, wider.get(col, 0)))
 
 
-def table_widths(details: list) -> tuple[tuple[int, int], ...]:
+def table_widths(details: list, money_unit: str = "元", lang: str = "zh") -> tuple[tuple[int, int], ...]:
     """(column, width) of the indicator table's name and value columns that the workbook's widest
-    value needs as its format shows it (12,000,000.00 or 135.0%; CJK counted double), so no
-    number prints as ### and no name is cut; names wider than 30 wrap."""
-    names = max((display_width(row.name) for row in details), default=0)
+    value needs as its format shows it (12,000,000.00, 1200.0 in 万元 or 135.0%; CJK counted
+    double), so no number prints as ### and no name is cut; names wider than 30 wrap."""
+    names = max((display_width(wan_name(row.name, lang) if shown_in_wan(row.unit, row.method, money_unit)
+                               else row.name) for row in details), default=0)
     values = 0
     for row in details:
+        wan = shown_in_wan(row.unit, row.method, money_unit)
         for value in (row.base, row.target, row.stretch, row.actual):
             if not _missing(value):
-                shown = f"{float(value):.1%}" if row.unit == "%" and row.method != "rating" else f"{float(value):,.2f}"
+                shown = (f"{float(value) / 10000:.1f}" if wan else
+                         f"{float(value):.1%}" if row.unit == "%" and row.method != "rating" else f"{float(value):,.2f}")
                 values = max(values, len(shown))
     widths = ((2, min(names, 30) + 2),) + tuple((col, values + 3) for col in (6, 7, 8, 9))
     return widths
@@ -484,11 +507,13 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
         dim = _DIMENSION.get(row.dimension)
         sheet.write_string(r, 0, choice_text(dim, lang) if dim else "", f.text)
         sheet.write_string(r, 1, str(row.indicator_id), f.text)
-        sheet.write_string(r, 2, str(row.name), f.text_wrap if display_width(row.name) > 30 else f.text)
+        wan = shown_in_wan(row.unit, row.method, policy.money_unit)
+        name = wan_name(row.name, lang) if wan else str(row.name)
+        sheet.write_string(r, 2, name, f.text_wrap if display_width(name) > 30 else f.text)
         sheet.write_string(r, 3, choice_text(_METHOD[row.method], lang), f.text)
         sheet.write_string(r, 4, choice_text(_DIRECTION[row.direction], lang), f.text)
         sheet.write_number(r, 5, float(row.weight), f.weight)
-        value_format = f.for_unit(row.unit)
+        value_format = f.wan if wan else f.for_unit(row.unit)
         for col, value in ((6, row.base), (7, row.target), (8, row.stretch)):
             if not _missing(value):
                 sheet.write_number(r, col, float(value), value_format)
@@ -518,31 +543,30 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
         sheet.write_string(r, 12, source, f.text)
     _traffic_lights(sheet, first, 10, last, f)
 
-    total = float(employee["total"])
-    total_cell = xl_rowcol_to_cell(total_row, 11)
-    rounded_cell = xl_rowcol_to_cell(total_row + 1, 11)
-    grade_cell = xl_rowcol_to_cell(total_row + 2, 11)
-    bonus_cell = xl_rowcol_to_cell(total_row + 3, 11)
-    sheet.merge_range(total_row, 0, total_row, 10, inline("总分", "Total", lang), f.total_label)
-    sheet.write_formula(total_row, 11, f"=SUM(L{first + 1}:L{last + 1})", f.total_percent, total)
-    sheet.merge_range(total_row + 1, 0, total_row + 1, 10,
+    # One total line: the points (the weighted scores' sum × 100, rounded half-up), which the
+    # grade and the summary use; the unrounded sum lives only inside its formula.
+    total_sum = f"SUM(L{first + 1}:L{last + 1})"
+    rounded_cell = xl_rowcol_to_cell(total_row, 11)
+    grade_cell = xl_rowcol_to_cell(total_row + 1, 11)
+    bonus_cell = xl_rowcol_to_cell(total_row + 2, 11)
+    sheet.merge_range(total_row, 0, total_row, 10,
                       inline(f"总分(百分制,四舍五入 {policy.decimals} 位)", f"Total (points, rounded half-up to {policy.decimals} d.p.)", lang),
                       f.total_label)
-    sheet.write_formula(total_row + 1, 11, f"=ROUND({total_cell}*100,{policy.decimals})", f.total_number,
+    sheet.write_formula(total_row, 11, f"=ROUND({total_sum}*100,{policy.decimals})", f.total_number,
                         float(employee["total_rounded"]))
-    sheet.merge_range(total_row + 2, 0, total_row + 2, 10, inline("等级", "Grade", lang), f.total_label)
+    sheet.merge_range(total_row + 1, 0, total_row + 1, 10, inline("等级", "Grade", lang), f.total_label)
     grade, score_grade = str(employee["grade"]), str(employee.get("score_grade", employee["grade"]))
     if policy.forced_distribution and grade != score_grade:
         # Moved by the quotas: a lookup of the total would give the score's grade, not this one.
         mode_zh, mode_en = FORCED_MODE_NAMES[policy.forced_distribution.mode]
-        sheet.write_string(total_row + 2, 11, grade, f.total_text)
+        sheet.write_string(total_row + 1, 11, grade, f.total_text)
         sheet.write_comment(grade_cell, inline(f"强制分布({mode_zh})由 {score_grade} 调为 {grade}",
                                                f"Forced distribution ({mode_en}): {score_grade} → {grade}", lang))
     else:
-        sheet.write_formula(total_row + 2, 11, f"=LOOKUP({rounded_cell},{mins},{names})", f.total_text,
+        sheet.write_formula(total_row + 1, 11, f"=LOOKUP({rounded_cell},{mins},{names})", f.total_text,
                             str(employee["grade"]))
-    sheet.merge_range(total_row + 3, 0, total_row + 3, 10, inline("奖金系数", "Bonus coefficient", lang), f.total_label)
-    sheet.write_formula(total_row + 3, 11, f"=INDEX({bonuses},MATCH({grade_cell},{names},0))", f.bonus,
+    sheet.merge_range(total_row + 2, 0, total_row + 2, 10, inline("奖金系数", "Bonus coefficient", lang), f.total_label)
+    sheet.write_formula(total_row + 2, 11, f"=INDEX({bonuses},MATCH({grade_cell},{names},0))", f.bonus,
                         float(employee["bonus"]))
 
     feedback_row = total_row + 5
@@ -609,7 +633,7 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
     sheet.set_column(12, 12, max(34, min(60, max((display_width(row.source) for row in rows), default=10))))
     quoted = "'" + sheet_name.replace("'", "''") + "'"
     return EmployeeCells(
-        sheet=sheet_name, total=f"{quoted}!{total_cell}", total_rounded=f"{quoted}!{rounded_cell}",
+        sheet=sheet_name, total=f"SUM({quoted}!$L${first + 1}:$L${last + 1})", total_rounded=f"{quoted}!{rounded_cell}",
         grade=f"{quoted}!{grade_cell}", bonus=f"{quoted}!{bonus_cell}",
         dimension_range=f"{quoted}!$A${first + 1}:$A${last + 1}", weighted_range=f"{quoted}!$L${first + 1}:$L${last + 1}",
     )
@@ -723,7 +747,8 @@ def write_summary_sheet(workbook, data: DepartmentData, employees: list[dict], s
             row += 1
             sheet.write_string(row, 1, str(item.employee_id), f.text)
             sheet.write_string(row, 2, "" if pd.isna(item.name) else str(item.name), f.text)
-            reason = item.reason_en if lang == "en" else f"{item.reason_zh}\n{item.reason_en}"
+            reason = item.reason_en if lang == "en" else "\n".join(  # every reason, each in Chinese then English
+                f"{zh}\n{en}" for zh, en in zip(str(item.reason_zh).split("\n"), str(item.reason_en).split("\n")))
             sheet.merge_range(row, reason_cols[0], row, reason_cols[1], reason, f.wrap)
             where = "" if _missing(item.where) else str(item.where)
             sheet.merge_range(row, where_cols[0], row, where_cols[1], where, f.wrap)
@@ -769,7 +794,7 @@ def write_department_workbook(path: Path, data: DepartmentData, policy: Policy, 
             ratings = ratings_by_employee.get(emp["employee_id"], [])
             plans.append((name, emp, rows, ratings))
     summary_cells = {name_emp["employee_id"]: _planned_cells(name, rows) for name, name_emp, rows, _ in plans}
-    widths = table_widths(details) if plans else ()
+    widths = table_widths(details, policy.money_unit, lang) if plans else ()
     write_summary_sheet(workbook, data, employees, _dimension_subtotals(details), summary_cells, policy, f, lang,
                         linked=employee_sheets)
     for name, emp, rows, ratings in plans:
@@ -831,10 +856,10 @@ def _planned_cells(sheet_name: str, rows: list) -> EmployeeCells:
     quoted = "'" + sheet_name.replace("'", "''") + "'"
     return EmployeeCells(
         sheet=sheet_name,
-        total=f"{quoted}!{xl_rowcol_to_cell(total_row, 11)}",
-        total_rounded=f"{quoted}!{xl_rowcol_to_cell(total_row + 1, 11)}",
-        grade=f"{quoted}!{xl_rowcol_to_cell(total_row + 2, 11)}",
-        bonus=f"{quoted}!{xl_rowcol_to_cell(total_row + 3, 11)}",
+        total=f"SUM({quoted}!$L${first + 1}:$L${last + 1})",
+        total_rounded=f"{quoted}!{xl_rowcol_to_cell(total_row, 11)}",
+        grade=f"{quoted}!{xl_rowcol_to_cell(total_row + 1, 11)}",
+        bonus=f"{quoted}!{xl_rowcol_to_cell(total_row + 2, 11)}",
         dimension_range=f"{quoted}!$A${first + 1}:$A${last + 1}",
         weighted_range=f"{quoted}!$L${first + 1}:$L${last + 1}",
     )

@@ -34,6 +34,7 @@ from pipeline.findings import ERROR, WARNING, Finding, sort_findings
 from pipeline.kinds import DIMENSIONS
 from pipeline.policy import Policy
 from pipeline.scoring import CALIBRATION_MIN_EMPLOYEES, DETAIL_COLUMNS, TOTAL_COLUMNS, Scores
+from pipeline.texts import plural
 from pipeline.writers.common import FONT, close_workbook, display_width, fit_width, new_workbook
 from pipeline.writers.scorecards import (
     AMBER,
@@ -43,6 +44,8 @@ from pipeline.writers.scorecards import (
     _traffic_lights,
     inline,
     label,
+    shown_in_wan,
+    wan_name,
 )
 
 OVERVIEW_SHEET = "总览 Overview"
@@ -97,7 +100,8 @@ def write_summary_workbook(path, scores: Scores, findings: list[Finding], policy
     streamed = path.with_name(f".{path.name}.stream.tmp")
     try:
         workbook = new_workbook(partial, title=f"KPI summary {scores.period}")
-        book = _Book(workbook, lang, period=scores.period, confidential=policy.confidential)
+        book = _Book(workbook, lang, period=scores.period, confidential=policy.confidential,
+                     money_unit=policy.money_unit)
         totals = _totals_frame(scores)
         _write_overview(book, scores, totals, listed, policy)
         _write_employees(book, scores)
@@ -151,6 +155,7 @@ class _Book:
     bodies: list[Body] = field(default_factory=list)
     period: str = ""
     confidential: str = ""
+    money_unit: str = "元"  # 万元: money in yuan shown in 10k yuan (display.money_unit)
 
     def print_setup(self, sheet, repeat_rows: tuple[int, int] | None = None) -> None:
         _print_setup(sheet, repeat_rows, period=self.period, confidential=self.confidential, lang=self.lang)
@@ -581,7 +586,8 @@ def _write_employees(book: _Book, scores: Scores) -> None:
     widths = _set_widths(book, sheet, headers, columns, {0: 10, 2: 10}, maximum=70)
     room = widths[-1] - 2
     heights = [None] * n_scored + [None if lines == 1 else 13.5 * lines + 2 for lines in (
-        max(1, math.ceil(display_width(text or "") / room)) for text in columns[-1].values[n_scored:])]
+        sum(max(1, math.ceil(display_width(part) / room)) for part in (text or "").split("\n"))
+        for text in columns[-1].values[n_scored:])]  # one reason a line
     first = top + 1
     if n_scored:
         _traffic_lights(sheet, first, 4, first + n_scored - 1, f)
@@ -607,7 +613,11 @@ def _write_cascade(book: _Book, scores: Scores, library: pd.DataFrame) -> None:
         names = names.where(names.notna(), table["indicator_id"].map(library["name"]))
     units = table["indicator_id"].map(library["unit"]) if (len(table) and not library.empty) else \
         pd.Series([None] * len(table), dtype=object)
-    value_styles = [f.for_unit(u) for u in units.tolist()]
+    wan = [shown_in_wan(u, None, book.money_unit) for u in units.tolist()]
+    value_styles = [f.wan if w else f.for_unit(u) for u, w in zip(units.tolist(), wan, strict=True)]
+    if any(wan):  # the unit the figures are shown in, after the indicator's name
+        names = pd.Series([wan_name(n, book.lang) if w else n for n, w in zip(names.tolist(), wan, strict=True)],
+                          index=names.index, dtype=object)
     coverage = _numbers(_col(table, "coverage"))
     employees = _numbers(_col(table, "employees"))
     flags, coverage_styles = [], []
@@ -704,7 +714,7 @@ def _write_warnings(book: _Book, findings: list[Finding]) -> None:
     sheet.hide_gridlines(2)
     sheet.write_string(0, 0, book.T("错误与警告", "Errors and warnings"), f.title)
     sheet.write_string(1, 0, book.T(f"共 {errors} 个错误、{warnings} 个警告。错误使相关员工无法评分,警告请核实。",
-                                    f"{errors} errors, {warnings} warnings. An error keeps the employees it "
+                                    f"{plural(errors, 'error')}, {plural(warnings, 'warning')}. An error keeps the employees it "
                                     "concerns from being scored; check the warnings."), f.subtitle)
     headers = [("级别", "Severity"), ("规则", "Rule"), ("文件", "File"), ("工作表", "Sheet"), ("单元格", "Cell"),
                ("员工", "Employee"), ("周期", "Period"), ("问题(中文)", "Message (zh)"),
