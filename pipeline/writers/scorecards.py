@@ -30,13 +30,19 @@ from pipeline.writers.common import (
     safe_sheet_name,
 )
 from pipeline.writers.fast_chart import AchievementChart, add_chart
-from pipeline.writers.fast_sheet import FastSheet, ReferenceSheet, register_formats
+from pipeline.writers.fast_sheet import (
+    FastSheet,
+    ReferenceSheet,
+    plain_writer,
+    register_formats,
+    sheet_class,
+)
 
 SUMMARY_SHEET = "汇总 Summary"
 
 
 # Sheets are written through FastSheet (same bytes as xlsxwriter's own cell store, ~3× cheaper);
-# tests switch this to ReferenceSheet to compare the two.
+# KPI_PLAIN_WRITER=1 (fast_sheet.plain_writer) writes with xlsxwriter's own classes instead.
 SHEET_CLASS: type[ReferenceSheet] = FastSheet
 CHART_TEMPLATES = True  # employee-sheet charts from a template (same bytes as xlsxwriter's own)
 
@@ -357,7 +363,7 @@ def table_widths(details: list) -> tuple[tuple[int, int], ...]:
 def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, ratings: list,
                          manager_name: str, policy: Policy, f: Formats, lang: str,
                          widths: tuple[tuple[int, int], ...] = ()) -> EmployeeCells:
-    sheet = workbook.add_worksheet(sheet_name, worksheet_class=SHEET_CLASS)
+    sheet = workbook.add_worksheet(sheet_name, worksheet_class=sheet_class(SHEET_CLASS))
     sheet.hide_gridlines(2)
     sheet.stamp(f.stamps, ("employee sheet", employee["period"], lang, widths),
                 partial(_write_sheet_frame, period=employee["period"], policy=policy, f=f, lang=lang, widths=widths))
@@ -495,7 +501,7 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
 
     names, values = [str(row.name) for row in rows], [float(row.achievement) for row in rows]
     axis_max = max(policy.cap, 1.0)
-    if CHART_TEMPLATES and AchievementChart.usable(names):
+    if CHART_TEMPLATES and not plain_writer() and AchievementChart.usable(names):
         chart = AchievementChart((lang, axis_max), partial(configure_achievement_chart, lang=lang, axis_max=axis_max),
                                  sheet_name, names, values)
         add_chart(workbook, chart)
@@ -531,7 +537,7 @@ SUMMARY_HEADERS = [
 def write_summary_sheet(workbook, data: DepartmentData, employees: list[dict], subtotals: dict[str, dict[str, float]],
                         cells: dict[str, EmployeeCells], policy: Policy, f: Formats, lang: str, *, linked: bool = True):
     """One row per employee (linked to their sheet), unscored employees with reasons, grade chart."""
-    sheet = workbook.add_worksheet(SUMMARY_SHEET, worksheet_class=SHEET_CLASS)
+    sheet = workbook.add_worksheet(SUMMARY_SHEET, worksheet_class=sheet_class(SHEET_CLASS))
     sheet.hide_gridlines(2)
     title = data.title or data.department
     sheet.write_string(0, 0, f"{title} KPI summary" if lang == "en" else f"{title} 绩效汇总 KPI summary", f.title)
