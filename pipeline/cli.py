@@ -222,13 +222,14 @@ def validate_command(inbox: Path, period: str | None, as_json: bool, policy_path
         click.echo(exc.message(lang), err=True)
         sys.exit(2)
     inputs = validate_inbox(inbox, policy, period)
-    findings, other = inputs.findings, []
+    findings = inputs.findings
+    other: list[Finding] = []
     if period:  # what concerns rows of other periods is listed, labelled, and does not fail the check
         from pipeline.batch import other_period_finding, split_by_period
 
         findings, other = split_by_period(findings, period)
     errors = sum(f.is_error for f in findings)
-    listed = findings + [other_period_finding(f, period) for f in other]
+    listed = findings + [other_period_finding(f, period) for f in other if period]
     if as_json:
         click.echo(json.dumps([f.as_dict() for f in sort_findings(listed)], ensure_ascii=False, indent=2))
     else:
@@ -466,6 +467,7 @@ def entry() -> None:
     """
     import os
 
+    code: str | int | None
     try:
         signals.install()
         main(standalone_mode=True)

@@ -412,8 +412,9 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
         if row.method == "rating":
             if _missing(row.target):
                 sheet.write_number(r, 7, policy.scale_max, f.number)
-            low, high = rating_rows.get(row.indicator_id, (None, None))
-            if low is not None:
+            span = rating_rows.get(row.indicator_id)
+            if span is not None:
+                low, high = span
                 weights = f"I{low + 1}:I{high + 1}"
                 means = f"G{low + 1}:G{high + 1}"
                 sheet.write_formula(r, 9, f"=SUMPRODUCT({weights},{means})", f.number, float(row.actual))
@@ -499,11 +500,11 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
     else:
         chart_row = rating_top
 
-    names, values = [str(row.name) for row in rows], [float(row.achievement) for row in rows]
+    categories, values = [str(row.name) for row in rows], [float(row.achievement) for row in rows]
     axis_max = max(policy.cap, 1.0)
-    if CHART_TEMPLATES and not plain_writer() and AchievementChart.usable(names):
+    if CHART_TEMPLATES and not plain_writer() and AchievementChart.usable(categories):
         chart = AchievementChart((lang, axis_max), partial(configure_achievement_chart, lang=lang, axis_max=axis_max),
-                                 sheet_name, names, values)
+                                 sheet_name, categories, values)
         add_chart(workbook, chart)
     else:
         chart = workbook.add_chart({"type": "bar"})
@@ -683,7 +684,8 @@ def write_department_workbook(path: Path, data: DepartmentData, policy: Policy, 
     write_summary_sheet(workbook, data, employees, _dimension_subtotals(details), summary_cells, policy, f, lang,
                         linked=employee_sheets)
     for name, emp, rows, ratings in plans:
-        manager = data.managers.get(emp.get("manager_id"), "") if isinstance(emp.get("manager_id"), str) else ""
+        manager_id = emp.get("manager_id")
+        manager = data.managers.get(manager_id, "") if isinstance(manager_id, str) else ""
         cells[emp["employee_id"]] = write_employee_sheet(workbook, name, emp, rows, ratings, manager, policy, f, lang,
                                                          widths)
     close_workbook(workbook)
