@@ -477,7 +477,7 @@ def _return_free_memory(collect: bool = True) -> None:
 @stop_on_signals()  # SIGTERM and a second Ctrl-C clean up like the first Ctrl-C (workers, staging, lock)
 def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict: bool = False, lang: str = "zh",
               jobs: int | None = None, progress_factory=None) -> RunResult:
-    """Score `period` from the files in `inbox` into `out_dir/period/`; see SPEC §5 and §6."""
+    """Score `period` from the files in `inbox` into `out_dir/period/`; see docs/outputs.md."""
     from pipeline.audit import build_manifest, write_manifest
 
     period = check_period(period)

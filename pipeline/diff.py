@@ -482,9 +482,9 @@ def diff_workbooks(a: Any, b: Any, *, tolerance: float = 0.0,
         if name not in book_a.sheets:
             changes.append(CellChange(name, "", ADDED, None, name))
     hash_a, hash_b = (book.vba[1] if book.vba else None for book in (book_a, book_b))
-    if hash_a != hash_b:  # the macros themselves: compared by hash, never run or read
-        part = (book_b.vba or book_a.vba)[0]
-        changes.append(CellChange("", part, VBA, hash_a, hash_b))
+    vba = book_b.vba or book_a.vba
+    if hash_a != hash_b and vba is not None:  # the macros themselves: compared by hash, never run or read
+        changes.append(CellChange("", vba[0], VBA, hash_a, hash_b))
     return changes
 
 
@@ -568,7 +568,7 @@ def _find_key_columns(header: dict[int, str], keys: list[str]) -> dict[str, int]
         patterns = _key_patterns(key)
         exact = [c for c, h in sorted(header.items()) if h in patterns]
         partial = [c for c, h in sorted(header.items()) if any(p in h for p in patterns)]
-        column = (exact or partial or [None])[0]
+        column = next(iter(exact or partial), None)
         if column is not None and column not in found.values():
             found[key] = column
     return found
@@ -650,7 +650,7 @@ def _diff_by_key(sa: SheetData, sb: SheetData, tolerance: float, header_a: int, 
     rows_a = _rows_by_key(sa, header_a, keys_a)
     rows_b = _rows_by_key(sb, header_b, keys_b)
     cols_a, cols_b = _column_ids(sa, header_a), _column_ids(sb, header_b)
-    column_pairs = [(cols_a.get(i), c) for i, c in cols_b.items()]
+    column_pairs: list[tuple[int | None, int | None]] = [(cols_a.get(i), c) for i, c in cols_b.items()]
     column_pairs += [(c, None) for i, c in cols_a.items() if i not in cols_b]
 
     # A removed row is listed just before the B row that follows it in A's order.
@@ -942,17 +942,17 @@ def _write_side_by_side(workbook: Any, taken: set[str], name: str, book_a: Book,
         for pos in sorted(side.cells.keys() | marks.keys()):
             cell = side.cells.get(pos)
             shown = None if cell is None else (cell.formula if cell.formula is not None else cell.value)
-            change = marks.get(pos)
+            mark = marks.get(pos)
             row, col = pos[0] + 1, offset + pos[1] - 1
-            _write_value(ws, row, col, shown, formats.get(change.kind if change else None, shown))
+            _write_value(ws, row, col, shown, formats.get(mark.kind if mark else None, shown))
             text = _show(shown, lang, 40) if shown is not None else ""
             if isinstance(shown, str):
                 lines[row] = max(lines.get(row, 1), shown.count("\n") + 1)
                 text = max(shown.split("\n"), key=display_width)[:40]
             widths.setdefault(col, []).append(text)
-            if change and change.kind in (VALUE, FORMULA) and comments < MAX_COMMENTS_PER_SHEET:
-                note = (f"{_kind_label(change.kind, lang)}: {_show(change.old, lang, 200)} → "
-                        f"{_show(change.new, lang, 200)}")
+            if mark and mark.kind in (VALUE, FORMULA) and comments < MAX_COMMENTS_PER_SHEET:
+                note = (f"{_kind_label(mark.kind, lang)}: {_show(mark.old, lang, 200)} → "
+                        f"{_show(mark.new, lang, 200)}")
                 ws.write_comment(row, col, note)
                 comments += 1
     for row, count in lines.items():

@@ -1,12 +1,12 @@
 """Errors workbooks: a copy of a problem input with its bad cells marked, for HR to fix.
 
-`errors/<input file>.errors.xlsx` (SPEC §5) holds a first sheet `错误清单 Errors` listing every
+`errors/<input file>.errors.xlsx` (docs/outputs.md) holds a first sheet `错误清单 Errors` listing every
 finding, then every sheet of the source under its own name, order and hidden state (the hidden
 `_meta` sheet too, so the fixed copy is still recognised as the same template kind). Each cell
 a finding names is filled red (error) or amber (warning) and carries a comment saying what is
 wrong and how to fix it, so HR can correct the copy and drop it back into the inbox.
 
-The source is a user's file (SPEC §7): it is opened only after a zip sanity check, copied
+The source is a user's file, possibly hostile: it is opened only after a zip sanity check, copied
 within a cell budget, text is written as text (never a formula), and whatever goes wrong while
 reading it, the list sheet is still written — this module never raises for a bad input.
 """
@@ -104,8 +104,8 @@ _DV_CRITERIA = {
 
 
 def _text(zh: str, en: str, lang: str, sep: str = " ") -> str:
-    """English alone for `en`; otherwise Chinese first with English beside (SPEC: Chinese
-    first, English beside; `zh` is the CLI's default and means the same)."""
+    """English alone for `en`; otherwise Chinese first with English beside (`zh`, the CLI's
+    default, means the same)."""
     return en if lang == "en" else f"{zh}{sep}{en}"
 
 

@@ -178,7 +178,7 @@ def _num(value: float) -> str:
 
 def achievement_formula(method: str, direction: str, actual: str, target: str, base: str, stretch: str,
                         policy: Policy) -> str:
-    """The Excel formula of SPEC §3 for one indicator row, clipped to [floor, cap]."""
+    """The Excel formula of docs/scoring.md §1 for one indicator row, clipped to [floor, cap]."""
     cap, floor = _num(policy.cap), _num(policy.floor)
     bs, ss = _num(policy.base_score), _num(policy.stretch_score)
     lower = direction == "lower"

@@ -1,4 +1,4 @@
-"""The company view `summary.xlsx` (SPEC §5): what HR and management open, and what machines read.
+"""The company view `summary.xlsx` (docs/outputs.md): what HR and management open, and what machines read.
 
 Human sheets first — `总览 Overview` (headline counts, grade distribution with live COUNTIF
 formulas and a chart, department rollup, how to read the workbook), `员工 Employees`,
@@ -60,7 +60,7 @@ UNSCORED_SHEET = "未评分 Unscored"
 SHEETS = (OVERVIEW_SHEET, EMPLOYEES_SHEET, CASCADE_SHEET, CALIBRATION_SHEET, WARNINGS_SHEET,
           DETAILS_SHEET, TOTALS_SHEET, UNSCORED_SHEET)
 
-# Machine sheets: the stable names first (SPEC §5), extras after them.
+# Machine sheets: the stable names first (docs/outputs.md), extras after them.
 DETAIL_EXTRA_COLUMNS = ["achievement_raw", "dimension", "method", "direction", "indicator_name", "agreement_source",
                         "target_source", "base_source", "stretch_source", "rating_sources"]
 TOTAL_EXTRA_COLUMNS = ["name", "department", "rank", "score_grade"]

@@ -1,4 +1,4 @@
-"""The weights workbook (SPEC §4): weights per role family, consistency figures, RoleKPIs draft.
+"""The weights workbook (docs/scoring.md §7): weights per role family, consistency figures, RoleKPIs draft.
 
 Row 1 of the machine sheets holds the plain column names that tests, scripts and auditors
 read; the Chinese labels are cell comments on those headers. Displayed weights come from
