@@ -375,6 +375,10 @@ def demo_command(folder: Path, period: str, lang: str) -> None:
                     f"Example company written to {inbox} (with {len(info['mistakes'])} planted mistakes)", lang))
     result = run_batch(inbox, period, folder / "output", load_policy(), lang=lang,
                        progress_factory=_progress_factory())
+    if result.no_data:  # a period the example company has no rows for: say which it has
+        for f in result.errors:
+            click.echo(f.message("en" if lang == "en" else "both"))
+        sys.exit(result.exit_code)
     print_run_summary(result, lang)
     click.echo("")
     click.echo(_say("打开部门计分卡:", "Open the department scorecards:", lang))
