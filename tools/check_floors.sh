@@ -34,5 +34,5 @@ DEMO=$(mktemp -d)
 tail -3 "$DEMO/demo.log"
 TESTS=("$@")
 [ ${#TESTS[@]} -gt 0 ] || TESTS=(tests/test_scoring.py tests/test_exact.py tests/test_fast_sheet.py tests/test_reading.py
-                                tests/test_batch.py tests/test_demo.py tests/test_xlsxwriter_contract.py)
+                                tests/test_batch.py tests/test_demo.py tests/test_xlsxwriter_contract.py tests/test_cli.py)
 "$VENV/bin/pytest" -q -x -p no:cacheprovider "${TESTS[@]}"
