@@ -415,7 +415,7 @@ def compute_weights_file(path: Path, policy):
 
 @main.command("weights")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Results as JSON on stdout (format: docs/scoring.md §7).")
+@click.option("--json", "as_json", is_flag=True, help="Results as JSON on stdout: one record per role family and method.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a weights workbook (权重 Weights, 一致性 Consistency).")
 @click.option("--period", help="With --out: also a pre-filled 岗位指标 RoleKPIs sheet for this period.")
