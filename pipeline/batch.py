@@ -14,9 +14,11 @@ import shutil
 import socket
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -141,7 +143,7 @@ def _try_lock(fd: int) -> bool:
 
         os.lseek(fd, _WINDOWS_LOCK_BYTE, os.SEEK_SET)
         try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]  # Windows-only stubs
         except OSError:
             return False
         return True
@@ -185,11 +187,11 @@ def _take_lock(lock: Path, out_dir: Path) -> int:
         if not same:  # released and removed by its holder after we opened it: open it again
             os.close(fd)
             continue
-        holder = json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode("utf-8")
+        holding = json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode("utf-8")
         try:
             os.ftruncate(fd, 0)
             os.lseek(fd, 0, os.SEEK_SET)
-            os.write(fd, holder)
+            os.write(fd, holding)
         except OSError:  # the content only names the holder in another run's message
             pass
         return fd
@@ -395,7 +397,8 @@ def split_by_period(findings: list[Finding], period: str) -> tuple[list[Finding]
     """
     own = {period, *period_months(period)}
     parsed: dict[str, str | None] = {}
-    this, other = [], []
+    this: list[Finding] = []
+    other: list[Finding] = []
     for f in findings:
         if f.period and f.period not in parsed:
             parsed[f.period] = parse_period(f.period)
@@ -425,7 +428,7 @@ def inbox_periods(inputs: Inputs) -> list[str]:
     whose every row has an error is a period with errors, not a period without data.
     """
     names = {spec.name for spec in _PERIOD_SHEETS}
-    periods = set()
+    periods: set[str] = set()
     for name in names:
         periods.update(p for p in inputs.frames[name]["period"].dropna().unique() if isinstance(p, str))
     sheets = {(t.file, t.sheet) for t in inputs.tables if t.spec.name in names}
@@ -474,7 +477,7 @@ def _return_free_memory(collect: bool = True) -> None:
 @stop_on_signals()  # SIGTERM and a second Ctrl-C clean up like the first Ctrl-C (workers, staging, lock)
 def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict: bool = False, lang: str = "zh",
               jobs: int | None = None, progress_factory=None) -> RunResult:
-    """Score `period` from the files in `inbox` into `out_dir/period/`; see SPEC §5 and §6."""
+    """Score `period` from the files in `inbox` into `out_dir/period/`; see docs/outputs.md."""
     from pipeline.audit import build_manifest, write_manifest
 
     period = check_period(period)
@@ -551,7 +554,7 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
                                                   policy.max_sheets)
                 del roster
                 # Cost ~ rows written: a scorecard row costs about ten rows of the summary's Details.
-                tasks = [(10 * data.count("details") * with_sheets + len(data.totals), _write_department,
+                tasks: list[tuple[int, Callable[..., None], tuple]] = [(10 * data.count("details") * with_sheets + len(data.totals), _write_department,
                           (path, data, with_sheets, policy, lang)) for path, data, with_sheets in department_list]
                 tasks.append((len(scores.details) + len(scores.totals), _write_summary,
                               (staging / "summary.xlsx", scores, shown, policy, lang, indicators)))
@@ -611,7 +614,7 @@ def changed_inputs(workbooks: list[WorkbookRead]) -> list[Finding]:
         how = wb.changed_since_read()
         if how is not None:
             if how == "removed":
-                words = {"how": "被删除了", "how_en": "was removed", "detail": "", "detail_en": ""}
+                words: dict[str, Any] = {"how": "被删除了", "how_en": "was removed", "detail": "", "detail_en": ""}
             else:
                 words = {"how": "被修改了", "how_en": "changed", "detail": "(大小或修改时间已变)",
                          "detail_en": " (its size or modification time differs)"}

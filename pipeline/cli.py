@@ -399,13 +399,14 @@ def validate_command(inbox: Path, period: str | None, as_json: bool, policy_path
         click.echo(exc.message(lang), err=True)
         sys.exit(2)
     inputs = validate_inbox(inbox, policy, period)
-    findings, other = inputs.findings, []
+    findings = inputs.findings
+    other: list[Finding] = []
     if period:  # what concerns rows of other periods is listed, labelled, and does not fail the check
         from pipeline.batch import other_period_finding, split_by_period
 
         findings, other = split_by_period(findings_for_period(inputs, policy, period), period)
     errors = sum(f.is_error for f in findings)
-    listed = findings + [other_period_finding(f, period) for f in other]
+    listed = findings + [other_period_finding(f, period) for f in other if period]
     if as_json:
         click.echo(json.dumps([f.as_dict() for f in sort_findings(listed)], ensure_ascii=False, indent=2))
     else:
@@ -584,6 +585,10 @@ def demo_command(folder: Path, period: str, lang: str) -> None:
                     f"Example company written to {inbox} (with {len(info['mistakes'])} planted mistakes)", lang))
     result = run_batch(inbox, period, folder / "output", load_policy(), lang=lang,
                        progress_factory=_progress_factory())
+    if result.no_data:  # a period the example company has no rows for: say which it has
+        for f in result.errors:
+            click.echo(f.message("en" if lang == "en" else "both"))
+        sys.exit(result.exit_code)
     print_run_summary(result, lang)
     click.echo("")
     click.echo(say("打开部门计分卡:", "Open the department scorecards:", lang))
@@ -809,6 +814,7 @@ def entry() -> None:
     """
     import os
 
+    code: str | int | None
     try:
         signals.install()
         main(standalone_mode=True)

@@ -184,7 +184,7 @@ def _targets(indicator: str, period: str) -> tuple:
         return None, RATING_TARGET, None
     base, target, stretch = _MONTHLY_TARGETS[indicator]
     if period == QUARTER and INDICATOR_LIBRARY[indicator]["aggregation"] == "sum":
-        base, target, stretch = (None if v is None else v * 3 for v in (base, target, stretch))
+        return tuple(None if v is None else v * 3 for v in (base, target, stretch))
     return base, target, stretch
 
 
@@ -203,7 +203,10 @@ def _is_rating(indicator: str) -> bool:
 
 def _zh(field: Field, code: str) -> str:
     """The Chinese label of a choice code, as the template's dropdown writes it."""
-    return field.choice_by_code(code).zh
+    choice = field.choice_by_code(code)
+    if choice is None:
+        raise KeyError(f"{field.name} has no choice {code!r}")
+    return choice.zh
 
 
 # ---------------------------------------------------------------------------- the files
@@ -294,7 +297,7 @@ def _write_agreements(write, people: list[dict]) -> dict:
                                   "indicator_id": indicator,
                                   "weight": _typed_weight(weight, family, period),
                                   "base": base, "target": target, "stretch": stretch})
-    employee_rows = []
+    employee_rows: list[dict] = []
     planted = None
     for person in people:
         employee_id = person["employee_id"]
@@ -311,6 +314,8 @@ def _write_agreements(write, people: list[dict]) -> dict:
     role_spec, employee_spec = AGREEMENTS.sheets
     write("agreements.xlsx", AGREEMENTS,
           {role_spec.name: role_rows, employee_spec.name: employee_rows})
+    if planted is None:
+        raise RuntimeError("the demo company lost the employee whose weight carries the planted mistake")
     return {"file": "agreements.xlsx", "sheet": employee_spec.name,
             "cell": data_cell(employee_spec, "weight", planted),
             "employee_id": WEIGHT_MISTAKE_EMPLOYEE, "period": PERIOD,
@@ -358,7 +363,7 @@ def _full_width(text: str) -> str:
 
 def _actual_rows(rng: random.Random, members: list[dict], levels: dict) -> tuple[list, int | None]:
     """Monthly actuals of one department; returns the rows and the index of the N/A row."""
-    rows = []
+    rows: list[dict] = []
     planted = None
     for person in members:
         employee_id = person["employee_id"]

@@ -114,10 +114,11 @@ def failure_line(exc: BaseException, *, command: str, output: Path | None, repor
     command = f"kpi {command}".strip()
     error = os_error_in(exc)
     if error is not None:
-        code = errno.errorcode.get(error.errno, str(error.errno))
+        number = -1 if error.errno is None else error.errno  # -1: no errno, so no entry below
+        code = errno.errorcode.get(number, str(error.errno))
         default = (f"系统拒绝了对 {{path}} 的操作({code})", f"The system refused an operation on {{path}} ({code})",
                    "请检查后重新运行", "check it and run again")
-        what_zh, what_en, fix_zh, fix_en = _OS_ERRORS.get(error.errno, default)
+        what_zh, what_en, fix_zh, fix_en = _OS_ERRORS.get(number, default)
         path_zh, path_en = _paths(error, output)
         zh = f"{command} 已停止:{what_zh.format(path=path_zh)}。{fix_zh}。({report_zh})"
         en = f"{command} stopped. {what_en.format(path=path_en)}; {fix_en}. ({report_en})"

@@ -167,6 +167,8 @@ def period_months(period: str) -> list[str]:
 # ------------------------------------------------------------------------------ columns
 
 _TYPE_OF = np.frompyfunc(type, 1, 1)
+# Type objects and None as 0-d object arrays, compared elementwise with object arrays.
+_STR, _FLOAT, _INT, _NONE = (np.array(value, dtype=object) for value in (str, float, int, None))
 
 
 class Distinct:
@@ -191,7 +193,7 @@ class Distinct:
     def _is_text(self) -> np.ndarray:
         """Which distinct values are exactly `str`."""
         if self._text is None:
-            self._text = np.equal(_TYPE_OF(self.uniques), str) if len(self.uniques) else np.zeros(0, dtype=bool)
+            self._text = np.equal(_TYPE_OF(self.uniques), _STR) if len(self.uniques) else np.zeros(0, dtype=bool)
         return self._text
 
     def blank(self) -> np.ndarray:
@@ -230,7 +232,7 @@ class Distinct:
             present[self.codes[self.codes >= 0]] = True
             used.extend(results[present])
             if any(result.__class__ is str for result in used):
-                gaps = np.equal(results, None)
+                gaps = np.equal(results, _NONE)
                 gaps[-1] = False
                 gaps = gaps.take(self.codes)
                 missing = np.flatnonzero(self.codes < 0)
@@ -291,7 +293,7 @@ def _numeric(values: np.ndarray) -> np.ndarray:
     if not len(values):
         return np.zeros(0, dtype=bool)
     types = _TYPE_OF(values)
-    return np.equal(types, float) | np.equal(types, int)
+    return np.equal(types, _FLOAT) | np.equal(types, _INT)
 
 
 def _nan_if_none(value: float | None) -> float:

@@ -372,7 +372,7 @@ def _forced_shares(raw: object, path: str, grades: list[Grade]) -> dict[str, flo
             raise PolicyError(f"{path}.{grade}", f"不是 grades 中的等级(可选:{'、'.join(known)})",
                               f"is not a grade of the policy (grades: {', '.join(known)})")
         _number(raw, grade, path, 0, 1)
-    total = sum(Decimal(repr(float(v))) for v in raw.values())
+    total = sum((Decimal(repr(float(v))) for v in raw.values()), Decimal(0))
     if abs(total - 1) > Decimal("1e-6"):
         raise PolicyError(path, f"各等级比例之和应为 1,现为 {total}", f"the shares must sum to 1, got {total}")
     return {str(k): float(v) for k, v in raw.items()}

@@ -217,7 +217,7 @@ def _sheet_matches(spec: SheetSpec, sheet_name: str) -> bool:
 
 def _header_row(grid: list[list], aliases: dict[str, str]) -> tuple[int, dict[int, str], int]:
     """(row index, column index -> field, matched count) of the best header row in the grid."""
-    best = (-1, {}, 0)
+    best: tuple[int, dict[int, str], int] = (-1, {}, 0)
     for index, row in enumerate(grid[:HEADER_SCAN_ROWS]):
         matched: dict[int, str] = {}
         for col, value in enumerate(row):
@@ -455,7 +455,7 @@ def _hidden(element) -> tuple[str, str] | None:
     if value is not None and element.get("t") == "str":
         cached = True  # Excel's `<c t="str"><v></v>`: the formula's result is ""
     if element.get("t") == "e":
-        return ("error", value.text if cached else "#ERROR")
+        return ("error", value.text if cached and value is not None else "#ERROR")
     if formula is not None and not cached and element.get("t") != "inlineStr":
         return ("formula", "=" + (formula.text or "(shared formula)"))
     return None
@@ -614,8 +614,8 @@ def _read_table(spec: SheetSpec, kind: Kind, file: str, sheet_name: str, grid: _
     header_index, matched, _ = _header_row(view, aliases)
     findings: list[Finding] = []
     if header_index < 0:
-        example = spec.fields[0].header.replace("\n", " ")
-        return None, [finding("no_header", file=file, sheet=sheet_name, example_header=example)]
+        header = spec.fields[0].header.replace("\n", " ")
+        return None, [finding("no_header", file=file, sheet=sheet_name, example_header=header)]
     header_row = header_index + 1
     letters: dict[str, str] = {}
     columns: dict[str, int] = {}
@@ -645,7 +645,7 @@ def _read_table(spec: SheetSpec, kind: Kind, file: str, sheet_name: str, grid: _
     bad_cells: dict[str, str] = {}
     # Cells calamine reads blank but that hold an uncalculated formula or an error value.
     for cell_ref, (what, text) in hidden.items():
-        letter = re.match(r"[A-Z]+", cell_ref).group(0)
+        letter = cell_ref.rstrip("0123456789")
         row_number = int(cell_ref[len(letter):])
         names = [n for n, lt in letters.items() if lt == letter]
         if not names or row_number <= header_row:
@@ -672,11 +672,12 @@ def _read_table(spec: SheetSpec, kind: Kind, file: str, sheet_name: str, grid: _
         blank &= ~np.isin(np.arange(first + 1, first + 1 + count, dtype=np.int64), bad_rows)
     # The template's example row is marked in its first column (`示例E000`); HR may have
     # moved the columns, so an ID column starting with 示例 marks it too.
-    first_col = min(columns, key=columns.get) if columns else None
+    first_col = min(columns, key=columns.__getitem__) if columns else None
     example = np.zeros(count, dtype=bool)
     for name in columns:
-        if distinct[name] is not None and (name == first_col or spec.field(name).type == ID):
-            example |= distinct[name].matches(_EXAMPLE)
+        marked = distinct[name]
+        if marked is not None and (name == first_col or spec.field(name).type == ID):
+            example |= marked.matches(_EXAMPLE)
     keep = np.flatnonzero(~blank & ~example)
     del blank, example
     data: dict[str, pd.Series] = {}
@@ -763,7 +764,7 @@ def read_workbook(path: Path, file: str | None = None, limits: Limits = Limits()
             check_input_file(path, limits)
         fmt = check_input_file(path, limits, data=source.data)
         if fmt == CSV:
-            book = _csv_book(path, limits, source.data)
+            book = _csv_book(path, limits, source.data if source.data is not None else path.read_bytes())
         else:
             book = _calamine_book(path, fmt, limits, source.data)
         _read_book(result, book)
@@ -903,7 +904,8 @@ def _calamine_sheets(path: Path, fmt: str, limits: Limits, data: bytes | None,
         book.hidden[name] = hidden.get(parts.get(name, ""), {})
         sheet = workbook.get_sheet_by_name(name)
         # The grid runs from A1 to the last cell: checked again before Python builds it.
-        extent = SheetExtent(sheet.end[0] + 1, sheet.end[1] + 1) if sheet.height else SheetExtent(0, 0)
+        end = sheet.end
+        extent = SheetExtent(end[0] + 1, end[1] + 1) if sheet.height and end is not None else SheetExtent(0, 0)
         check_extent(name, extent, limits)
         total += extent.cells
         check_workbook_cells(total, limits)

@@ -181,7 +181,7 @@ def person_files(run_dir: Path) -> list[str]:
             continue
         # kpi writes the manifest last: an output modified later may have been edited by a person.
         stat = path.stat()
-        if stat.st_size != entry.get("size") or (stat.st_mtime_ns > written_ns and
+        if stat.st_size != entry.get("size") or (written_ns is not None and stat.st_mtime_ns > written_ns and
                                                  _hash_or_none(path) != entry["sha256"]):
             found.append(rel)
     return found
@@ -300,7 +300,7 @@ def put_in_place(staging: Path, final: Path, out_dir: Path, period: str, report:
             moved = True
         staging.rename(final)
     except BaseException:
-        if moved and not (final.exists() or final.is_symlink()):
+        if moved and aside is not None and not (final.exists() or final.is_symlink()):
             aside.rename(final)
         raise
     if aside is None:

@@ -97,7 +97,7 @@ def _raise_hint(key: str) -> tuple[str, str]:
             f"if the file is genuine, raise limits.{key} in the policy file")
 
 
-def _damaged(exc: BaseException) -> UnreadableInput:
+def _damaged(exc: BaseException | str) -> UnreadableInput:
     return UnreadableInput(
         f"文件已损坏或不完整(可能未传完):{exc}。请重新从 Excel 另存为 .xlsx 后再放入。",
         f"the file is damaged or truncated (perhaps not fully copied): {exc}. "
@@ -529,11 +529,15 @@ class PackageParts:
     def get(self, part: str) -> zipfile.ZipInfo | None:
         return self.by_key.get(part_key(part))
 
-    def read(self, archive: zipfile.ZipFile, part: str) -> bytes:
+    def member(self, part: str) -> zipfile.ZipInfo:
+        """The member of a part known to be there (KeyError if it is not)."""
         info = self.get(part)
         if info is None:
             raise KeyError(f"There is no item named {part!r} in the archive")
-        return archive.read(info)
+        return info
+
+    def read(self, archive: zipfile.ZipFile, part: str) -> bytes:
+        return archive.read(self.member(part))
 
 
 def resolve_target(base: str, target: str) -> str:
@@ -855,7 +859,7 @@ def _layout_names(archive: zipfile.ZipFile, members: PackageParts, workbook: str
     workbook_rels = f"{prefix}_rels/{posixpath.basename(workbook)}.rels"
     if workbook_rels in by_key:
         claim(by_key[workbook_rels], "xl/_rels/workbook.xml.rels")
-        for _, attributes in _relationships(archive.read(members.get(workbook_rels))):
+        for _, attributes in _relationships(members.read(archive, workbook_rels)):
             if attributes.get("TargetMode") == "External":
                 continue
             part = part_key(resolve_target(folder, attributes.get("Target", "")))
@@ -939,8 +943,10 @@ def _retarget(rels_xml: bytes, folder: str, moved: dict[str, str], root: bool, e
             new = moved.get(part_key(path)) or (path if every and path else None)
             if new is not None:
                 target = new if root else "/" + new
-                tag = re.sub(rb"""(\sTarget\s*=\s*)(?:"[^"]*"|'[^']*')""",
-                             lambda m, t=target: m.group(1) + b'"' + _xml_attr(t) + b'"', tag, count=1)
+                def new_target(m: re.Match[bytes], quoted: bytes = b'"' + _xml_attr(target) + b'"') -> bytes:
+                    return m.group(1) + quoted
+
+                tag = re.sub(rb"""(\sTarget\s*=\s*)(?:"[^"]*"|'[^']*')""", new_target, tag, count=1)
                 changed = True
         pieces.append(xml[last:match.start()] + tag)
         last = match.end()
@@ -1065,7 +1071,7 @@ def openpyxl_input(path: Path, limits: Limits = Limits(), *, data: bytes | None 
                                      if key in sheet_keys or key.startswith("xl/worksheets/"))
         names = {part_key(part): name for name, part in parts.items()}
         for part, (xml, left_out) in stripped.items():
-            replaced[members.get(part).filename] = xml
+            replaced[members.member(part).filename] = xml
             result.merges_left_out[names.get(part_key(part), part)] = left_out
         styles = members.get("xl/styles.xml")
         if styles is not None:
@@ -1248,7 +1254,7 @@ def _inflate_checked(archive: zipfile.ZipFile, member: zipfile.ZipInfo, crc_chec
         raise _damaged(exc) from None
 
 
-def _sheet_data_start(data: bytes) -> int:
+def _sheet_data_start(data: bytes | bytearray) -> int:
     match = _SHEET_DATA.search(data)
     return match.start() if match else 0
 
@@ -1260,7 +1266,7 @@ def _inflate(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> bytearray:
     filled = 0
     with archive.open(member) as handle:
         while filled < len(buffer):
-            count = handle.readinto(view[filled:filled + MB])
+            count = handle.readinto(view[filled:filled + MB])  # type: ignore[attr-defined]  # a ZipExtFile
             if not count:
                 break
             filled += count
@@ -1355,7 +1361,7 @@ _REF = re.compile(rb'<c r="([A-Z]{1,3})([1-9]\d{0,6})"[^>]*(?<!/)>')  # a cell w
 _ATTR_R = re.compile(rb"""(?:^|\s)r\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 
 
-def sheet_extent(data: bytes, sheet: str, limits: Limits, prefixed: bool | None = None) -> SheetExtent:
+def sheet_extent(data: bytes | bytearray, sheet: str, limits: Limits, prefixed: bool | None = None) -> SheetExtent:
     """The extent calamine will give this worksheet XML, found without parsing it; refuses
     (UnreadableInput) a sheet beyond the limits.
 
@@ -1467,7 +1473,7 @@ def _attr_r(attributes: bytes) -> bytes | None:
     return None if b"&" in value else value  # calamine ignores an r it would have to unescape
 
 
-def _walk_extent(data: bytes, start: int, wanted: dict[int, tuple[int, int]] | None = None) -> SheetExtent:
+def _walk_extent(data: bytes | bytearray, start: int, wanted: dict[int, tuple[int, int]] | None = None) -> SheetExtent:
     """Place every cell as calamine does; `wanted` (cell start offset -> position) is filled in."""
     row_index = col_index = 0  # 0-based, like calamine's
     max_row = max_col = 0

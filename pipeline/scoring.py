@@ -1,4 +1,4 @@
-"""Scoring (SPEC §3): vectorised pandas over clean frames; knows nothing about Excel.
+"""Scoring (docs/scoring.md): vectorised pandas over clean frames; knows nothing about Excel.
 
 Full precision is kept throughout; only the displayed total is rounded, half-up, and the
 grade comes from that rounded total.
@@ -6,9 +6,11 @@ grade comes from that rounded total.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -323,7 +325,7 @@ def indicator_anchors(indicators: pd.DataFrame) -> dict[str, dict[int, str]]:
     return anchors
 
 
-def exact_rating(counted: list[tuple]) -> Fraction:
+def exact_rating(counted: Sequence[Sequence]) -> Fraction:
     """r of one employee and indicator, exactly, from its counted rows of the 360 detail:
     (rating period, policy weight, score total, raters) each.
 
@@ -333,7 +335,8 @@ def exact_rating(counted: list[tuple]) -> Fraction:
         months.setdefault(rating_period, []).append((exact.typed(weight), exact.typed(total) / int(raters)))
     if not months:
         raise ValueError("no counted rating")
-    per_month = [sum(w * mean for w, mean in parts) / sum(w for w, _ in parts) for parts in months.values()]
+    per_month = [sum((w * mean for w, mean in parts), Fraction(0)) / sum((w for w, _ in parts), Fraction(0))
+                 for parts in months.values()]
     return sum(per_month, Fraction(0)) / len(per_month)
 
 
@@ -560,13 +563,13 @@ def _settle_exactly(detail: pd.DataFrame, inputs, period: str, policy: Policy,
     rolled_keys = {(e, i) for e, i, m, r in zip(picked["employee_id"], picked["indicator_id"], months[rows],
                                                 rating[rows]) if m > 1 and not r}
     rolled = _exact_rollups(inputs, period, rolled_keys, aggregation)
-    ratings_of: dict[tuple[str, str], list[tuple]] = {}
+    ratings_of: dict[tuple[str, str], list[list]] = {}
     if rating[rows].any():
         wanted = rating_detail[rating_detail["employee_id"].isin(chosen) & rating_detail["counted"]]
         for employee_id, indicator_id, *parts in zip(*(wanted[c].to_numpy(dtype=object) for c in (
                 "employee_id", "indicator_id", "rating_period", "policy_weight", "score_total", "raters"))):
             ratings_of.setdefault((employee_id, indicator_id), []).append(parts)
-    constants = dict(lower_is_better=policy.lower_is_better, cap=exact.typed(policy.cap),
+    constants: dict[str, Any] = dict(lower_is_better=policy.lower_is_better, cap=exact.typed(policy.cap),
                      base_score=exact.typed(policy.base_score), stretch_score=exact.typed(policy.stretch_score),
                      scale_max=exact.typed(policy.scale_max))
     floor, cap = exact.typed(policy.floor), constants["cap"]
@@ -695,7 +698,7 @@ def forced_distribution(totals: pd.DataFrame, policy: Policy) -> tuple[pd.Series
     shares = [Decimal(repr(float(forced.shares.get(g, 0.0)))) for g in order]
     # From the last grade with a share on, everyone fits (the shares sum to 1 within 1e-6).
     full_from = max(i for i, share in enumerate(shares) if share > 0)
-    cumulative = np.cumsum(shares)
+    cumulative: np.ndarray = np.cumsum(np.array(shares, dtype=object))
 
     # Groups: codes 0..k-1 for departments, k for the pool of small ones.
     if forced.group == "company":

@@ -12,12 +12,13 @@ from __future__ import annotations
 import signal
 import threading
 from contextlib import contextmanager
+from typing import Any
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 # Shared by nested uses (the command's guard around a run's own): once one has raised, every
 # level lets the cleanup finish.
-_state = {"depth": 0, "stopping": None, "previous": {}}
+_state: dict[str, Any] = {"depth": 0, "stopping": None, "previous": {}}
 
 
 class Stopped(KeyboardInterrupt):

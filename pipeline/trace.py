@@ -90,7 +90,7 @@ def trace_employee(period_dir: Path, employee_id: str) -> TraceReport:
         sheet = openpyxl.load_workbook(path, read_only=True)[sheet_name]
         for row in sheet.iter_rows(min_row=1, max_row=sheet.max_row):
             cells = {c.column_letter: c for c in row if getattr(c, "column_letter", None)}
-            indicator = cells.get("B").value if "B" in cells else None
+            indicator = cells["B"].value if "B" in cells else None
             label = str(cells["A"].value or "") if "A" in cells else ""
             for letter, item in (("J", "actual"), ("K", "achievement"), ("L", "weighted_score")):
                 cell = cells.get(letter)

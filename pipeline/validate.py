@@ -3,7 +3,7 @@
 Per sheet: values are parsed (normalize.py) and checked against the pandera schema of their
 kind. Across files: duplicates and conflicts (naming both cells), references (employee,
 indicator, manager), agreement rules (weights sum to 100%, tiers in order, targets usable),
-actuals and ratings present for every agreed indicator, and the design warnings of SPEC §2.
+actuals and ratings present for every agreed indicator, and the policy's design warnings.
 Rows with errors are kept out of the clean frames; whoever they affect is blocked from
 scoring with the reason, never silently dropped.
 """
@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -68,7 +69,7 @@ class Inputs:
     # employee_id -> [(period or "" for all periods, finding)] for rows with errors
     blocked: dict[str, list[tuple[str, Finding]]] = field(default_factory=dict)
     bad_indicators: dict[str, Finding] = field(default_factory=dict)
-    bad_role_sets: dict[tuple[str, str], Finding] = field(default_factory=dict)
+    bad_role_sets: dict[tuple[str | None, str], Finding] = field(default_factory=dict)
     # (table, row) of actual cells refused for their value against the target (a percent slip)
     refused_actuals: set[tuple[int, int]] = field(default_factory=set)
     # Inbox files that could not be used at all (unreadable, of no recognisable kind): what
@@ -224,7 +225,7 @@ def _fmt(number: float | None) -> str:
 
 def validate(workbooks: list[WorkbookRead], policy: Policy, period: str | None = None, *,
              release_rows: bool = False) -> Inputs:
-    """All the checks of SPEC §1 and §2 over the inbox; `period` narrows the actuals checks.
+    """All the checks of the templates (docs/templates.md) and the policy over the inbox; `period` narrows the actuals checks.
 
     `release_rows`: drop each workbook's values as read once they are typed
     (`WorkbookRead.release_rows`), for a caller that only wants the validated frames after.
@@ -261,7 +262,8 @@ def validate(workbooks: list[WorkbookRead], policy: Policy, period: str | None =
     for wb in workbooks:
         for f in wb.findings:
             if f.cell and f.rule in ("formula_no_value", "error_value"):
-                frame = inputs.frames.get(_spec_of(tables, f).name) if _spec_of(tables, f) else None
+                found = _spec_of(tables, f)
+                frame = inputs.frames.get(found.name) if found else None
                 if frame is not None:
                     row = int("".join(ch for ch in f.cell if ch.isdigit()))
                     frame.loc[(frame["_file"] == f.file) & (frame["_sheet"] == f.sheet) & (frame["_row"] == row), "_bad"] = True
@@ -582,8 +584,8 @@ def _text(value: object) -> str:
 
 def _block_bad_rows(inputs: Inputs) -> None:
     """Whoever a row with errors belongs to cannot be scored (for that row's period)."""
-    reasons = {}
-    sheet_reasons = {}  # a missing required column makes every row of its sheet unusable
+    reasons: dict[tuple[str, str, int], Finding] = {}
+    sheet_reasons: dict[tuple[str, str], Finding] = {}  # a missing required column makes every row of its sheet unusable
     for f in inputs.findings:
         if f.is_error and f.rule == "missing_column":
             sheet_reasons.setdefault((f.file, f.sheet), f)
@@ -778,7 +780,7 @@ def _target_suspects(frame: pd.DataFrame) -> np.ndarray:
 
 
 class _SetDesign:
-    """The design warnings of SPEC §2 for agreement sets of one sheet (`_design_warnings`), from
+    """The policy's design warnings (`checks`) for agreement sets of one sheet (`_design_warnings`), from
     arrays over all its rows: a set is a list of row positions."""
 
     def __init__(self, inputs: Inputs, policy: Policy, frame: pd.DataFrame, owner: str):
@@ -1109,7 +1111,7 @@ def _scale_checks(inputs: Inputs, policy: Policy, period: str, agreements: pd.Da
     reported = {(f.rule, f.file, f.sheet, f.cell): f for f in inputs.findings if f.rule in _SCALE_RULES}
     actual_label, target_label = ACTUALS.sheets[0].field("actual").label, ROLE_KPIS.field("target").label
 
-    def add(rule: str, row: dict, cell: str, block_target: bool = False, **context: object) -> None:
+    def add(rule: str, row: dict, cell: str, block_target: bool = False, **context: Any) -> None:
         file, sheet = (row["target_file"], row["target_sheet"]) if block_target else (row["_file"], row["_sheet"])
         f = reported.get((rule, file, sheet, cell))
         if f is None:

@@ -1,6 +1,6 @@
 """Indicator weights from expert scores (专家打分法) and AHP pairwise matrices (层次分析法).
 
-SPEC §4. Everything here is a pure function of its inputs except `read_ahp_sheets`, which
+The formulas and worked examples: docs/scoring.md §7. Everything here is a pure function of its inputs except `read_ahp_sheets`, which
 reads a workbook. Validation never raises for a user's data: it returns findings that name
 the cell. `ValueError` is kept for programming errors (a matrix handed to `ahp` that the
 checks should have stopped).
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -112,7 +112,7 @@ def ahp(matrix: np.ndarray, ri_table: Mapping[int, float] | str = RI_SAATY_1980)
     """Saaty's principal-eigenvector weights, λmax, CI, CR and the judgments to revisit.
 
     The eigenvector, not the column-average or geometric-mean shortcuts: those give
-    different weights from the published examples (NOTES "Numbers").
+    different weights from the published examples (docs/architecture.md, "Library facts").
     """
     _, table = _resolve_ri_table(ri_table)
     a = np.asarray(matrix, dtype=float)
@@ -286,7 +286,7 @@ def pairwise_matrix(sheet: AhpSheet, *, file: str = "") -> tuple[np.ndarray | No
     cells blank is an error. Decimals close to 1/k are read as 1/k (see `_snap`); when both
     cells of a pair are given the one ≥ 1 (the integer on Saaty's scale) is used.
     """
-    where = {"file": file, "sheet": sheet.sheet}
+    where: dict[str, Any] = {"file": file, "sheet": sheet.sheet}
     ids, n = sheet.ids, len(sheet.ids)
     shape_ok = (
         n > 0
@@ -349,7 +349,7 @@ def pairwise_matrix(sheet: AhpSheet, *, file: str = "") -> tuple[np.ndarray | No
                 value = _snap(a_ij) if a_ij >= 1 else 1 / _snap(a_ji)
             elif a_ij is not None:
                 value = _snap(a_ij)
-            else:
+            elif a_ji is not None:
                 value = 1 / _snap(a_ji)
             matrix[i, j], matrix[j, i] = value, 1 / value
     if findings:
@@ -369,7 +369,7 @@ def _is_blank(value: object) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _cell_at(rows: list[list[object]], r: int, c: int) -> object:
+def _cell_at(rows: list[list[Any]], r: int, c: int) -> object:
     """A cell of calamine's row lists; "" beyond the used area."""
     return rows[r][c] if r < len(rows) and c < len(rows[r]) else ""
 
@@ -381,7 +381,7 @@ def _id_text(value: object) -> str:
     return unicodedata.normalize("NFKC", str(value)).strip()
 
 
-def _find_corner(rows: list[list[object]]) -> tuple[int, int] | None:
+def _find_corner(rows: list[list[Any]]) -> tuple[int, int] | None:
     """The matrix's top-left (label) cell: right and lower neighbours hold ids.
 
     A cell whose right and lower neighbours hold the *same* id is preferred (a proper matrix);
@@ -404,7 +404,7 @@ def _find_corner(rows: list[list[object]]) -> tuple[int, int] | None:
 def _look_again(data: bytes, blanks: dict[str, list[tuple[int, int]]]) -> dict[str, dict]:
     """{sheet: {(row, col): (problem, text)}} for cells calamine read as blank but are not.
 
-    calamine returns "" for error cells and never-calculated formulas (NOTES "Reading"); a
+    calamine returns "" for error cells and never-calculated formulas (docs/architecture.md); a
     silent blank would be filled in as a reciprocal, so openpyxl looks at those cells again
     (one pass over the workbook for all AHP sheets, reading only the matrix windows). Only an
     .xlsx/.xlsm (a zip, whatever its name says) can be looked at so.
@@ -466,7 +466,7 @@ class _Layout:
 
     role_family: str
     sheet: str
-    rows: list[list[object]]
+    rows: list[list[Any]]
     corner: tuple[int, int] | None
     nrows: int = 0
     ncols: int = 0
@@ -480,7 +480,7 @@ class _Layout:
                 for c in range(c0 + 1, c0 + 1 + self.ncols) if _is_blank(self.at(r, c))]
 
 
-def _layout(role_family: str, sheet: str, rows: list[list[object]]) -> _Layout:
+def _layout(role_family: str, sheet: str, rows: list[list[Any]]) -> _Layout:
     corner = _find_corner(rows)
     if corner is None:
         return _Layout(role_family, sheet, rows, None)
@@ -566,7 +566,7 @@ class WeightResult:
         return len(self.weights)
 
     def as_json(self) -> dict:
-        """The `--json` record (None where a figure does not apply), and what W means."""
+        """The `--json` record of docs/scoring.md §7 (None where a figure does not apply), and what W means."""
         def num(x: float | None) -> float | None:
             return None if x is None else float(x)
 
@@ -737,7 +737,7 @@ def ahp_weights(sheet: AhpSheet, ri_table: Mapping[int, float] | str = DEFAULT_R
     finding names the judgments most responsible, by cell, so HR knows what to revisit.
     """
     name, table = _resolve_ri_table(ri_table)
-    where = {"file": file, "sheet": sheet.sheet}
+    where: dict[str, Any] = {"file": file, "sheet": sheet.sheet}
     matrix, findings = pairwise_matrix(sheet, file=file)
     if sheet.ids and len(sheet.ids) not in table:
         findings = [*findings, finding("ahp_too_large", cell=sheet.corner, count=len(sheet.ids),
@@ -848,10 +848,10 @@ def compute_weights(expert_scores: pd.DataFrame | None, ahp_sheets: Sequence[Ahp
                 role_family=result.role_family, deviation=f"{record['deviation']:.2%}",
             ))
     for sheet in ahp_sheets:
-        result, sheet_findings = ahp_weights(sheet, ri_table, file=file)
+        ahp_result, sheet_findings = ahp_weights(sheet, ri_table, file=file)
         findings.extend(sheet_findings)
-        if result is not None:
-            results.append(result)
+        if ahp_result is not None:
+            results.append(ahp_result)
     return results, findings
 
 

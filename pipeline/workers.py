@@ -17,7 +17,7 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import wait as wait_for
-from typing import Callable
+from typing import Callable, Sequence
 
 from pipeline.guard import EnvironmentFailure
 from pipeline.signals import signals_held
@@ -142,7 +142,7 @@ class _Workers:
         self.pool.shutdown(wait=False)
 
 
-def run_biggest_first(calls: list[tuple[float, Callable, tuple]], jobs: int, progress=None) -> list:
+def run_biggest_first(calls: Sequence[tuple[float, Callable, tuple]], jobs: int, progress=None) -> list:
     """`function(*args)` for every (cost, function, args); the results in the order given.
 
     Biggest cost first keeps every core busy to the end. With several `jobs` the calls run in

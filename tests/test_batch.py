@@ -191,10 +191,22 @@ def test_lock_names_the_holder(tmp_path):
     assert not (tmp_path / batch.LOCK_NAME).exists()
 
 
-def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
-    (tmp_path / batch.LOCK_NAME).write_text(json.dumps({"pid": 999_999_999, "host": os.uname().nodename}))
-    with output_lock(tmp_path):
-        pass
+@pytest.mark.parametrize("left_behind", [
+    json.dumps({"pid": 999_999_999, "host": os.uname().nodename}),  # a dead process's lock file
+    "",  # what a full disk leaves: unreadable content never blocks
+])
+def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path, left_behind):
+    lock = tmp_path / batch.LOCK_NAME
+    lock.write_text(left_behind)
+    with output_lock(tmp_path) as held:
+        assert held == lock
+        # the file now names this process, and the lock is really held: a second run is refused
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+        with pytest.raises(BatchError) as raised:
+            with output_lock(tmp_path):
+                pass
+        assert str(os.getpid()) in raised.value.en and "999999999" not in raised.value.en
+    assert not lock.exists()  # released and removed
 
 
 def test_crash_in_the_middle_leaves_no_partial_period(tmp_path, monkeypatch):

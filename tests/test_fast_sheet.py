@@ -1,4 +1,8 @@
-"""FastSheet must write exactly the bytes xlsxwriter's own cell store writes (ReferenceSheet)."""
+"""FastSheet must write exactly the bytes xlsxwriter's own classes write.
+
+The department tests run the batch twice, the second time under KPI_PLAIN_WRITER=1 (xlsxwriter's
+own Worksheet and Chart classes), and compare every part of every workbook.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +15,39 @@ import openpyxl
 import pytest
 from company import hostile_company, small_company
 from python_calamine import CalamineWorkbook
+from xlsxwriter.worksheet import Worksheet
 
 from pipeline.batch import run_batch
 from pipeline.policy import parse_policy
 from pipeline.writers import scorecards
 from pipeline.writers.common import new_workbook
-from pipeline.writers.fast_sheet import FastSheet, ReferenceSheet, register_formats
+from pipeline.writers.fast_sheet import (
+    FastSheet,
+    PlainSheet,
+    ReferenceSheet,
+    plain_writer,
+    register_formats,
+    sheet_class,
+)
 
 PERIOD = "2026-10"
 
 
 def _use_plain_xlsxwriter(monkeypatch) -> None:
-    monkeypatch.setattr(scorecards, "SHEET_CLASS", ReferenceSheet)
-    monkeypatch.setattr(scorecards, "CHART_TEMPLATES", False)
+    monkeypatch.setenv("KPI_PLAIN_WRITER", "1")
+    assert plain_writer() and sheet_class(FastSheet) is PlainSheet
+
+
+def test_plain_writer_switch(monkeypatch):
+    monkeypatch.delenv("KPI_PLAIN_WRITER", raising=False)
+    assert not plain_writer() and sheet_class(FastSheet) is FastSheet
+    monkeypatch.setenv("KPI_PLAIN_WRITER", "0")
+    assert not plain_writer()
+    monkeypatch.setenv("KPI_PLAIN_WRITER", "1")
+    assert plain_writer() and sheet_class(FastSheet) is PlainSheet
+    # PlainSheet is xlsxwriter's worksheet with nothing overridden: only `stamp` is added
+    assert set(vars(PlainSheet)) - {"__module__", "__doc__", "__qualname__", "__firstlineno__",
+                                    "__static_attributes__"} == {"stamp"}
 
 
 def _parts(path: Path) -> dict[str, bytes]:
@@ -103,9 +127,10 @@ def _edge_workbook(path: Path, sheet_class) -> None:
     workbook.close()
 
 
-def test_edge_cells_are_byte_identical(tmp_path):
+@pytest.mark.parametrize("reference_class", [Worksheet, ReferenceSheet])
+def test_edge_cells_are_byte_identical(tmp_path, reference_class):
     _edge_workbook(tmp_path / "fast.xlsx", FastSheet)
-    _edge_workbook(tmp_path / "reference.xlsx", ReferenceSheet)
+    _edge_workbook(tmp_path / "reference.xlsx", reference_class)
     fast, reference = _parts(tmp_path / "fast.xlsx"), _parts(tmp_path / "reference.xlsx")
     assert list(fast) == list(reference)
     for name in fast:
@@ -136,7 +161,7 @@ def _charts_workbook(path: Path, templates: bool, lang: str) -> None:
     workbook = new_workbook(path)
     for i, names in enumerate(CHART_NAMES * 2):
         name = f"E{i:03d} 员工 & co"
-        sheet = workbook.add_worksheet(name, worksheet_class=FastSheet if templates else ReferenceSheet)
+        sheet = workbook.add_worksheet(name, worksheet_class=FastSheet if templates else Worksheet)
         values = [0.5 + 0.173 * j for j in range(len(names))]
         for j, (text, value) in enumerate(zip(names, values, strict=True)):
             sheet.write_string(scorecards.TABLE_TOP + 1 + j, 2, text)

@@ -9,7 +9,6 @@ references, error and formula cells, stray row tags). Derandomised, so CI sees t
 
 from __future__ import annotations
 
-import time
 import zipfile
 from pathlib import Path
 
@@ -100,7 +99,7 @@ def check_outcome(result: WorkbookRead, name: str) -> None:
         assert "_row" in table.frame.columns
 
 
-@settings(max_examples=150, deadline=10_000, derandomize=True, database=None,
+@settings(max_examples=150, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_mutated_workbooks_give_data_or_findings(seeds, tmp_path_factory, data):
@@ -114,14 +113,12 @@ def test_mutated_workbooks_give_data_or_findings(seeds, tmp_path_factory, data):
     folder = tmp_path_factory.mktemp("case", numbered=True)
     path = folder / name
     path.write_bytes(mutated)
-    start = time.perf_counter()
-    result = read_workbook(path)  # must not raise
-    assert time.perf_counter() - start < 10
+    result = read_workbook(path)  # must not raise (how fast: benchmarks/timings.py)
     check_outcome(result, name)
 
 
 @pytest.mark.parametrize("suffix", [".xls", ".csv", ".xlsm"])
-@settings(max_examples=15, deadline=10_000, derandomize=True, database=None,
+@settings(max_examples=15, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_mutated_files_under_other_names_give_data_or_findings(seeds, tmp_path, suffix, data):

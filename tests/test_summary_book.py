@@ -207,10 +207,7 @@ def test_unscored_employee_in_totals_with_empty_values_and_in_unscored_with_reas
 def test_real_unscored_inbox(tmp_path):
     """The inbox route: a text actual makes both employees unscored (needs reader/validate to cope)."""
     folder = builders.seed_000_inbox(tmp_path / "inbox", actual_new_clients="N/A")
-    try:
-        inputs, scores = _score(folder)
-    except Exception as exc:  # pragma: no cover - upstream bug, reported, not this writer's
-        pytest.skip(f"validate/score crashed upstream on the N/A inbox: {exc!r}")
+    inputs, scores = _score(folder)
     path = _write(tmp_path / "summary.xlsx", scores, inputs.findings + scores.findings)
     wb = openpyxl.load_workbook(path)
     totals = _rows(wb[TOTALS_SHEET])
@@ -528,12 +525,10 @@ def _large(employees: int, indicators: int = 8) -> Scores:
                                            "ability": 0.0, "attitude": 0.0}))
 
 
-def test_80000_detail_rows_write_quickly(tmp_path):
+def test_80000_detail_rows(tmp_path):
+    """A 10,000-employee company's machine sheets, whole (how fast: benchmarks/timings.py)."""
     scores = _large(10_000)
-    start = time.perf_counter()
     path = _write(tmp_path / "big.xlsx", scores)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 20, f"{elapsed:.1f}s"  # ~3 s here; generous for a busy machine
     cal = CalamineWorkbook.from_path(str(path))
     details = cal.get_sheet_by_name(DETAILS_SHEET).to_python()
     assert len(details) == 80_001

@@ -1,12 +1,12 @@
 """Errors workbooks: a copy of a problem input with its bad cells marked, for HR to fix.
 
-`errors/<input file>.errors.xlsx` (SPEC §5) holds a first sheet `错误清单 Errors` listing every
+`errors/<input file>.errors.xlsx` (docs/outputs.md) holds a first sheet `错误清单 Errors` listing every
 finding, then every sheet of the source under its own name, order and hidden state (the hidden
 `_meta` sheet too, so the fixed copy is still recognised as the same template kind). Each cell
 a finding names is filled red (error) or amber (warning) and carries a comment saying what is
 wrong and how to fix it, so HR can correct the copy and drop it back into the inbox.
 
-The source is a user's file (SPEC §7): it is opened only after a zip sanity check, copied
+The source is a user's file, possibly hostile: it is opened only after a zip sanity check, copied
 within a cell budget, text is written as text (never a formula), and whatever goes wrong while
 reading it, the list sheet is still written — this module never raises for a bad input.
 """
@@ -26,6 +26,7 @@ from openpyxl.styles.numbers import is_date_format
 from openpyxl.utils.cell import column_index_from_string, coordinate_to_tuple
 from openpyxl.utils.cell import range_boundaries as _range_boundaries
 from openpyxl.utils.datetime import to_excel
+from openpyxl.workbook.workbook import Workbook
 
 from pipeline.findings import ERROR, Finding, sort_findings
 from pipeline.safety import Limits, UnreadableInput, assert_defusedxml_in_force, openpyxl_input
@@ -219,7 +220,7 @@ class _Copier:
         self.budget = max_cells
         self.formats: dict[tuple, object] = {}
         self.style_cache: dict[object, dict] = {}
-        self.cached_book = None  # read-only data_only workbook: cached formula values
+        self.cached_book: Workbook | None = None  # read-only data_only workbook: cached formula values
 
     # -- formats
 
@@ -640,7 +641,7 @@ def _rows_streamed(ws):
 
 def _merges(ws) -> list[tuple[int, int, int, int]]:
     """Merged ranges as (min_col, min_row, max_col, max_row), sane ones only."""
-    found = []
+    found: list[tuple[int, int, int, int]] = []
     try:
         ranges = list(ws.merged_cells.ranges)
     except AttributeError:
@@ -881,7 +882,7 @@ def _write_list(workbook, findings: list[Finding], copies, source: Path, lang: s
                 target = "A1"
             elif copy is not None and name == "cell":
                 target = _link_target(f.cell)
-            if target and text and links < MAX_LINKS:
+            if target and copy is not None and text and links < MAX_LINKS:
                 quoted = copy.name.replace("'", "''")
                 url = f"internal:'{quoted}'!{target}"
                 if ws.write_url(row, col, url, link_fmt, text) == 0:
@@ -918,8 +919,7 @@ def _write_list(workbook, findings: list[Finding], copies, source: Path, lang: s
         summary.append((f"仅列出前 {MAX_ROWS - 20} 条。", f"Only the first {MAX_ROWS - 20} are listed."))
     at = last_row + 2
     for zh, en in [*notes, *summary]:
-        lines = [en] if lang == "en" else [zh, en]
-        for line in lines:
+        for line in [en] if lang == "en" else [zh, en]:
             ws.write_string(at, 0, line, note_fmt)
             at += 1
 

@@ -6,8 +6,8 @@ cell: argument decoding, a named tuple in a table, then at close a row walk that
 everything else (workbook, styles, shared strings, merges, charts, conditional formats,
 panes, print setup) and replaces only the cell store: each `write_*` renders its `<c>`
 element at once (the style index and the shared-string index are known then) and close()
-joins them. Tests write the same workbooks with `FastSheet` and with `ReferenceSheet` (plain
-xlsxwriter cells) and require every part of the two files to be byte-identical.
+joins them. Tests write the same workbooks with `FastSheet` and with xlsxwriter's own classes
+(`KPI_PLAIN_WRITER=1`) and require every part of the two files to be byte-identical.
 
 Contract the callers keep: cell formats get their style index up front (`register_formats`),
 so an index never depends on the order cells are written; formulas use classic functions
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import re
 from collections import defaultdict
 from fractions import Fraction
@@ -102,7 +103,31 @@ def _utf16_truncate(text: str, limit: int) -> str:
     return text.encode("utf-16-le")[: 2 * limit].decode("utf-16-le", "ignore")
 
 
-class ReferenceSheet(Worksheet):
+def plain_writer() -> bool:
+    """Whether `KPI_PLAIN_WRITER=1` asks for xlsxwriter's own worksheet and chart classes.
+
+    The same bytes, slower: the way out when an xlsxwriter release breaks an override here, and
+    what the byte-identity tests compare the fast classes with.
+    """
+    return os.environ.get("KPI_PLAIN_WRITER", "").strip() not in ("", "0")
+
+
+class PlainSheet(Worksheet):
+    """xlsxwriter's worksheet untouched, plus `stamp` (which here simply runs)."""
+
+    def stamp(self, stamps: dict, key, write) -> None:
+        """Have `write(sheet)` put the cells, merges and column widths that are the same on every
+        sheet of a workbook. Here it simply runs; `FastSheet` runs it once per workbook and copies
+        the result. `stamps` is the workbook's (style and shared-string indices are per workbook)."""
+        write(self)
+
+
+def sheet_class(fast: type[PlainSheet]) -> type[PlainSheet]:
+    """The worksheet class to write with: `fast`, or `PlainSheet` under `KPI_PLAIN_WRITER=1`."""
+    return PlainSheet if plain_writer() else fast
+
+
+class ReferenceSheet(PlainSheet):
     """xlsxwriter's own cell store, minus the dynamic-array formula rewrites.
 
     xlsxwriter rewrites every formula with ~30 regular expressions to prefix dynamic-array and
@@ -118,12 +143,6 @@ class ReferenceSheet(Worksheet):
         if formula.endswith("}"):
             formula = formula[:-1]
         return formula
-
-    def stamp(self, stamps: dict, key, write) -> None:
-        """Have `write(sheet)` put the cells, merges and column widths that are the same on every
-        sheet of a workbook. Here it simply runs; `FastSheet` runs it once per workbook and copies
-        the result. `stamps` is the workbook's (style and shared-string indices are per workbook)."""
-        write(self)
 
 
 class FastSheet(ReferenceSheet):
@@ -176,7 +195,7 @@ class FastSheet(ReferenceSheet):
                                  number, True)
         return 0
 
-    def _write_blank(self, row, col, _, cell_format=None):
+    def _write_blank(self, row, col, blank, cell_format=None):
         if cell_format is None:
             return 0
         try:
@@ -209,7 +228,7 @@ class FastSheet(ReferenceSheet):
         return 0
 
     def stamp(self, stamps: dict, key, write) -> None:
-        """See ReferenceSheet.stamp: the first sheet runs `write`, the others copy what it made.
+        """See PlainSheet.stamp: the first sheet runs `write`, the others copy what it made.
 
         Copied: the rendered cells (their shared strings counted again, as writing them would),
         the merged ranges and the column widths. `write` must do nothing else and must come
@@ -337,8 +356,8 @@ class FastSheet(ReferenceSheet):
                     lambda: super(FastSheet, self)._write_conditional_formatting(cond_range, params))
         return None
 
-    def _prepare_chart(self, *args, **kwargs):
-        super()._prepare_chart(*args, **kwargs)
+    def _prepare_chart(self, index, chart_id, drawing_id):
+        super()._prepare_chart(index, chart_id, drawing_id)
         if self.drawing.__class__ is Drawing:
             self.drawing.__class__ = FastDrawing  # same state, cached anchors
 

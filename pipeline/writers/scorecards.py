@@ -30,13 +30,19 @@ from pipeline.writers.common import (
     safe_sheet_name,
 )
 from pipeline.writers.fast_chart import AchievementChart, add_chart
-from pipeline.writers.fast_sheet import FastSheet, ReferenceSheet, register_formats
+from pipeline.writers.fast_sheet import (
+    FastSheet,
+    ReferenceSheet,
+    plain_writer,
+    register_formats,
+    sheet_class,
+)
 
 SUMMARY_SHEET = "汇总 Summary"
 
 
 # Sheets are written through FastSheet (same bytes as xlsxwriter's own cell store, ~3× cheaper);
-# tests switch this to ReferenceSheet to compare the two.
+# KPI_PLAIN_WRITER=1 (fast_sheet.plain_writer) writes with xlsxwriter's own classes instead.
 SHEET_CLASS: type[ReferenceSheet] = FastSheet
 CHART_TEMPLATES = True  # employee-sheet charts from a template (same bytes as xlsxwriter's own)
 
@@ -193,7 +199,7 @@ def _num(value: float) -> str:
 
 def achievement_formula(method: str, direction: str, actual: str, target: str, base: str, stretch: str,
                         policy: Policy) -> str:
-    """The Excel formula of SPEC §3 for one indicator row, clipped to [floor, cap]."""
+    """The Excel formula of docs/scoring.md §1 for one indicator row, clipped to [floor, cap]."""
     cap, floor = _num(policy.cap), _num(policy.floor)
     bs, ss = _num(policy.base_score), _num(policy.stretch_score)
     lower = direction == "lower"
@@ -472,7 +478,7 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
                          manager_name: str, policy: Policy, f: Formats, lang: str,
                          widths: tuple[tuple[int, int], ...] = (),
                          anchors: dict[str, dict[int, str]] | None = None) -> EmployeeCells:
-    sheet = workbook.add_worksheet(sheet_name, worksheet_class=SHEET_CLASS)
+    sheet = workbook.add_worksheet(sheet_name, worksheet_class=sheet_class(SHEET_CLASS))
     sheet.hide_gridlines(2)
     sheet.stamp(f.stamps, ("employee sheet", employee["period"], lang, widths),
                 partial(_write_sheet_frame, period=employee["period"], policy=policy, f=f, lang=lang, widths=widths))
@@ -525,8 +531,9 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
         if row.method == "rating":
             if _missing(row.target):
                 sheet.write_number(r, 7, policy.scale_max, f.number)
-            low, high = rating_rows.get(row.indicator_id, (None, None))
-            if low is not None:
+            span = rating_rows.get(row.indicator_id)
+            if span is not None:
+                low, high = span
                 weights = f"I{low + 1}:I{high + 1}"
                 means = f"G{low + 1}:G{high + 1}"
                 sheet.write_formula(r, 9, f"=SUMPRODUCT({weights},{means})", f.number, float(row.actual))
@@ -613,11 +620,11 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
     else:
         chart_row = rating_top
 
-    names, values = [str(row.name) for row in rows], [float(row.achievement) for row in rows]
+    categories, values = [str(row.name) for row in rows], [float(row.achievement) for row in rows]
     axis_max = max(policy.cap, 1.0)
-    if CHART_TEMPLATES and AchievementChart.usable(names):
+    if CHART_TEMPLATES and not plain_writer() and AchievementChart.usable(categories):
         chart = AchievementChart((lang, axis_max), partial(configure_achievement_chart, lang=lang, axis_max=axis_max),
-                                 sheet_name, names, values)
+                                 sheet_name, categories, values)
         add_chart(workbook, chart)
     else:
         chart = workbook.add_chart({"type": "bar"})
@@ -651,7 +658,7 @@ SUMMARY_HEADERS = [
 def write_summary_sheet(workbook, data: DepartmentData, employees: list[dict], subtotals: dict[str, dict[str, float]],
                         cells: dict[str, EmployeeCells], policy: Policy, f: Formats, lang: str, *, linked: bool = True):
     """One row per employee (linked to their sheet), unscored employees with reasons, grade chart."""
-    sheet = workbook.add_worksheet(SUMMARY_SHEET, worksheet_class=SHEET_CLASS)
+    sheet = workbook.add_worksheet(SUMMARY_SHEET, worksheet_class=sheet_class(SHEET_CLASS))
     sheet.hide_gridlines(2)
     title = data.title or data.department
     sheet.write_string(0, 0, f"{title} KPI summary" if lang == "en" else f"{title} 绩效汇总 KPI summary", f.title)
@@ -798,7 +805,8 @@ def write_department_workbook(path: Path, data: DepartmentData, policy: Policy, 
     write_summary_sheet(workbook, data, employees, _dimension_subtotals(details), summary_cells, policy, f, lang,
                         linked=employee_sheets)
     for name, emp, rows, ratings in plans:
-        manager = data.managers.get(emp.get("manager_id"), "") if isinstance(emp.get("manager_id"), str) else ""
+        manager_id = emp.get("manager_id")
+        manager = data.managers.get(manager_id, "") if isinstance(manager_id, str) else ""
         cells[emp["employee_id"]] = write_employee_sheet(workbook, name, emp, rows, ratings, manager, policy, f, lang,
                                                          widths, data.anchors)
     close_workbook(workbook)

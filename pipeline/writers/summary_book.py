@@ -1,4 +1,4 @@
-"""The company view `summary.xlsx` (SPEC §5): what HR and management open, and what machines read.
+"""The company view `summary.xlsx` (docs/outputs.md): what HR and management open, and what machines read.
 
 Human sheets first — `总览 Overview` (headline counts, grade distribution with live COUNTIF
 formulas and a chart, department rollup, how to read the workbook), `员工 Employees`,
@@ -25,10 +25,14 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from xlsxwriter.format import Format
 from xlsxwriter.utility import quote_sheetname, xl_col_to_name, xl_rowcol_to_cell
+from xlsxwriter.workbook import Workbook
+from xlsxwriter.worksheet import Worksheet
 
 from pipeline.findings import ERROR, WARNING, Finding, sort_findings
 from pipeline.kinds import DIMENSIONS
@@ -59,7 +63,7 @@ UNSCORED_SHEET = "未评分 Unscored"
 SHEETS = (OVERVIEW_SHEET, EMPLOYEES_SHEET, CASCADE_SHEET, CALIBRATION_SHEET, WARNINGS_SHEET,
           DETAILS_SHEET, TOTALS_SHEET, UNSCORED_SHEET)
 
-# Machine sheets: the stable names first (SPEC §5), extras after them.
+# Machine sheets: the stable names first (docs/outputs.md), extras after them.
 DETAIL_EXTRA_COLUMNS = ["achievement_raw", "dimension", "method", "direction", "indicator_name", "agreement_source",
                         "target_source", "base_source", "stretch_source", "rating_sources"]
 TOTAL_EXTRA_COLUMNS = ["name", "department", "rank", "score_grade"]
@@ -134,13 +138,13 @@ class Column:
     """
 
     kind: str
-    values: object  # list or array, one entry per row
-    style: object = None
+    values: Any  # list or array, one entry per row
+    style: Format | list[Format | None] | None = None
 
 
 @dataclass
 class Body:
-    sheet: object
+    sheet: Worksheet
     first_row: int  # 0-based row of the first data row
     columns: list[Column]
     rows: int
@@ -150,7 +154,7 @@ class Body:
 
 @dataclass
 class _Book:
-    workbook: object
+    workbook: Workbook
     lang: str
     bodies: list[Body] = field(default_factory=list)
     period: str = ""
@@ -220,7 +224,7 @@ class _Book:
 
     def stream_into(self, source: Path, target: Path) -> None:
         """Copy the xlsxwriter file to `target`, streaming each table body into its worksheet."""
-        parts = {}
+        parts: dict[str, list[Body]] = {}
         worksheets = [ws for ws in self.workbook.worksheets() if not ws.is_chartsheet]
         for body in self.bodies:
             parts.setdefault(f"xl/worksheets/sheet{worksheets.index(body.sheet) + 1}.xml", []).append(body)
@@ -308,7 +312,7 @@ def _inline_text(text: str) -> str:
 def _number_texts(values) -> list[str | None]:
     """Shortest round-trip text of each number (`repr`), integers without `.0`; None if not finite."""
     numbers = np.asarray(values, dtype=float)
-    texts = [t[:-2] if t.endswith(".0") else t for t in map(repr, numbers.tolist())]
+    texts: list[str | None] = [t[:-2] if t.endswith(".0") else t for t in map(repr, numbers.tolist())]
     for i in np.flatnonzero(~np.isfinite(numbers)).tolist():
         texts[i] = None
     return texts
@@ -316,7 +320,7 @@ def _number_texts(values) -> list[str | None]:
 
 def _string_texts(values, memo: dict) -> list[str | None]:
     """Escaped `<t>` elements; repeated values (periods, codes, names) are escaped once."""
-    out = []
+    out: list[str | None] = []
     for v in values:
         if v is None:
             out.append(None)
@@ -338,7 +342,7 @@ def _style_attr(style) -> str:
 def _render(body: Body):
     """The body's `<row>` elements, a chunk of rows at a time (built column by column)."""
     letters = [xl_col_to_name(c) for c in range(len(body.columns))]
-    memos = [{} for _ in body.columns]
+    memos: list[dict[str, str]] = [{} for _ in body.columns]
     for start in range(0, body.rows, ROWS_PER_CHUNK):
         stop = min(start + ROWS_PER_CHUNK, body.rows)
         numbers = [str(body.first_row + r + 1) for r in range(start, stop)]
@@ -371,7 +375,7 @@ def _render(body: Body):
 
 def _texts(values) -> list[str | None]:
     """Text for string cells: None for missing; numbers that stand for IDs lose a trailing .0."""
-    out = []
+    out: list[str | None] = []
     for v in (values.tolist() if hasattr(values, "tolist") else list(values)):
         if v is None or v is pd.NA or v is pd.NaT:
             out.append(None)
@@ -399,7 +403,7 @@ def _col(frame: pd.DataFrame, name: str) -> pd.Series:
     return pd.Series([None] * len(frame), index=frame.index, dtype=object)
 
 
-def _width(header: str, values: list, minimum: int = 6, maximum: int = 60) -> float:
+def _width(header: str, values: Any, minimum: int = 6, maximum: int = 60) -> float:
     """fit_width over the header and a sample: the first rows and the longest values."""
     present = [v for v in values if v]
     if len(present) > 2_000:
@@ -445,7 +449,7 @@ def _totals_frame(scores: Scores) -> pd.DataFrame:
 # ------------------------------------------------------------------------------ machine sheets
 
 def _machine_sheet(book: _Book, name: str, frame: pd.DataFrame, columns: list[str], numeric: set[str],
-                   percent: set[str], points: set[str] = frozenset()) -> None:
+                   percent: set[str], points: frozenset[str] | set[str] = frozenset()) -> None:
     sheet = book.workbook.add_worksheet(name)
     body_columns = []
     for col, column in enumerate(columns):
@@ -456,7 +460,7 @@ def _machine_sheet(book: _Book, name: str, frame: pd.DataFrame, columns: list[st
             style = (book.machine_percent if column in percent else
                      book.machine_points if column in points else book.machine_general)
             body_columns.append(Column("n", numbers, style))
-            width = max(12, display_width(column) + 2)
+            width: float = max(12, display_width(column) + 2)
         else:
             texts = _texts(values)
             body_columns.append(Column("s", texts, book.machine_general))
@@ -585,7 +589,8 @@ def _write_employees(book: _Book, scores: Scores) -> None:
     ]
     widths = _set_widths(book, sheet, headers, columns, {0: 10, 2: 10}, maximum=70)
     room = widths[-1] - 2
-    heights = [None] * n_scored + [None if lines == 1 else 13.5 * lines + 2 for lines in (
+    heights: list[float | None] = [None] * n_scored
+    heights += [None if lines == 1 else 13.5 * lines + 2 for lines in (
         sum(max(1, math.ceil(display_width(part) / room)) for part in (text or "").split("\n"))
         for text in columns[-1].values[n_scored:])]  # one reason a line
     first = top + 1
@@ -620,7 +625,8 @@ def _write_cascade(book: _Book, scores: Scores, library: pd.DataFrame) -> None:
                           index=names.index, dtype=object)
     coverage = _numbers(_col(table, "coverage"))
     employees = _numbers(_col(table, "employees"))
-    flags, coverage_styles = [], []
+    flags: list[str | None] = []
+    coverage_styles = []
     for cov, people in zip(coverage.tolist(), employees.tolist(), strict=True):
         if not people:
             flags.append(book.T("无人承接该目标", "no employee carries this target"))
@@ -675,7 +681,8 @@ def _write_calibration(book: _Book, scores: Scores, policy: Policy, library: pd.
     if not library.empty and len(table):
         names = names.where(names.notna(), table["indicator_id"].map(library["name"]))
     employees = _numbers(_col(table, "employees"))
-    flags, styles = [], []
+    flags: list[str | None] = []
+    styles = []
     for code, people in zip(_col(table, "flag").tolist(), employees.tolist(), strict=True):
         if isinstance(code, str) and code in _FLAG:
             flags.append(book.T(*_FLAG[code]))

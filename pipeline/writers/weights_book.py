@@ -1,4 +1,4 @@
-"""The weights workbook: weights per role family, consistency figures, RoleKPIs draft.
+"""The weights workbook (docs/scoring.md §7): weights per role family, consistency figures, RoleKPIs draft.
 
 Row 1 is for both readers: each header says what the column is in Chinese and English
 (`权重 Weight`), and its last line is the plain column name that scripts and auditors use
