@@ -304,15 +304,20 @@ def parse_policy(text: str) -> Policy:
         scale_ratio=_scale_ratio(checks),
         ri_table_name=str(data["ahp"].get("ri_table_name", "")),
         ri_table={n: float(v) for n, v in enumerate(ri_list, start=1)},
-        limits=limits, keep_runs=keep_runs, streaks=_streaks(data["streaks"], grades), text=text,
+        limits=limits, keep_runs=keep_runs, streaks=_streaks(data["streaks"], grades, override.get("streaks")),
+        text=text,
     )
 
 
 STREAK_KINDS = ("promotion", "improvement")
 
 
-def _streaks(raw: dict, grades: list[Grade]) -> dict[str, tuple[tuple[str, ...], int]]:
-    """Each streak list's grade set (grades of the policy) and the periods in a row it needs (0: off)."""
+def _streaks(raw: dict, grades: list[Grade], written: object) -> dict[str, tuple[tuple[str, ...], int]]:
+    """Each streak list's grade set (grades of the policy) and the periods in a row it needs (0: off).
+
+    A policy with grades of its own (优秀/合格/…) that does not name a list's grades gets the
+    top (promotion) or bottom (improvement) two grades, one with fewer than five grades: the
+    defaults' S/A and C/D would not exist there."""
     known = [g.grade for g in grades]
     streaks = {}
     for kind in STREAK_KINDS:
@@ -322,6 +327,10 @@ def _streaks(raw: dict, grades: list[Grade]) -> dict[str, tuple[tuple[str, ...],
             raise PolicyError(path, f"应为映射,如 {{grades: [S, A], periods: 4}},现为 {section!r}",
                               f"must be a mapping such as {{grades: [S, A], periods: 4}}, got {section!r}")
         chosen = section.get("grades")
+        own = isinstance(written, dict) and isinstance(written.get(kind), dict) and "grades" in written[kind]
+        if not own and isinstance(chosen, list) and not set(map(str, chosen)) <= set(known):
+            ends = 2 if len(known) >= 5 else 1
+            chosen = known[:ends] if kind == "promotion" else known[-ends:]
         if not isinstance(chosen, list) or not chosen:
             raise PolicyError(f"{path}.grades", f"应为等级列表,如 [S, A],现为 {chosen!r}",
                               f"must be a list of grades such as [S, A], got {chosen!r}")
