@@ -299,6 +299,7 @@ def find_streaks(earlier: pd.DataFrame, totals: pd.DataFrame, period: str, strea
     `streaks`: kind -> (grades, periods), e.g. {"promotion": (("S", "A"), 4)}. A period with no
     current total for the employee ends the streak. Sorted by kind, length (longest first), id.
     """
+    streaks = {kind: rule for kind, rule in streaks.items() if rule[1] > 0}  # periods 0: the list is off
     scored = totals[totals["grade"].notna()]
     if scored.empty or not streaks:
         return pd.DataFrame(columns=STREAK_COLUMNS)
