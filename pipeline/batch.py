@@ -482,6 +482,8 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
     from pipeline.audit import build_manifest, write_manifest
 
     period = check_period(period)
+    if kind not in history.KINDS:
+        raise BatchError(f"运行类型“{kind}”无效,应为 final 或 tracking。", f"Run kind '{kind}' is not final or tracking.")
     inbox = Path(inbox)
     if not inbox.is_dir():
         raise BatchError(f"收件箱 {inbox} 不存在或不是文件夹。", f"Inbox {inbox} does not exist or is not a folder.")

@@ -96,7 +96,6 @@ CREATE TABLE results (
     source          TEXT
 );
 CREATE INDEX results_run ON results (run_id, employee_id, department);
-CREATE INDEX results_employee ON results (employee_id, period);
 CREATE TABLE totals (
     run_id          TEXT NOT NULL REFERENCES runs (run_id),
     period          TEXT NOT NULL,
@@ -147,6 +146,8 @@ def connect(out_dir: Path, *, create: bool) -> sqlite3.Connection | None:
     except sqlite3.Error as exc:
         raise _unusable(path, exc) from None
     try:
+        # WAL with synchronous NORMAL: a transaction is still all or nothing, without a sync per commit
+        con.execute("PRAGMA synchronous = NORMAL")
         version = con.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise HistoryError(
