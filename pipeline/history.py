@@ -259,17 +259,21 @@ def last_periods(earlier: pd.DataFrame, count: int = TREND_PERIODS) -> pd.DataFr
 
 
 def attach_trends(jobs: list, earlier: pd.DataFrame, grades: tuple) -> None:
-    """Give each department workbook's data its employees' earlier periods (`trend`) and its
-    department's average total and grade mix per earlier period (`department_trend`)."""
+    """Give each department workbook's data its employees' earlier periods (`trend`, for the
+    workbooks with employee sheets) and its department's average total and grade mix per earlier
+    period (`department_trend`). `jobs`: (path, data, with employee sheets) of `department_jobs`."""
     trend = last_periods(earlier)
     if trend.empty:
         return
-    by_employee = trend.set_index("employee_id", drop=False)
+    trend = trend.reset_index(drop=True)
+    job_of = {e: i for i, (_, data, with_sheets) in enumerate(jobs) if with_sheets for e in data.totals["employee_id"]}
+    rows_of = trend.groupby(trend["employee_id"].map(job_of), sort=False).indices  # one pass, not one per job
     mix = department_mix(trend, grades)
-    for _, data, _ in jobs:
-        ids = data.totals["employee_id"]
-        data.trend = by_employee[by_employee.index.isin(ids)].reset_index(drop=True)
-        data.department_trend = mix[mix["department"] == data.department].reset_index(drop=True)
+    mix_of = {department: frame.reset_index(drop=True) for department, frame in mix.groupby("department", sort=False)}
+    for i, (_, data, _) in enumerate(jobs):
+        rows = rows_of.get(i)
+        data.trend = trend.take(rows).reset_index(drop=True) if rows is not None else None
+        data.department_trend = mix_of.get(data.department)
 
 
 def department_mix(trend: pd.DataFrame, grades: tuple) -> pd.DataFrame:
@@ -627,7 +631,7 @@ def format_employee_history(history: dict, lang: str) -> str:
         return "\n".join(lines)
     lines.append("")
     lines.append(_both("各周期当前结果:", "Current result of each period:", lang))
-    rows = [[p["period"], _points(p["total_rounded"]), p["grade"] or "", "" if p["bonus"] is None else f"{p['bonus']:g}",
+    rows = [[p["period"], _points(p["total_rounded"]), p["grade"] or "", "" if p["bonus"] is None else f"{p['bonus']:.2f}",
              p["run_id"]] for p in history["periods"]]
     heads = (["Period", "Points", "Grade", "Bonus", "Run"] if lang == "en"
              else ["周期 Period", "总分 Points", "等级 Grade", "奖金系数 Bonus", "运行 Run"])

@@ -380,17 +380,19 @@ def test_trends_use_only_periods_of_the_same_length_before_the_one_scored():
 
 def test_streaks_sheet_lists_promotion_candidates_and_improvement_plans(months):
     _, _, runs = months
-    rows = sheet_rows_at(runs["09"].period_dir / "summary.xlsx", "连续表现 Streaks", header_row=5)
+    rows = sheet_rows_at(runs["09"].period_dir / "summary.xlsx", "连续表现 Streaks")
     assert [(r["员工编号\nEmployee ID"], r["类型\nKind"], r["连续期数\nPeriods"], r["起始周期\nFrom"], r["各期等级\nGrades"])
             for r in rows] == [("E1", "晋升候选 Promotion candidate", 3, "2026-07", "S, A, S"),
                                ("E5", "改进计划 Improvement plan", 2, "2026-08", "C, D")]
     assert rows[0]["姓名\nName"] == "王芳" and rows[0]["部门\nDepartment"] == "销售部"
 
 
-def sheet_rows_at(path: Path, sheet: str, header_row: int) -> list[dict]:
+def sheet_rows_at(path: Path, sheet: str) -> list[dict]:
+    """The rows under the sheet's header row (the one starting with the Employee ID header)."""
     book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    rows = list(book[sheet].iter_rows(min_row=header_row, values_only=True))
-    return [dict(zip(rows[0], row)) for row in rows[1:] if any(v is not None for v in row)]
+    rows = list(book[sheet].iter_rows(values_only=True))
+    top = next(i for i, row in enumerate(rows) if str(row[0]).startswith("员工编号"))
+    return [dict(zip(rows[top], row)) for row in rows[top + 1:] if any(v is not None for v in row)]
 
 
 def _totals(period: str, grades: dict[str, str]):

@@ -754,24 +754,21 @@ def _write_streaks(book: _Book, streaks: pd.DataFrame | None, policy: Policy) ->
     sheet = book.workbook.add_worksheet(STREAKS_SHEET)
     sheet.hide_gridlines(2)
     sheet.write_string(0, 0, book.T("连续表现", "Streaks"), f.title)
-    rules_zh, rules_en = [], []
+    lines = [book.T(f"考核周期 {book.period}", f"Period {book.period}")]
     for kind, (grades, periods) in policy.streaks.items():
         zh, en = _STREAK_KINDS.get(kind, (kind, kind))
-        if periods:
-            rules_zh.append(f"{zh}:本期及之前连续 {periods} 期以上等级为 {'/'.join(grades)}")
-            rules_en.append(f"{en.lower()}s: graded {'/'.join(grades)} this period and the periods right before it, "
-                            f"{periods} or more in a row")
-    rules_zh = "。".join(rules_zh) or "未启用(政策 streaks)"
-    rules_en = "; ".join(rules_en) or "turned off (policy streaks)"
-    english = f"Period {book.period}. {rules_en[:1].upper()}{rules_en[1:]}."
-    if book.lang == "en":
-        sheet.write_string(1, 0, english, f.subtitle)
-    else:
-        sheet.write_string(1, 0, f"考核周期 {book.period}。{rules_zh}。", f.subtitle)
-        sheet.write_string(2, 0, english, f.subtitle)
+        shown = "/".join(grades)
+        if not periods:
+            lines.append(book.T(f"{zh}:未启用", f"{en}s: turned off"))
+            continue
+        if book.lang != "en":
+            lines.append(f"{zh}:截至本期,连续 {periods} 期或以上等级为 {shown}(同样长度的周期,中间无缺)")
+        lines.append(f"{en}s: graded {shown} for {periods} or more periods in a row up to this one (no gap)")
+    for row, text in enumerate(lines, start=1):
+        sheet.write_string(row, 0, text, f.subtitle)
     headers = [("员工编号", "Employee ID"), ("姓名", "Name"), ("部门", "Department"), ("类型", "Kind"),
                ("连续期数", "Periods"), ("起始周期", "From"), ("各期等级", "Grades")]
-    top = 4
+    top = len(lines) + 2
     _header(book, sheet, top, headers)
     frame = streaks if streaks is not None else pd.DataFrame(columns=["employee_id", "name", "department", "kind",
                                                                       "periods", "from_period", "grades"])
