@@ -495,3 +495,27 @@ def test_commands_without_a_database_say_so(tmp_path):
     shown = CliRunner().invoke(main, ["runs", str(tmp_path), "--lang", "en"])
     assert shown.exit_code == 2 and "No history database" in shown.output and "kpi run" in shown.output
     assert not (tmp_path / "history.sqlite").exists()  # reading never creates it
+
+
+def test_trends_reach_team_workbooks_and_are_the_same_for_any_jobs(tmp_path):
+    policy = parse_policy("output: {max_sheets: 2}\n")  # 销售部 (3 people) splits into team workbooks
+    books = {}
+    for jobs in (1, 2):
+        out = tmp_path / f"out{jobs}"
+        run_month(tmp_path / f"j{jobs}", out, "2026-07", policy=policy)
+        inbox = company_inbox(tmp_path / "aug", "2026-08", LEVELS["2026-08"]) if jobs == 1 else tmp_path / "aug"
+        result = run_batch(inbox, "2026-08", out, policy, jobs=jobs)
+        books[jobs] = {p.relative_to(result.period_dir).as_posix(): p.read_bytes()
+                       for p in sorted((result.period_dir / "departments").rglob("*.xlsx"))}
+    assert books[1] == books[2]
+    folder = tmp_path / "out1" / "2026-08" / "departments"
+    teams = sorted((folder / "销售部").glob("*.xlsx"))
+    assert len(teams) == 2
+    for book in teams:
+        for name in openpyxl.load_workbook(book, read_only=True).sheetnames[1:]:
+            employee = name.split()[0]
+            rows = trend_block(book, name, "历史趋势")
+            assert [(r[0], r[2]) for r in rows] == [("2026-07", float(LEVELS["2026-07"][employee])),
+                                                    ("2026-08", float(LEVELS["2026-08"][employee]))]
+    rows = trend_block(folder / "销售部.xlsx", "汇总 Summary", "历史趋势")  # the summary-only department book
+    assert [r[0] for r in rows] == ["2026-07", "2026-08"] and rows[0][1] == 3
