@@ -31,7 +31,7 @@ import zipfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-STAGES = ("read", "validate", "score", "write", "manifest")
+STAGES = ("read", "validate", "score", "history", "write", "manifest")
 
 
 # ---------------------------------------------------------------------------- subprocesses
@@ -253,6 +253,8 @@ def rows_for(run: dict) -> list[tuple[str, str, str, str]]:
         ("  floor: Details sheet", "", _s(f["details"]) if f else "—", ""),
         ("  floor: employee sheets", "", _s(f["sheets"]) if f else "—", ""),
         ("manifest", _s(st.get("manifest")), "—", ""),
+        # the results history (read back for trends and streaks, then the run's one transaction)
+        ("history", _s(st.get("history")), "—", f"{st.get('history', 0.0) / total:.1%} of stages" if total else ""),
         ("stages total", _s(total), _s(floor_total), _ratio(total, floor_total)),
         ("kpi run wall clock", _s(b["wall"]), _s(floor_total), _ratio(b["wall"], floor_total)),
     ]

@@ -346,10 +346,10 @@ def _write_department(path: Path, data: DepartmentData, with_sheets: bool, polic
 
 
 def _write_summary(path: Path, scores: Scores, findings: list[Finding], policy: Policy, lang: str,
-                   indicators: pd.DataFrame) -> None:
+                   indicators: pd.DataFrame, streaks: pd.DataFrame | None = None) -> None:
     from pipeline.writers.summary_book import write_summary_workbook
 
-    write_summary_workbook(path, scores, findings, policy, lang, indicators=indicators)
+    write_summary_workbook(path, scores, findings, policy, lang, indicators=indicators, streaks=streaks)
 
 
 def _write_weights(path: Path, weight_results) -> None:
@@ -476,16 +476,23 @@ def _return_free_memory(collect: bool = True) -> None:
 
 @stop_on_signals()  # SIGTERM and a second Ctrl-C clean up like the first Ctrl-C (workers, staging, lock)
 def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict: bool = False, lang: str = "zh",
-              jobs: int | None = None, progress_factory=None) -> RunResult:
-    """Score `period` from the files in `inbox` into `out_dir/period/`; see docs/outputs.md."""
+              jobs: int | None = None, progress_factory=None, kind: str = "final",
+              as_of: str | None = None) -> RunResult:
+    """Score `period` from the files in `inbox` into `out_dir/period/`; see docs/outputs.md.
+
+    `kind` ('final' or 'tracking') and `as_of` are what the results history records of the run."""
+    from pipeline import history
     from pipeline.audit import build_manifest, write_manifest
 
     period = check_period(period)
+    if kind not in history.KINDS:
+        raise BatchError(f"运行类型“{kind}”无效,应为 final 或 tracking。", f"Run kind '{kind}' is not final or tracking.")
     inbox = Path(inbox)
     if not inbox.is_dir():
         raise BatchError(f"收件箱 {inbox} 不存在或不是文件夹。", f"Inbox {inbox} does not exist or is not a folder.")
     out_dir = Path(out_dir)
     seconds: dict[str, float] = {}
+    started_utc = history.utc_now()
     clock = time.perf_counter()
 
     def lap(stage: str) -> None:
@@ -525,6 +532,9 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
         del inputs
         _return_free_memory(collect=False)  # what validation and scoring no longer use
         lap("score")
+        earlier = history.earlier_totals(out_dir, period)  # trends and streaks: earlier periods only
+        streaks = history.find_streaks(earlier, scores.totals, period, policy.streaks)
+        lap("history")
         final = out_dir / period
         staging = staging_folder(out_dir, period)
         shutil.rmtree(staging, ignore_errors=True)
@@ -553,11 +563,12 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
                 department_list = department_jobs(scores, roster, staging / "departments", policy,
                                                   policy.max_sheets)
                 del roster
+                history.attach_trends(department_list, earlier, policy.grades)
                 # Cost ~ rows written: a scorecard row costs about ten rows of the summary's Details.
                 tasks: list[tuple[int, Callable[..., None], tuple]] = [(10 * data.count("details") * with_sheets + len(data.totals), _write_department,
                           (path, data, with_sheets, policy, lang)) for path, data, with_sheets in department_list]
                 tasks.append((len(scores.details) + len(scores.totals), _write_summary,
-                              (staging / "summary.xlsx", scores, shown, policy, lang, indicators)))
+                              (staging / "summary.xlsx", scores, shown, policy, lang, indicators, streaks)))
                 if weight_results:
                     tasks.append((0, _write_weights, (staging / "weights.xlsx", weight_results)))
                 _return_free_memory()
@@ -585,9 +596,18 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        exit_code = 1 if _anything_wrong(scores, findings) else 0
+        published = not (strict and anything_wrong)
+        history.record_run(out_dir, history.RunRecord(
+            period=period, kind=kind, as_of=as_of, started_utc=started_utc,
+            status=history.STATUS_OK if published else history.STATUS_ABORTED, exit_code=exit_code,
+            policy_sha256=policy.sha256, kpi_version=__version__, period_dir=final, placed=not housekeeping.unchanged,
+            replaced=housekeeping.replaced,
+            archived_as=None if housekeeping.archived is None or housekeeping.archive_pending
+            else housekeeping.archived.name), scores if published else None)
+        lap("history")
         prune(out_dir, period, policy.keep_runs, housekeeping)
     files = sorted(p for p in final.rglob("*") if p.is_file())
-    exit_code = 1 if _anything_wrong(scores, findings) else 0
     return RunResult(period=period, period_dir=final, exit_code=exit_code, scores=scores, findings=findings,
                      files=files, seconds=seconds, policy_grades=policy.grades, other_periods=other,
                      periods_in_inbox=held, housekeeping=housekeeping)

@@ -805,6 +805,59 @@ def trace_command(period_dir: Path, employee_id: str, as_json: bool, lang: str) 
         click.echo(format_trace(report, lang))
 
 
+# ------------------------------------------------------------------------------ results history
+
+@main.command("history")
+@click.argument("out_dir", metavar="OUT", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("employee_id")
+@click.option("--json", "as_json", is_flag=True, help="The history as JSON on stdout.")
+@LANG
+def history_command(out_dir: Path, employee_id: str, as_json: bool, lang: str) -> None:
+    """One employee's results over time, from OUT/history.sqlite: each period's current result
+    (total, grade, bonus, the run it comes from) and every run that scored them.
+
+    Exit 1 when no run has scored EMPLOYEE_ID.
+
+    \b
+    Examples:
+      kpi history output S001
+      kpi history output S001 --json
+    """
+    from pipeline.history import employee_history, format_employee_history
+
+    found = employee_history(out_dir, employee_id.strip())
+    if as_json:
+        click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_employee_history(found, lang))
+    sys.exit(0 if found["runs"] else 1)
+
+
+@main.command("runs")
+@click.argument("out_dir", metavar="OUT", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--period", help="Only the runs of this period (2026-10, 2026-Q3, ...).")
+@click.option("--json", "as_json", is_flag=True, help="The run log as JSON on stdout.")
+@LANG
+def runs_command(out_dir: Path, period: str | None, as_json: bool, lang: str) -> None:
+    """The run log of OUT (from OUT/history.sqlite): every run, oldest first, with its kind,
+    status, exit code, who ran it, how many it scored, the run it replaced, and which run is
+    the current result of its period.
+
+    \b
+    Examples:
+      kpi runs output
+      kpi runs output --period 2026-10 --json
+    """
+    from pipeline.batch import check_period
+    from pipeline.history import format_run_log, run_log
+
+    runs = run_log(out_dir, check_period(period) if period else None)
+    if as_json:
+        click.echo(json.dumps(runs, ensure_ascii=False, indent=2))
+    else:
+        click.echo(format_run_log(runs, lang))
+
+
 def entry() -> None:
     """The `kpi` command: `main`, then out of the process without tearing the interpreter down.
 

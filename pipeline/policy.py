@@ -86,6 +86,8 @@ class Policy:
     limits: Limits
     keep_runs: int = 10  # archived runs of a period kept in OUT/.history (pipeline.runs)
     money_unit: str = "元"  # 万元: money in yuan is shown in 10k yuan on scorecards and the summary
+    # Streak lists of summary.xlsx: kind (promotion, improvement) -> (grades, periods in a row).
+    streaks: dict[str, tuple[tuple[str, ...], int]] = field(default_factory=dict)
     text: str = field(repr=False, default="")
 
     @property
@@ -308,8 +310,43 @@ def parse_policy(text: str) -> Policy:
         scale_ratio=_scale_ratio(checks),
         ri_table_name=str(data["ahp"].get("ri_table_name", "")),
         ri_table={n: float(v) for n, v in enumerate(ri_list, start=1)},
-        limits=limits, keep_runs=keep_runs, text=text,
+        limits=limits, keep_runs=keep_runs, streaks=_streaks(data["streaks"], grades, override.get("streaks")),
+        text=text,
     )
+
+
+STREAK_KINDS = ("promotion", "improvement")
+
+
+def _streaks(raw: dict, grades: list[Grade], written: object) -> dict[str, tuple[tuple[str, ...], int]]:
+    """Each streak list's grade set (grades of the policy) and the periods in a row it needs (0: off).
+
+    A policy with grades of its own (优秀/合格/…) that does not name a list's grades gets the
+    top (promotion) or bottom (improvement) two grades, one with fewer than five grades: the
+    defaults' S/A and C/D would not exist there."""
+    known = [g.grade for g in grades]
+    streaks = {}
+    for kind in STREAK_KINDS:
+        path = f"streaks.{kind}"
+        section = raw.get(kind)
+        if not isinstance(section, dict):
+            raise PolicyError(path, f"应为映射,如 {{grades: [S, A], periods: 4}},现为 {section!r}",
+                              f"must be a mapping such as {{grades: [S, A], periods: 4}}, got {section!r}")
+        chosen = section.get("grades")
+        own = isinstance(written, dict) and isinstance(written.get(kind), dict) and "grades" in written[kind]
+        if not own and isinstance(chosen, list) and not set(map(str, chosen)) <= set(known):
+            ends = 2 if len(known) >= 5 else 1
+            chosen = known[:ends] if kind == "promotion" else known[-ends:]
+        if not isinstance(chosen, list) or not chosen:
+            raise PolicyError(f"{path}.grades", f"应为等级列表,如 [S, A],现为 {chosen!r}",
+                              f"must be a list of grades such as [S, A], got {chosen!r}")
+        for grade in chosen:
+            if str(grade) not in known:
+                raise PolicyError(f"{path}.grades", f"{grade} 不是 grades 中的等级(可选:{'、'.join(known)})",
+                                  f"{grade} is not a grade of the policy (grades: {', '.join(known)})")
+        periods = _integer(section, "periods", path, 0)
+        streaks[kind] = (tuple(str(g) for g in chosen), periods)
+    return streaks
 
 
 def load_policy(path: Path | None = None) -> Policy:

@@ -221,7 +221,7 @@ def test_crash_in_the_middle_leaves_no_partial_period(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         run_batch(inbox, PERIOD, tmp_path / "out", load_policy(), jobs=1)
     assert _hashes(good.period_dir) == before  # the previous period is intact
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [PERIOD]  # no temp folder, no lock
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [PERIOD, "history.sqlite"]  # no temp folder, no lock
 
 
 def test_cli_run_json_and_exit_codes(tmp_path):

@@ -90,7 +90,7 @@ def test_byte_identical_rerun_archives_nothing(tmp_path):
     assert again.housekeeping.archived is None
     assert not (out / HISTORY_DIR).exists()
     assert _hashes(again.period_dir) == before
-    assert sorted(p.name for p in out.iterdir()) == [PERIOD]  # no staging folder, no lock
+    assert sorted(p.name for p in out.iterdir()) == [PERIOD, "history.sqlite"]  # no staging folder, no lock
     assert any("nothing archived" in line for line in again.housekeeping.lines("en"))
 
 
@@ -217,7 +217,7 @@ def test_leftover_staging_of_a_dead_run_is_removed_with_a_notice(tmp_path):
     shown = CliRunner().invoke(main, ["run", str(inbox), "--period", PERIOD, "--out", str(out), "--jobs", "1",
                                       "--lang", "en"])
     assert shown.exit_code == 0, shown.output
-    assert sorted(p.name for p in out.iterdir()) == [".backup", PERIOD]
+    assert sorted(p.name for p in out.iterdir()) == [".backup", PERIOD, "history.sqlite"]
     assert f"Removed {leftover}, left unfinished by an interrupted run" in shown.output
     assert f"Removed {other}" in shown.output
 
@@ -232,7 +232,7 @@ def test_an_old_folder_is_restored_when_the_period_folder_is_missing(tmp_path):
     repairs = clean_leftovers(out)
     assert [r.action for r in repairs] == ["removed_staging", "restored"]
     assert _hashes(out / PERIOD) == before
-    assert sorted(p.name for p in out.iterdir()) == [PERIOD]
+    assert sorted(p.name for p in out.iterdir()) == [PERIOD, "history.sqlite"]
     message = repairs[1].message("zh")
     assert f"已将 {aside} 恢复为 {out / PERIOD}" in message and f"{aside} was put back as {out / PERIOD}" in message
 
@@ -248,7 +248,7 @@ def test_an_old_folder_beside_a_period_folder_goes_to_the_history(tmp_path):
     [repair] = clean_leftovers(out)
     assert repair.action == "archived" and repair.path == aside
     assert repair.to.parent == out / HISTORY_DIR / PERIOD and _hashes(repair.to) == before
-    assert sorted(p.name for p in out.iterdir()) == [HISTORY_DIR, PERIOD]
+    assert sorted(p.name for p in out.iterdir()) == [HISTORY_DIR, PERIOD, "history.sqlite"]
     assert f"moved to {repair.to}" in repair.message("en")
 
 
@@ -291,7 +291,7 @@ def test_a_failed_rename_into_place_puts_the_previous_run_back(tmp_path, monkeyp
         _run(inbox, out)
     monkeypatch.undo()
     assert _hashes(out / PERIOD) == before
-    assert sorted(p.name for p in out.iterdir()) == [PERIOD]
+    assert sorted(p.name for p in out.iterdir()) == [PERIOD, "history.sqlite"]
 
 
 _KILLER = textwrap.dedent("""
@@ -334,7 +334,7 @@ def test_kill_9_between_the_renames_is_repaired_by_the_next_run(tmp_path, moment
     assert (PERIOD in left) == (moment == "in_place")
 
     again = _run(inbox, out)
-    assert sorted(p.name for p in out.iterdir()) == [HISTORY_DIR, PERIOD]  # nothing left behind
+    assert sorted(p.name for p in out.iterdir()) == [HISTORY_DIR, PERIOD, "history.sqlite"]  # nothing left behind
     [kept] = _history(out)
     assert _hashes(kept) == before  # the previous run survived the crash
     assert verify(out / PERIOD).ok and again.exit_code == 0

@@ -101,6 +101,11 @@ class DepartmentData:
     title: str = ""
     # indicator_id -> {level: behaviour anchor}: one small dict, not text on every detail row
     anchors: dict[str, dict[int, str]] = field(default_factory=dict)
+    # Earlier periods of the same length, from the results history (pipeline.history): the
+    # employees' (employee_id, period, total, total_rounded, grade) and the department's
+    # (period, employees, average, one count column per grade). None: no earlier period.
+    trend: pd.DataFrame | None = None
+    department_trend: pd.DataFrame | None = None
 
 
 # ------------------------------------------------------------------------------ formats
@@ -477,7 +482,7 @@ def _fit_note(text: str, width: float) -> str:
 def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, ratings: list,
                          manager_name: str, policy: Policy, f: Formats, lang: str,
                          widths: tuple[tuple[int, int], ...] = (),
-                         anchors: dict[str, dict[int, str]] | None = None) -> EmployeeCells:
+                         anchors: dict[str, dict[int, str]] | None = None, trend: list = ()) -> EmployeeCells:
     sheet = workbook.add_worksheet(sheet_name, worksheet_class=sheet_class(SHEET_CLASS))
     sheet.hide_gridlines(2)
     sheet.stamp(f.stamps, ("employee sheet", employee["period"], lang, widths),
@@ -633,6 +638,8 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
     chart.set_size({"width": 620, "height": chart_height})
     sheet.insert_chart(chart_row, 0, chart)
     _review_section(sheet, chart_row, f, lang)
+    _write_employee_trend(workbook, sheet, sheet_name, chart_row + max(-(-chart_height // 20), 12) + 1, trend,
+                          employee, (total_row, total_row + 1, total_row + 2), f, lang)
 
     sheet.freeze_panes(TABLE_TOP + 1, 0)
     _print_setup(sheet, (TABLE_TOP, TABLE_TOP), period=employee["period"], confidential=policy.confidential,
@@ -762,9 +769,94 @@ def write_summary_sheet(workbook, data: DepartmentData, employees: list[dict], s
             # Merged cells do not grow by themselves: one line per width of text, CJK counted double.
             lines = max(_lines(reason, reason_width), _lines(where, where_width))
             sheet.set_row(row, 15 * lines + 3)
+    _write_department_trend(sheet, row + 2, data, employees, (first, last), f, lang)
     _print_setup(sheet, (top, top), period=data.period, confidential=policy.confidential, lang=lang)
     sheet.activate()
     return sheet
+
+
+# ------------------------------------------------------------------------------ trends
+
+TREND_FIELDS = ("employee_id", "period", "total", "total_rounded", "grade")
+
+
+def _write_employee_trend(workbook, sheet, sheet_name: str, top: int, trend: list, employee: dict,
+                          total_rows: tuple[int, int, int], f: Formats, lang: str) -> None:
+    """The employee's earlier periods of the same length (oldest first) and this one, with a line
+    chart of the points: how the result moved, on the sheet the review talk is about.
+
+    Nothing when there is no earlier period. This period's row links to the sheet's own total."""
+    if not trend:
+        return
+    sheet.merge_range(top, 0, top, 1, inline("历史趋势", "Trend", lang), f.key)
+    heads = (("考核周期", "Period"), ("总分", "Total"), ("总分(百分制)", "Points"), ("等级", "Grade"))
+    for col, (zh, en) in enumerate(heads):
+        sheet.write_string(top + 1, col, label(zh, en, lang), f.header)
+    sheet.set_row(top + 1, 32)
+    row = top + 2
+    for item in trend:
+        sheet.write_string(row, 0, str(item.period), f.text)
+        sheet.write_number(row, 1, float(item.total), f.score_percent)
+        sheet.write_number(row, 2, float(item.total_rounded), f.number)
+        sheet.write_string(row, 3, str(item.grade), f.text)
+        row += 1
+    total_row, rounded_row, grade_row = total_rows
+    sheet.write_string(row, 0, str(employee["period"]), f.total_text)
+    sheet.write_formula(row, 1, f"={xl_rowcol_to_cell(total_row, 11)}", f.total_percent, float(employee["total"]))
+    sheet.write_formula(row, 2, f"={xl_rowcol_to_cell(rounded_row, 11)}", f.total_number,
+                        float(employee["total_rounded"]))
+    sheet.write_formula(row, 3, f"={xl_rowcol_to_cell(grade_row, 11)}", f.total_text, str(employee["grade"]))
+    chart = workbook.add_chart({"type": "line"})
+    chart.add_series({
+        "name": inline("总分(百分制)", "Points", lang),
+        "categories": [sheet_name, top + 2, 0, row, 0], "values": [sheet_name, top + 2, 2, row, 2],
+        "marker": {"type": "circle", "size": 6}, "data_labels": {"value": True, "num_format": "0.0"},
+        "line": {"color": "#2F5597", "width": 2},
+    })
+    chart.set_title({"name": inline("总分趋势", "Points over time", lang), "name_font": {"size": 11}})
+    chart.set_legend({"none": True})
+    chart.set_y_axis({"num_format": "0", "major_gridlines": {"visible": True, "line": {"color": "#D9D9D9"}}})
+    chart.set_size({"width": 520, "height": 240})
+    sheet.insert_chart(top, 5, chart)
+
+
+def _write_department_trend(sheet, top: int, data: DepartmentData, employees: list[dict],
+                            rows: tuple[int, int], f: Formats, lang: str) -> None:
+    """The department's average total and grade mix in each earlier period, then this period's
+    (live over the summary's own columns). Nothing when there is no earlier period."""
+    trend = data.department_trend
+    if trend is None or trend.empty:
+        return
+    grades = [c for c in trend.columns if c not in ("department", "period", "employees", "average")]
+    sheet.merge_range(top, 0, top, 2, inline(f"历史趋势 · {data.department}", f"Trend · {data.department}", lang),
+                      f.key)
+    heads = [label("考核周期", "Period", lang), label("人数", "Employees", lang), label("平均总分", "Average", lang)]
+    heads += grades
+    for col, text in enumerate(heads):
+        sheet.write_string(top + 1, col, text, f.header)
+    sheet.set_row(top + 1, 32)
+    row = top + 2
+    for values in trend.to_dict("records"):  # a dozen periods at most
+        sheet.write_string(row, 0, str(values["period"]), f.text)
+        sheet.write_number(row, 1, int(values["employees"]), f.integer)
+        sheet.write_number(row, 2, float(values["average"]), f.score_percent)
+        for j, grade in enumerate(grades):
+            sheet.write_number(row, 3 + j, int(values.get(grade, 0)), f.integer)
+        row += 1
+    first, last = rows
+    scored = [emp for emp in employees if not _missing(emp.get("total"))]
+    totals = f"$F${first + 1}:$F${max(last, first) + 1}"
+    grade_range = f"$H${first + 1}:$H${max(last, first) + 1}"
+    sheet.write_string(row, 0, str(data.period), f.total_text)
+    sheet.write_formula(row, 1, f"=COUNT({totals})", f.integer, len(scored))
+    if scored:
+        average = sum(float(emp["total"]) for emp in scored) / len(scored)
+        sheet.write_formula(row, 2, f"=AVERAGE({totals})", f.total_percent, average)
+    else:
+        sheet.write_blank(row, 2, None, f.total_percent)
+    for j, grade in enumerate(grades):
+        count = sum(emp["grade"] == grade for emp in employees)
+        sheet.write_formula(row, 3 + j, f'=COUNTIF({grade_range},"{grade}")', f.integer, count)
 
 
 # ------------------------------------------------------------------------------ workbook
@@ -795,20 +887,21 @@ def write_department_workbook(path: Path, data: DepartmentData, policy: Policy, 
     if employee_sheets:
         details_by_employee = _group(details, "employee_id")
         ratings_by_employee = _group(_records(data.ratings, RATING_FIELDS), "employee_id")
+        trend_by_employee = _group(_records(data.trend, TREND_FIELDS), "employee_id") if data.trend is not None else {}
         for emp in employees:
             name = employee_sheet_name(emp["employee_id"], emp["name"], taken)
             rows = details_by_employee[emp["employee_id"]]
             ratings = ratings_by_employee.get(emp["employee_id"], [])
-            plans.append((name, emp, rows, ratings))
-    summary_cells = {name_emp["employee_id"]: _planned_cells(name, rows) for name, name_emp, rows, _ in plans}
+            plans.append((name, emp, rows, ratings, trend_by_employee.get(emp["employee_id"], ())))
+    summary_cells = {name_emp["employee_id"]: _planned_cells(name, rows) for name, name_emp, rows, *_ in plans}
     widths = table_widths(details, policy.money_unit, lang) if plans else ()
     write_summary_sheet(workbook, data, employees, _dimension_subtotals(details), summary_cells, policy, f, lang,
                         linked=employee_sheets)
-    for name, emp, rows, ratings in plans:
+    for name, emp, rows, ratings, trend in plans:
         manager_id = emp.get("manager_id")
         manager = data.managers.get(manager_id, "") if isinstance(manager_id, str) else ""
         cells[emp["employee_id"]] = write_employee_sheet(workbook, name, emp, rows, ratings, manager, policy, f, lang,
-                                                         widths, data.anchors)
+                                                         widths, data.anchors, trend)
     close_workbook(workbook)
     return path
 

@@ -60,7 +60,8 @@ WARNINGS_SHEET = "警告 Warnings"
 DETAILS_SHEET = "明细 Details"
 TOTALS_SHEET = "总分 Totals"
 UNSCORED_SHEET = "未评分 Unscored"
-SHEETS = (OVERVIEW_SHEET, EMPLOYEES_SHEET, CASCADE_SHEET, CALIBRATION_SHEET, WARNINGS_SHEET,
+STREAKS_SHEET = "连续表现 Streaks"
+SHEETS = (OVERVIEW_SHEET, EMPLOYEES_SHEET, CASCADE_SHEET, CALIBRATION_SHEET, WARNINGS_SHEET, STREAKS_SHEET,
           DETAILS_SHEET, TOTALS_SHEET, UNSCORED_SHEET)
 
 # Machine sheets: the stable names first (docs/outputs.md), extras after them.
@@ -84,13 +85,13 @@ MAX_TEXT = 32_767  # Excel's limit on the characters in a cell
 # ------------------------------------------------------------------------------ public API
 
 def write_summary_workbook(path, scores: Scores, findings: list[Finding], policy: Policy, lang: str = "zh", *,
-                           indicators: pd.DataFrame | None = None) -> Path:
+                           indicators: pd.DataFrame | None = None, streaks: pd.DataFrame | None = None) -> Path:
     """Write `summary.xlsx` for `scores` and return its path.
 
     `findings` are listed on `警告 Warnings` as given (errors and warnings); findings of
     `scores.findings` missing from them are added, so nothing the scoring said is lost.
     `indicators` (the indicator library) supplies names and units where the scored frames
-    lack them.
+    lack them. `streaks`: the employees on a streak list (`pipeline.history.find_streaks`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -112,6 +113,7 @@ def write_summary_workbook(path, scores: Scores, findings: list[Finding], policy
         _write_cascade(book, scores, library)
         _write_calibration(book, scores, policy, library)
         _write_warnings(book, listed)
+        _write_streaks(book, streaks, policy)
         _write_details(book, scores, library)
         _write_totals(book, totals)
         _write_unscored(book, scores)
@@ -756,6 +758,53 @@ def _write_warnings(book: _Book, findings: list[Finding]) -> None:
     sheet.freeze_panes(top + 1, 0)
     book.print_setup(sheet, (top, top))
     book.add_body(Body(sheet, top + 1, columns, len(findings), styled_blanks=True, heights=heights))
+
+
+# ------------------------------------------------------------------------------ streaks
+
+_STREAK_KINDS = {"promotion": ("晋升候选", "Promotion candidate"), "improvement": ("改进计划", "Improvement plan")}
+
+
+def _write_streaks(book: _Book, streaks: pd.DataFrame | None, policy: Policy) -> None:
+    """Employees graded in the top (or bottom) grades this period and the periods right before it."""
+    f = book.f
+    sheet = book.workbook.add_worksheet(STREAKS_SHEET)
+    sheet.hide_gridlines(2)
+    sheet.write_string(0, 0, book.T("连续表现", "Streaks"), f.title)
+    lines = [book.T(f"考核周期 {book.period}", f"Period {book.period}")]
+    for kind, (grades, periods) in policy.streaks.items():
+        zh, en = _STREAK_KINDS.get(kind, (kind, kind))
+        shown = "/".join(grades)
+        if not periods:
+            lines.append(book.T(f"{zh}:未启用", f"{en}s: turned off"))
+            continue
+        if book.lang != "en":
+            lines.append(f"{zh}:截至本期,连续 {periods} 期或以上等级为 {shown}(同样长度的周期,中间无缺)")
+        lines.append(f"{en}s: graded {shown} for {periods} or more periods in a row up to this one (no gap)")
+    for row, text in enumerate(lines, start=1):
+        sheet.write_string(row, 0, text, f.subtitle)
+    headers = [("员工编号", "Employee ID"), ("姓名", "Name"), ("部门", "Department"), ("类型", "Kind"),
+               ("连续期数", "Periods"), ("起始周期", "From"), ("各期等级", "Grades")]
+    top = len(lines) + 2
+    _header(book, sheet, top, headers)
+    frame = streaks if streaks is not None else pd.DataFrame(columns=["employee_id", "name", "department", "kind",
+                                                                      "periods", "from_period", "grades"])
+    kinds = [book.T(*_STREAK_KINDS.get(k, (k, k))) for k in frame["kind"]]
+    columns = [
+        Column("s", _texts(frame["employee_id"]), book.top_text), Column("s", _texts(frame["name"]), book.top_text),
+        Column("s", _texts(frame["department"]), book.top_text), Column("s", _texts(kinds), book.top_text),
+        Column("n", _numbers(frame["periods"]), f.integer), Column("s", _texts(frame["from_period"]), book.top_text),
+        Column("s", _texts(frame["grades"]), book.top_text),
+    ]
+    _set_widths(book, sheet, headers, columns, {0: 12, 3: 14}, maximum=40)
+    if len(frame):
+        sheet.autofilter(top, 0, top + len(frame), len(headers) - 1)
+    else:
+        sheet.write_string(top + 1, 0, book.T("本期没有人连续达到上述等级。", "Nobody is on a streak this period."),
+                           book.hint)
+    sheet.freeze_panes(top + 1, 0)
+    book.print_setup(sheet, (top, top))
+    book.add_body(Body(sheet, top + 1, columns, len(frame), styled_blanks=True))
 
 
 # ------------------------------------------------------------------------------ overview
