@@ -75,6 +75,28 @@ class DepartmentData:
     unscored: pd.DataFrame  # the department's employees who could not be scored
     managers: dict[str, str]  # manager_id -> name
     title: str = ""
+    as_of: str | None = None  # a progress run: the month the period is scored up to
+
+
+def progress_mark(as_of: str | None, lang: str) -> str:
+    """What marks every output of a progress run, so nobody takes it for the period's result."""
+    if as_of is None:
+        return ""
+    return f"Progress to date as of {as_of}" if lang == "en" else f"进度 截至 {as_of} Progress to date"
+
+
+PACE_TEXT = {"behind": ("落后", "behind"), "on_track": ("正常", "on track"), "ahead": ("领先", "ahead")}
+# Agreement columns of the indicator table that an adjustment can change (comments go there).
+ADJUSTED_COLUMNS = {"weight": 5, "base": 6, "target": 7, "stretch": 8}
+
+
+def adjustment_comment(notes: dict, field_name: str, lang: str) -> str:
+    """The comment on an adjusted cell: old → new, from when, why, who approved (both languages)."""
+    texts = notes[field_name]
+    half = len(texts) // 2
+    zh = "\n".join(["期中调整:"] + texts[:half])
+    en = "\n".join(["Adjusted:"] + texts[half:])
+    return en if lang == "en" else f"{zh}\n{en}"
 
 
 # ------------------------------------------------------------------------------ formats
@@ -279,6 +301,7 @@ DETAIL_HEADERS = [
     ("完成率", "Achievement", 11), ("加权得分", "Weighted score", 11), ("数据来源", "Source", 34),
 ]
 TABLE_TOP = 9  # 0-based row of the indicator table header
+PACE_COLUMN = 13  # progress runs: the pace of each indicator, right of the source
 
 
 @lru_cache(maxsize=None)
@@ -317,9 +340,10 @@ _HEADER_LABELS = (("姓名", "Name"), ("员工编号", "Employee ID"), ("部门"
 
 
 def _write_sheet_frame(sheet, *, period: str, policy: Policy, f: Formats, lang: str,
-                       widths: tuple[tuple[int, int], ...] = ()) -> None:
+                       widths: tuple[tuple[int, int], ...] = (), as_of: str | None = None) -> None:
     """What every employee sheet of a workbook shares: titles, field labels, grade table, table header."""
-    sheet.write_string(0, 0, inline("绩效计分卡", "KPI scorecard", lang), f.title)
+    title = inline("绩效计分卡", "KPI scorecard", lang)
+    sheet.write_string(0, 0, f"{title} · {progress_mark(as_of, lang)}" if as_of else title, f.title)
     sheet.write_string(1, 0, inline(f"考核周期 {period}", f"Period {period}", lang), f.subtitle)
     for i, (zh, en) in enumerate(_HEADER_LABELS):
         row, col = 3 + i % 3, (i // 3) * 5
@@ -337,6 +361,9 @@ def _write_sheet_frame(sheet, *, period: str, policy: Policy, f: Formats, lang: 
     for col, (text, width) in enumerate(_detail_headers(lang)):
         sheet.write_string(TABLE_TOP, col, text, f.header)
         sheet.set_column(col, col, max(width, wider.get(col, 0)))
+    if as_of:
+        sheet.write_string(TABLE_TOP, PACE_COLUMN, label("进度", "Pace", lang), f.header)
+        sheet.set_column(PACE_COLUMN, PACE_COLUMN, 12)
 
 
 def table_widths(details: list) -> tuple[tuple[int, int], ...]:
@@ -356,11 +383,12 @@ def table_widths(details: list) -> tuple[tuple[int, int], ...]:
 
 def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, ratings: list,
                          manager_name: str, policy: Policy, f: Formats, lang: str,
-                         widths: tuple[tuple[int, int], ...] = ()) -> EmployeeCells:
+                         widths: tuple[tuple[int, int], ...] = (), as_of: str | None = None) -> EmployeeCells:
     sheet = workbook.add_worksheet(sheet_name, worksheet_class=SHEET_CLASS)
     sheet.hide_gridlines(2)
-    sheet.stamp(f.stamps, ("employee sheet", employee["period"], lang, widths),
-                partial(_write_sheet_frame, period=employee["period"], policy=policy, f=f, lang=lang, widths=widths))
+    sheet.stamp(f.stamps, ("employee sheet", employee["period"], lang, widths, as_of),
+                partial(_write_sheet_frame, period=employee["period"], policy=policy, f=f, lang=lang, widths=widths,
+                        as_of=as_of))
     header_values = (employee["name"], employee["employee_id"], employee["department"], employee.get("position"),
                      manager_name, employee["period"])
     for i, value in enumerate(header_values):
@@ -422,6 +450,13 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
         sheet.write_formula(r, 10, formula, f.percent, float(row.achievement))
         sheet.write_formula(r, 11, f"={cell['weight']}*{cell['ach']}", f.score_percent, float(row.weighted_score))
         sheet.write_string(r, 12, source, f.text)
+        if as_of and isinstance(row.pace, str):
+            sheet.write_string(r, PACE_COLUMN, inline(*PACE_TEXT[row.pace], lang), f.text)
+        if isinstance(row.adjustment_notes, dict):
+            for field_name in row.adjustment_notes:
+                sheet.write_comment(r, ADJUSTED_COLUMNS[field_name], adjustment_comment(row.adjustment_notes,
+                                                                                        field_name, lang),
+                                    {"x_scale": 2.2, "y_scale": 1.6})
     _traffic_lights(sheet, first, 10, last, f)
 
     total = float(employee["total"])
@@ -534,7 +569,10 @@ def write_summary_sheet(workbook, data: DepartmentData, employees: list[dict], s
     sheet = workbook.add_worksheet(SUMMARY_SHEET, worksheet_class=SHEET_CLASS)
     sheet.hide_gridlines(2)
     title = data.title or data.department
-    sheet.write_string(0, 0, f"{title} KPI summary" if lang == "en" else f"{title} 绩效汇总 KPI summary", f.title)
+    title = f"{title} KPI summary" if lang == "en" else f"{title} 绩效汇总 KPI summary"
+    if data.as_of:
+        title = f"{title} · {progress_mark(data.as_of, lang)}"
+    sheet.write_string(0, 0, title, f.title)
     sheet.write_string(1, 0, inline(f"考核周期 {data.period}", f"Period {data.period}", lang), f.subtitle)
     dims = [d for d in DIMENSIONS]
     headers = SUMMARY_HEADERS + [(d.zh, d.en, 10) for d in dims]
@@ -679,13 +717,14 @@ def write_department_workbook(path: Path, data: DepartmentData, policy: Policy, 
     for name, emp, rows, ratings in plans:
         manager = data.managers.get(emp.get("manager_id"), "") if isinstance(emp.get("manager_id"), str) else ""
         cells[emp["employee_id"]] = write_employee_sheet(workbook, name, emp, rows, ratings, manager, policy, f, lang,
-                                                         widths)
+                                                         widths, as_of=data.as_of)
     close_workbook(workbook)
     return path
 
 
 DETAIL_FIELDS = ("employee_id", "indicator_id", "name", "dimension", "method", "direction", "unit", "weight", "base",
-                 "target", "stretch", "actual", "achievement", "achievement_raw", "weighted_score", "source")
+                 "target", "stretch", "actual", "achievement", "achievement_raw", "weighted_score", "source",
+                 "pace", "adjustment_notes")
 RATING_FIELDS = ("employee_id", "indicator_id", "rating_period", "relation", "raters", "counted", "mean_score",
                  "policy_weight", "weight_used")
 
