@@ -67,6 +67,7 @@ def prepared(inputs) -> pd.DataFrame:
     rows["owner_kind"] = np.where(rows["employee_id"].notna(), "employee", "role")
     rows["owner"] = rows["employee_id"].where(rows["employee_id"].notna(), rows["role_family"])
     rows["date_text"] = rows["date"].map(date_text)
+    rows["file"], rows["sheet"] = rows["_file"], rows["_sheet"]  # named tuples drop names with a leading _
     for column, field_name in (("cell", "new_value"), ("old_cell", "old_value")):
         rows[column] = [f"{f}!{s}!{inputs.tables[int(t)].cell(field_name, int(r))}"
                         for f, s, t, r in zip(rows["_file"], rows["_sheet"], rows["_table"], rows["_row"])]
@@ -151,7 +152,7 @@ def apply_adjustments(inputs, period: str, agreements: pd.DataFrame, tolerance: 
                 continue  # a later period whose agreement already holds the new value
             else:
                 result.findings.append((kind, owner, finding(
-                    "adjustment_old_value", file=adjustment._file, sheet=adjustment._sheet,
+                    "adjustment_old_value", file=adjustment.file, sheet=adjustment.sheet,
                     cell=adjustment.old_cell.rsplit("!", 1)[-1], column="原值 Old value",
                     value=shown(old, field_name), employee_id=owner if kind == "employee" else "", period=period,
                     who=_who(kind, owner)[0], who_en=_who(kind, owner)[1], indicator=indicator_id,
@@ -237,7 +238,7 @@ def repeated_in_quarter(rows: pd.DataFrame) -> list[Finding]:
         earlier = ", ".join(first["cell"])
         for row in group[[(m, d) != decisions[0] for m, d in zip(group["month"], group["date_text"])]].itertuples():
             found.append(finding(
-                "adjustment_repeated", file=row._file, sheet=row._sheet, cell=row.cell.rsplit("!", 1)[-1],
+                "adjustment_repeated", file=row.file, sheet=row.sheet, cell=row.cell.rsplit("!", 1)[-1],
                 column="生效周期 Effective period", value=row.effective_period,
                 employee_id=owner if kind == "employee" else "", period=q, who=_who(kind, owner)[0],
                 who_en=_who(kind, owner)[1], indicator=indicator_id, quarter=q, earlier=earlier))
