@@ -414,8 +414,8 @@ def score_period(inputs, policy: Policy, period: str, as_of: str | None = None) 
     detail["achievement"] = clip(raw, policy)
     detail["weighted_score"] = detail["weight"] * detail["achievement"]
     exact_totals = _settle_exactly(detail, inputs, period, policy, rating_detail, share)
-    if share is not None:
-        detail["pace"] = pace(detail["achievement_raw"], policy.pace_band)
+    # Pace only means something in a progress run; a final run's rows have none.
+    detail["pace"] = pace(detail["achievement_raw"], policy.pace_band) if share is not None else None
     detail["period"] = period
     # Where the weight and targets came from (the agreement row), for auditors and `kpi trace`.
     # A role's agreement row is shared by everyone in the role: each distinct (table, row) is

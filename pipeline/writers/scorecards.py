@@ -363,7 +363,7 @@ def _write_sheet_frame(sheet, *, period: str, policy: Policy, f: Formats, lang: 
         sheet.set_column(col, col, max(width, wider.get(col, 0)))
     if as_of:
         sheet.write_string(TABLE_TOP, PACE_COLUMN, label("进度", "Pace", lang), f.header)
-        sheet.set_column(PACE_COLUMN, PACE_COLUMN, 12)
+        sheet.set_column(PACE_COLUMN, PACE_COLUMN, 14)  # "正常 on track" on one line
 
 
 def table_widths(details: list) -> tuple[tuple[int, int], ...]:
