@@ -72,6 +72,9 @@ class RunResult:
     no_data: bool = False
     # Leftovers repaired, the previous run archived (or left as it was), old runs pruned.
     housekeeping: Housekeeping = field(default_factory=Housekeeping)
+    # "final", or "tracking" for a progress run scored up to the month `as_of`.
+    kind: str = "final"
+    as_of: str | None = None
 
     @property
     def errors(self) -> list[Finding]:
@@ -101,6 +104,8 @@ class RunResult:
             "other_period_findings": [f.as_dict() for f in sort_findings(self.other_periods)],
             "files": [p.relative_to(self.period_dir).as_posix() for p in self.files],
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+            "kind": self.kind,
+            "as_of": self.as_of,
             **self.housekeeping.as_json(),
         }
 
@@ -336,7 +341,8 @@ def department_jobs(scores: Scores, roster: pd.DataFrame, departments_dir: Path,
             ratings = none
         data = DepartmentRows(department=department, period=scores.period, totals=totals,
                               details=(shown_details, details), ratings=(shown_ratings, ratings),
-                              unscored=unscored, managers=managers, title=title, anchors=scores.anchors)
+                              unscored=unscored, managers=managers, title=title, anchors=scores.anchors,
+                              as_of=scores.as_of)
         jobs.append((path, data, with_sheets))
     return jobs
 
@@ -418,7 +424,7 @@ def other_period_finding(f: Finding, period: str) -> Finding:
 
 
 # The sheets whose rows say that the inbox holds a period: agreements, actuals and ratings.
-_PERIOD_SHEETS = (*AGREEMENTS.sheets, *ACTUALS.sheets, *RATINGS.sheets)
+_PERIOD_SHEETS = (*AGREEMENTS.sheets[:2], *ACTUALS.sheets, *RATINGS.sheets)  # not the adjustments: no period column
 
 
 def inbox_periods(inputs: Inputs) -> list[str]:
@@ -455,6 +461,31 @@ def check_period(period: str) -> str:
     return parsed
 
 
+def check_as_of(period: str, as_of: str | None) -> str | None:
+    """The month a progress run scores `period` up to: one of its months, never its last
+    month's successor. On a month period a progress run would be the month itself: refused, so
+    that nobody takes it for the final result."""
+    if as_of is None:
+        return None
+    parsed = parse_period(as_of)
+    months = period_months(period)
+    if parsed is None or parsed not in months or months == [period]:
+        if months == [period]:
+            hint = (f"{period} 本身就是一个月,请直接运行 --period {period}(不加 --as-of)。",
+                    f"{period} is a single month: run --period {period} without --as-of.")
+        else:
+            hint = (f"请写 {months[0]} 到 {months[-1]} 之间的一个月。",
+                    f"Write a month from {months[0]} to {months[-1]}.")
+        raise BatchError(f"--as-of “{as_of}” 不是考核周期 {period} 中的一个月。{hint[0]}",
+                         f"--as-of '{as_of}' is not a month of the period {period}. {hint[1]}")
+    return parsed
+
+
+def output_folder_name(period: str, as_of: str | None) -> str:
+    """`2026-Q3`, or for a progress run `2026-Q3-to-2026-08`: never the final folder."""
+    return period if as_of is None else f"{period}-to-{as_of}"
+
+
 def _return_free_memory(collect: bool = True) -> None:
     """Hand the memory freed so far back to the system (Linux with glibc).
 
@@ -480,13 +511,19 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
               as_of: str | None = None) -> RunResult:
     """Score `period` from the files in `inbox` into `out_dir/period/`; see docs/outputs.md.
 
-    `kind` ('final' or 'tracking') and `as_of` are what the results history records of the run."""
+    `as_of` (a month of the period): a progress run (`kind` "tracking") of the period to date,
+    written to `out_dir/<period>-to-<as_of>/` beside, never over, the final results. `kind` and
+    `as_of` are also what the results history records of the run."""
     from pipeline import history
     from pipeline.audit import build_manifest, write_manifest
 
     period = check_period(period)
+    as_of = check_as_of(period, as_of)
+    if as_of is not None:
+        kind = "tracking"
     if kind not in history.KINDS:
         raise BatchError(f"运行类型“{kind}”无效,应为 final 或 tracking。", f"Run kind '{kind}' is not final or tracking.")
+    folder = output_folder_name(period, as_of)
     inbox = Path(inbox)
     if not inbox.is_dir():
         raise BatchError(f"收件箱 {inbox} 不存在或不是文件夹。", f"Inbox {inbox} does not exist or is not a folder.")
@@ -506,17 +543,18 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
         workbooks = read_inbox(inbox, policy.limits, jobs=jobs or os.cpu_count() or 1)
         lap("read")
         # Each file's values as read are dropped once typed: only the validated frames are used.
-        inputs = validate(workbooks, policy, period, release_rows=True)
+        inputs = validate(workbooks, policy, period, release_rows=True, as_of=as_of)
         lap("validate")
         held = inbox_periods(inputs)
         no_data = no_data_finding(period, held)
         if no_data is not None:  # nothing is scored or written (the lock leaves no folder behind)
             this, other = split_by_period(inputs.findings, period)
-            return RunResult(period=period, period_dir=out_dir / period, exit_code=1, scores=None,
+            return RunResult(period=period, period_dir=out_dir / folder, exit_code=1, scores=None,
                              findings=sort_findings([no_data, *this]), seconds=seconds,
                              policy_grades=policy.grades, other_periods=sort_findings(other),
-                             periods_in_inbox=held, no_data=True, housekeeping=housekeeping)
-        scores, weight_results, all_findings = score_inputs(inputs, policy, period)
+                             periods_in_inbox=held, no_data=True, housekeeping=housekeeping, kind=kind,
+                             as_of=as_of)
+        scores, weight_results, all_findings = score_inputs(inputs, policy, period, as_of=as_of)
         erring = _files_with_errors(all_findings)
         for wb in workbooks:  # only an errors workbook reads a file again: the others' bytes go
             if wb.file not in erring:
@@ -535,8 +573,8 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
         earlier = history.earlier_totals(out_dir, period)  # trends and streaks: earlier periods only
         streaks = history.find_streaks(earlier, scores.totals, period, policy.streaks)
         lap("history")
-        final = out_dir / period
-        staging = staging_folder(out_dir, period)
+        final = out_dir / folder
+        staging = staging_folder(out_dir, folder)
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         try:
@@ -606,11 +644,11 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
             archived_as=None if housekeeping.archived is None or housekeeping.archive_pending
             else housekeeping.archived.name), scores if published else None)
         lap("history")
-        prune(out_dir, period, policy.keep_runs, housekeeping)
+        prune(out_dir, folder, policy.keep_runs, housekeeping)
     files = sorted(p for p in final.rglob("*") if p.is_file())
     return RunResult(period=period, period_dir=final, exit_code=exit_code, scores=scores, findings=findings,
                      files=files, seconds=seconds, policy_grades=policy.grades, other_periods=other,
-                     periods_in_inbox=held, housekeeping=housekeeping)
+                     periods_in_inbox=held, housekeeping=housekeeping, kind=kind, as_of=as_of)
 
 
 def _anything_wrong(scores: Scores, findings: list[Finding]) -> bool:
@@ -642,10 +680,10 @@ def changed_inputs(workbooks: list[WorkbookRead]) -> list[Finding]:
     return changed
 
 
-def score_inputs(inputs: Inputs, policy: Policy, period: str):
-    """(scores, weight results, every finding) of validated inputs for `period`: what `run`
-    reports, and what `validate --period` counts, so the two always agree."""
-    scores = score_period(inputs, policy, period)
+def score_inputs(inputs: Inputs, policy: Policy, period: str, as_of: str | None = None):
+    """(scores, weight results, every finding) of validated inputs for `period` (to date `as_of`):
+    what `run` reports, and what `validate --period` counts, so the two always agree."""
+    scores = score_period(inputs, policy, period, as_of=as_of)
     weight_results, weight_findings = compute_inbox_weights(inputs, policy)
     return scores, weight_results, inputs.findings + scores.findings + weight_findings
 

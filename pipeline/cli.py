@@ -486,7 +486,10 @@ def print_run_summary(result, lang: str) -> None:
     """One screen: scored, unscored (every reason), the warnings, grade distribution, where the files are."""
     scores = result.scores
     totals = scores.totals
-    click.echo(click.style(say(f"考核周期 {result.period}", f"Period {result.period}", lang), bold=True))
+    headline = say(f"考核周期 {result.period}", f"Period {result.period}", lang)
+    if getattr(result, "as_of", None):  # a progress run: never to be taken for the period's result
+        headline += "  " + say(f"进度 截至 {result.as_of}", f"Progress to date as of {result.as_of}", lang)
+    click.echo(click.style(headline, bold=True))
     click.echo("  " + say(f"已评分 {len(totals)} 人,未评分 {len(scores.unscored)} 人",
                           f"scored {len(totals)}, not scored {len(scores.unscored)}", lang, ";"))
     grades = Counter(totals["grade"])
@@ -520,10 +523,13 @@ def print_run_summary(result, lang: str) -> None:
 @click.option("--strict", is_flag=True, help="Write no scorecards if anything is wrong.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=None, help="Worker processes that read a big inbox and write the workbooks (default: cores).")
 @click.option("--json", "as_json", is_flag=True, help="Summary as JSON on stdout.")
+@click.option("--as-of", "as_of", metavar="MONTH",
+              help="Progress to date: score a quarter, half or year up to this month of it (e.g. 2026-08), "
+                   "into OUT/PERIOD-to-MONTH/; the final folder is left alone.")
 @POLICY
 @LANG
 def run_command(inbox: Path, period: str, out_dir: Path, strict: bool, jobs: int | None, as_json: bool,
-                policy_path: Path | None, lang: str) -> None:
+                as_of: str | None, policy_path: Path | None, lang: str) -> None:
     """Validate, score and write one period: department scorecards, summary.xlsx, errors workbooks
     and the audit manifest in OUT/PERIOD/.
 
@@ -537,13 +543,14 @@ def run_command(inbox: Path, period: str, out_dir: Path, strict: bool, jobs: int
       kpi run inbox/ --period 2026-10
       kpi run inbox/ --period 2026-Q3 --out /srv/kpi --strict
       kpi run inbox/ --period 2026-10 --json --lang en
+      kpi run inbox/ --period 2026-Q3 --as-of 2026-08
     """
     from pipeline.batch import BatchError, run_batch
 
     policy = _policy(policy_path, lang)
     try:
         result = run_batch(inbox, period, out_dir, policy, strict=strict, lang=lang, jobs=jobs,
-                           progress_factory=None if as_json else _progress_factory())
+                           progress_factory=None if as_json else _progress_factory(), as_of=as_of)
     except BatchError as exc:
         click.echo(exc.message(lang), err=True)
         sys.exit(2)

@@ -311,7 +311,7 @@ def _write_agreements(write, people: list[dict]) -> dict:
                                   "weight": f"{weight:.0%}" if employee_id == SALES_MANAGER
                                   else weight,
                                   "base": base, "target": target, "stretch": stretch})
-    role_spec, employee_spec = AGREEMENTS.sheets
+    role_spec, employee_spec = AGREEMENTS.sheets[:2]
     write("agreements.xlsx", AGREEMENTS,
           {role_spec.name: role_rows, employee_spec.name: employee_rows})
     if planted is None:

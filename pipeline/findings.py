@@ -384,6 +384,59 @@ RULES: dict[str, tuple[str, str, str]] = {
         "This file {how_en} after the run read it{detail_en}: the results use its content as read, and the "
         "manifest records that content's SHA-256. Run again to use the new content.",
     ),
+    # adjustments (agreements sheet 调整记录 Adjustments)
+    "adjustment_old_value": (
+        ERROR,
+        "{who} 指标 {indicator} 的{field}调整:原值 {old}({adjustment_cell})与 {period} 协议中的值 {agreed}"
+        "({agreement_cell})不一致。请把原值改为协议中的值,或先修正协议。",
+        "Adjustment of the {field_en} of {indicator} for {who_en}: the old value {old} ({adjustment_cell}) differs "
+        "from the agreement's {agreed_en} for {period} ({agreement_cell}). Make the old value the agreed one, or "
+        "correct the agreement first.",
+    ),
+    "adjustment_no_agreement": (
+        ERROR,
+        "{who} 在 {period} 的协议中没有指标 {indicator},无法调整。请检查指标编号或协议。",
+        "{who_en} has no indicator {indicator} in the agreement for {period}, so it cannot be adjusted. "
+        "Check the indicator ID or the agreement.",
+    ),
+    "adjustment_weight_sum": (
+        ERROR,
+        "调整后 {who} 在 {period} 的权重合计为 {total},应为 100%(调整行:{cells})。"
+        "调整权重时请同时调整其他指标,使合计仍为 100%。",
+        "After adjustment the weights of {who_en} for {period} sum to {total}, not 100% (adjustments: {cells}). "
+        "When changing a weight, change the others too so they still sum to 100%.",
+    ),
+    "adjustment_repeated": (
+        WARNING,
+        "{who} 的指标 {indicator} 在 {quarter} 内第二次调整(之前:{earlier})。季度内一般不轻易调整,请确认。",
+        "Indicator {indicator} of {who_en} is adjusted a second time within {quarter} (earlier: {earlier}). "
+        "Targets are rarely changed twice in a quarter: please confirm.",
+    ),
+    "adjustment_unapproved": (
+        ERROR,
+        "调整记录缺少“{column}”。每项调整都须写明原因和审批人,才能记录在案并计分。",
+        "The adjustment has no '{column_en}'. Every adjustment needs a reason and an approver to be kept on "
+        "record and used.",
+    ),
+    "adjustment_no_owner": (
+        ERROR,
+        "调整记录既没有员工编号也没有岗位类别。请填写其中一项,说明调整的是谁的协议。",
+        "The adjustment names neither an employee ID nor a role family. Fill in one of them to say whose "
+        "agreement changes.",
+    ),
+    "adjustment_unknown_role_family": (
+        ERROR,
+        "岗位类别“{value}”在花名册中没有员工,该调整无法应用。请检查岗位类别。",
+        "Role family '{value}' has no employee in the roster, so the adjustment cannot apply. Check the role "
+        "family.",
+    ),
+    "adjustment_bad_value": (
+        ERROR,
+        "调整后 {who} 的指标 {indicator} 在 {period} 无法计分:基础值/目标值/冲刺值为 {values}({cells})。"
+        "比率指标目标须大于 0,阶梯指标三档须按方向依次排列。请修正新值。",
+        "After adjustment, indicator {indicator} of {who_en} cannot be scored for {period}: base/target/stretch "
+        "are {values} ({cells}). A ratio target must be above 0 and tiers must be in order. Correct the new value.",
+    ),
 }
 
 

@@ -470,7 +470,8 @@ def _texts(frame: pd.DataFrame, name: str) -> np.ndarray:
     if name not in frame.columns:
         return np.full(len(frame), None, dtype=object)
     column = frame[name]
-    return np.where(column.isna().to_numpy(), None, column.astype(object).astype(str).to_numpy(dtype=object))
+    empty = column.isna().to_numpy() | (column.astype(object) == "").to_numpy()  # no cell: NULL, not ''
+    return np.where(empty, None, column.astype(object).astype(str).to_numpy(dtype=object))
 
 
 def result_rows(run_id: str, scores) -> list[tuple]:

@@ -301,6 +301,43 @@ _AGREEMENT_VALUES = (
             synonyms=("挑战值", "挑战目标", "冲刺目标")),
 )
 
+# What an adjustment may change in an agreement row.
+ADJUSTED_FIELDS = (
+    Choice("target", "目标值", "target"),
+    Choice("base", "基础值", "base"),
+    Choice("stretch", "冲刺值", "stretch"),
+    Choice("weight", "权重", "weight"),
+)
+
+# A change to an agreed value during the year, kept with who approved it and why (seed 000:
+# "记录在案作为后续参考"). No key: a second adjustment of the same indicator is allowed (a warning
+# within one quarter), and the rows are applied in effective-month order.
+ADJUSTMENTS = SheetSpec("调整记录", "Adjustments", (
+    _employee_id(required=False),
+    _role_family(required=False),
+    _indicator_id(),
+    Field("field", "调整项", "Field", CHOICE, True, choices=ADJUSTED_FIELDS,
+          help_zh="调整哪一项:目标值、基础值、冲刺值或权重", help_en="What changes: target, base, stretch or weight",
+          example="目标值", width=10, synonyms=("调整字段", "调整内容")),
+    _number("old_value", "原值", "Old value", "协议中的原值,须与协议一致(权重可写 30、30% 或 0.3)",
+            "The agreement's value before the change; must match it (weights: 30, 30% or 0.3)", 200,
+            required=True, synonyms=("调整前", "原目标")),
+    _number("new_value", "新值", "New value", "调整后的值", "The value from the effective period on", 180,
+            required=True, synonyms=("调整后", "新目标")),
+    Field("effective_period", "生效周期", "Effective period", PERIOD, True,
+          help_zh="从哪个月起生效,如 2026-08(季度写 2026-Q3 即从其第一个月起)",
+          help_en="The month it applies from, e.g. 2026-08 (a quarter means its first month)",
+          example="2026-08", width=11, synonyms=("生效月份", "生效期间", "生效月")),
+    Field("reason", "调整原因", "Reason", TEXT,
+          help_zh="为什么调整(必填,记录在案)", help_en="Why the value changes (required, kept on record)",
+          example="市场变化,区域重新划分", width=24, synonyms=("原因", "调整说明")),
+    Field("approved_by", "审批人", "Approved by", TEXT,
+          help_zh="批准调整的人(必填)", help_en="Who approved the change (required)",
+          example="HR 张经理", width=12, synonyms=("批准人", "审批")),
+    Field("date", "调整日期", "Date", TEXT, help_zh="批准日期,如 2026-08-05", help_en="Date approved, e.g. 2026-08-05",
+          example="2026-08-05", width=12, synonyms=("日期", "审批日期")),
+))
+
 AGREEMENTS = Kind(
     "agreements", "绩效协议", "Agreements",
     (
@@ -310,17 +347,23 @@ AGREEMENTS = Kind(
         SheetSpec("个人指标", "EmployeeKPIs",
                   (_employee_id(), _period(), _indicator_id(), *_AGREEMENT_VALUES),
                   key=("employee_id", "period", "indicator_id")),
+        ADJUSTMENTS,
     ),
     ("岗位指标:同一岗位类别的员工共用的指标、权重和目标。",
      "个人指标:某员工在某周期只要有个人指标,就只用他的个人指标,不再用岗位指标。",
      "权重可写 60、60% 或 0.6;每人每周期合计必须为 100%。",
-     "阶梯计分需填写基础值、目标值、冲刺值(越高越好时依次递增,越低越好时依次递减)。"),
+     "阶梯计分需填写基础值、目标值、冲刺值(越高越好时依次递增,越低越好时依次递减)。",
+     "调整记录:期中调整目标值、基础值、冲刺值或权重时,每项调整一行(员工编号或岗位类别二选一),"
+     "原值须与协议一致,并写明原因和审批人;从生效月份所在的考核周期起按新值计分。"),
     ("RoleKPIs: indicators, weights and targets shared by a role family.",
      "EmployeeKPIs: an employee with any rows here for a period uses exactly those rows.",
      "Weights may be 60, 60% or 0.6; each employee's weights for a period must sum to 100%.",
      "Tiered indicators need base, target and stretch (increasing when higher is better, "
-     "decreasing when lower is better)."),
-    optional_sheets=("岗位指标 RoleKPIs", "个人指标 EmployeeKPIs"),
+     "decreasing when lower is better).",
+     "Adjustments: one row per changed target, base, stretch or weight during the year (employee ID or "
+     "role family), with the old value as agreed, the reason and the approver; scoring uses the new value "
+     "from the period holding the effective month on."),
+    optional_sheets=("岗位指标 RoleKPIs", "个人指标 EmployeeKPIs", "调整记录 Adjustments"),
 )
 
 ACTUALS = Kind(

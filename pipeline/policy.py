@@ -88,6 +88,7 @@ class Policy:
     money_unit: str = "元"  # 万元: money in yuan is shown in 10k yuan on scorecards and the summary
     # Streak lists of summary.xlsx: kind (promotion, improvement) -> (grades, periods in a row).
     streaks: dict[str, tuple[tuple[str, ...], int]] = field(default_factory=dict)
+    pace_band: float = 0.05  # progress runs: achievement to date within 100% ± this is on track
     text: str = field(repr=False, default="")
 
     @property
@@ -286,6 +287,10 @@ def parse_policy(text: str) -> Policy:
     if isinstance(keep_runs, bool) or not isinstance(keep_runs, int) or keep_runs < 0:
         raise PolicyError("output.keep_runs", f"应为 0 或正整数(保留的历史运行次数),现为 {keep_runs!r}",
                           f"must be 0 or a positive whole number (archived runs kept), got {keep_runs!r}")
+    tracking = data.get("tracking")
+    if not isinstance(tracking, dict):
+        raise PolicyError("tracking", "应为映射,如 {pace_band: 0.05}", "must be a mapping such as {pace_band: 0.05}")
+    pace_band = _number(tracking, "pace_band", "tracking", 0, 1)
     rater_weights = _shares(data["rater_weights"], "rater_weights", relations)
     for family, weights in rater_weights.items():
         if sum(weights.values()) <= 0:
@@ -311,7 +316,7 @@ def parse_policy(text: str) -> Policy:
         ri_table_name=str(data["ahp"].get("ri_table_name", "")),
         ri_table={n: float(v) for n, v in enumerate(ri_list, start=1)},
         limits=limits, keep_runs=keep_runs, streaks=_streaks(data["streaks"], grades, override.get("streaks")),
-        text=text,
+        pace_band=pace_band, text=text,
     )
 
 

@@ -143,7 +143,9 @@ def _names(files: list[str], shown: int = 5) -> str:
 
 
 def _is_period(text: str) -> bool:
-    return parse_period(text) == text
+    """A period folder's name: `2026-10`, or a progress run's `2026-Q3-to-2026-08`."""
+    period, _, as_of = text.partition("-to-")
+    return parse_period(period) == period and (not as_of or parse_period(as_of) == as_of)
 
 
 def staging_folder(out_dir: Path, period: str) -> Path:

@@ -356,6 +356,10 @@ class Scores:
     cascade: pd.DataFrame
     findings: list[Finding] = field(default_factory=list)
     anchors: dict[str, dict[int, str]] = field(default_factory=dict)  # indicator_id → {level: anchor}
+    # A progress run: the month the period is scored up to (None: the period's final result).
+    as_of: str | None = None
+    # The adjustments applied in this period (`adjustments.LOG_COLUMNS`).
+    adjustments: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _reason_rows(employee_id: str, reasons: list[Finding]) -> dict:
@@ -368,13 +372,22 @@ def _reason_rows(employee_id: str, reasons: list[Finding]) -> dict:
             "where": "; ".join(where), "rule": first.rule, "problems": len(reasons)}
 
 
-def score_period(inputs, policy: Policy, period: str) -> Scores:
-    """Score every active employee of the roster for `period`; list whoever cannot be scored."""
+def score_period(inputs, policy: Policy, period: str, as_of: str | None = None) -> Scores:
+    """Score every active employee of the roster for `period`; list whoever cannot be scored.
+
+    `as_of` (a month of `period`): the period to date, with sum targets pro-rated (`pro_rate`)
+    and each indicator's pace (`pace`)."""
+    from pipeline.adjustments import apply_adjustments
+
     roster = inputs.roster
     indicators = inputs.indicators.set_index("indicator_id")
     agreements = resolve_agreements(inputs, period)
-    agreements = agreements.join(indicators[["name", "dimension", "direction", "method", "unit", "aggregation"]],
-                                 on="indicator_id")
+    applied = apply_adjustments(inputs, period, agreements, policy.weight_sum_tolerance)
+    agreements = applied.agreements.join(
+        indicators[["name", "dimension", "direction", "method", "unit", "aggregation"]], on="indicator_id")
+    share = progress_share(period, as_of)
+    if share is not None:
+        agreements = pro_rate(agreements, share)
     months = set(period_months(period)) | {period}
     findings: list[Finding] = []
 
@@ -453,7 +466,9 @@ def score_period(inputs, policy: Policy, period: str) -> Scores:
     detail["achievement_raw"] = raw
     detail["achievement"] = clip(raw, policy)
     detail["weighted_score"] = detail["weight"] * detail["achievement"]
-    exact_totals = _settle_exactly(detail, inputs, period, policy, rating_detail)
+    exact_totals = _settle_exactly(detail, inputs, period, policy, rating_detail, share)
+    # Pace only means something in a progress run; a final run's rows have none.
+    detail["pace"] = pace(detail["achievement_raw"], policy.pace_band) if share is not None else None
     detail["period"] = period
     # Where the weight and targets came from (the agreement row), for auditors and `kpi trace`.
     # A role's agreement row is shared by everyone in the role: each distinct (table, row) is
@@ -513,7 +528,8 @@ def score_period(inputs, policy: Policy, period: str) -> Scores:
     scored_ratings = rating_detail[rating_detail["employee_id"].isin(totals["employee_id"])].reset_index(drop=True)
     scores = Scores(period=period, details=detail, totals=totals.reset_index(drop=True), unscored=unscored,
                     ratings=scored_ratings, dimensions=dimensions, calibration=pd.DataFrame(),
-                    cascade=pd.DataFrame(), findings=findings, anchors=indicator_anchors(inputs.indicators))
+                    cascade=pd.DataFrame(), findings=findings, anchors=indicator_anchors(inputs.indicators),
+                    as_of=as_of if share is not None else None, adjustments=applied.log)
     scores.calibration, calibration_findings = calibration(detail, inputs.indicators, policy)
     scores.findings.extend(calibration_findings)
     scores.cascade = cascade(inputs, agreements, agreed_actuals, period)
@@ -521,7 +537,7 @@ def score_period(inputs, policy: Policy, period: str) -> Scores:
 
 
 def _settle_exactly(detail: pd.DataFrame, inputs, period: str, policy: Policy,
-                    rating_detail: pd.DataFrame) -> dict[str, Fraction]:
+                    rating_detail: pd.DataFrame, share: Fraction | None = None) -> dict[str, Fraction]:
     """Decide exactly what float noise could decide; return those employees' exact totals.
 
     Float arithmetic is kept for every row whose result cannot flip. An employee is settled
@@ -540,7 +556,9 @@ def _settle_exactly(detail: pd.DataFrame, inputs, period: str, policy: Policy,
     raw = detail["achievement_raw"].to_numpy(float)
     rating = (detail["method"] == "rating").to_numpy(bool)
     months = detail["months"].to_numpy(float) if "months" in detail else np.ones(len(detail))
-    computed = rating | (months > 1)
+    # A pro-rated target is computed too: its float is not the exact target × months elapsed / months.
+    prorated = detail["_prorated"].to_numpy(bool) if "_prorated" in detail else np.zeros(len(detail), dtype=bool)
+    computed = rating | (months > 1) | prorated
 
     def close(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         with np.errstate(invalid="ignore"):
@@ -577,6 +595,16 @@ def _settle_exactly(detail: pd.DataFrame, inputs, period: str, policy: Policy,
     def fraction(value: float) -> Fraction | None:
         return None if np.isnan(value) else exact.typed(value)
 
+    agreed = {name: detail[f"_agreed_{name}"].to_numpy(float) for name in ("target", "base", "stretch")
+              if f"_agreed_{name}" in detail}
+
+    def bound(name: str, values: np.ndarray, position: int) -> Fraction | None:
+        """A target, base or stretch exactly: a pro-rated one from the agreed decimal × share."""
+        if share is not None and prorated[position]:
+            full = agreed[name][position]
+            return None if np.isnan(full) else exact.typed(full) * share
+        return fraction(values[position])
+
     totals: dict[str, Fraction] = {}
     new_raw, new_clipped, new_weighted = [], [], []
     for position, (employee_id, indicator_id, method, direction, weight) in zip(rows, picked[
@@ -588,8 +616,8 @@ def _settle_exactly(detail: pd.DataFrame, inputs, period: str, policy: Policy,
             actual = rolled[key]
         else:
             actual = exact.typed(a[position])
-        unclipped = exact.achievement(method, direction == "lower", actual, fraction(t[position]),
-                                      fraction(b[position]), fraction(s[position]), **constants)
+        unclipped = exact.achievement(method, direction == "lower", actual, bound("target", t, position),
+                                      bound("base", b, position), bound("stretch", s, position), **constants)
         clipped = exact.clip(unclipped, floor, cap)
         weighted = exact.typed(weight) * clipped
         totals[employee_id] = totals.get(employee_id, Fraction(0)) + weighted
@@ -602,6 +630,43 @@ def _settle_exactly(detail: pd.DataFrame, inputs, period: str, policy: Policy,
         updated[rows] = values
         detail[column] = updated
     return totals
+
+
+# ------------------------------------------------------------------------------ progress to date
+
+PACE = ("behind", "on_track", "ahead")
+
+
+def progress_share(period: str, as_of: str | None) -> Fraction | None:
+    """Months elapsed / months in `period` for a progress run as of `as_of` (None: a final run)."""
+    if as_of is None:
+        return None
+    months = period_months(period)
+    return Fraction(months.index(as_of) + 1, len(months))
+
+
+def pro_rate(agreements: pd.DataFrame, share: Fraction) -> pd.DataFrame:
+    """Targets (and base, stretch) of sum indicators × `share`: three months of a quarterly sales
+    target of 300 are 200 by the end of its second month. Mean and last (期末) indicators, and
+    360 ratings, keep theirs: a rate or a level is not reached bit by bit. The agreed values are
+    kept (`_agreed_*`) so that exact scoring multiplies the typed decimals, not their floats."""
+    summed = ((agreements["aggregation"].fillna("sum") == "sum") & (agreements["method"] != "rating")).to_numpy(bool)
+    factor = np.where(summed, float(share), 1.0)
+    out = agreements.assign(_prorated=summed)
+    for name in ("target", "base", "stretch"):
+        out[f"_agreed_{name}"] = agreements[name]
+        out[name] = agreements[name].to_numpy(float) * factor
+    out["original_target"] = agreements["original_target"].to_numpy(float) * factor
+    return out
+
+
+def pace(achievement_raw: pd.Series, band: float) -> pd.Series:
+    """behind / on_track / ahead: achievement to date against 100% of the pro-rated target,
+    within ±band (inclusive) on track."""
+    low, high = float(1 - exact.decimal_of(band)), float(1 + exact.decimal_of(band))
+    values = achievement_raw.to_numpy(float)
+    return pd.Series(np.select([values < low, values > high], ["behind", "ahead"], default="on_track"),
+                     index=achievement_raw.index, dtype=object)
 
 
 def _rating_sources(detail: pd.DataFrame, inputs, rating_detail: pd.DataFrame, period: str) -> pd.Series:

@@ -121,7 +121,17 @@ def trace_employee(period_dir: Path, employee_id: str) -> TraceReport:
                 continue
             source = str(row.get(source_key) or "")
             coordinate, formula = formulas.get((indicator, item), ("", ""))
+            original = row.get("original_target")
+            if item == "target" and row.get("adjustment") and original not in ("", None) and original != value:
+                # Adjusted: the value from the adjustment row(s), the agreement's own target from its cell.
+                adjusted = str(row["adjustment"])
+                report.numbers.append(TracedNumber(item, indicator, value, adjusted, sha(adjusted), formula))
+                report.numbers.append(TracedNumber("original_target", indicator, original, source, sha(source)))
+                continue
             report.numbers.append(TracedNumber(item, indicator, value, source, sha(source), formula))
+        for cell in str(row.get("adjustment") or "").split("; "):
+            if cell:
+                report.numbers.append(TracedNumber("adjustment", indicator, "", cell, sha(cell)))
         # A 360 rating: each rating cell it was made of, with relation, score and the weight it carries.
         for part in str(row.get("rating_sources") or "").split("; "):
             cell, _, what = part.partition(" (")

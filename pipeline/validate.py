@@ -40,7 +40,7 @@ from pipeline.reader import WORKBOOK_SUFFIXES, MatrixSheet, Table, WorkbookRead,
 from pipeline.schemas import schema_failures
 from pipeline.suggest import IdIndex
 
-ROLE_KPIS, EMPLOYEE_KPIS = AGREEMENTS.sheets
+ROLE_KPIS, EMPLOYEE_KPIS, ADJUSTMENTS = AGREEMENTS.sheets
 EXPERT_SCORES = WEIGHTS.sheets[0]
 META = ["_file", "_sheet", "_row", "_table"]
 
@@ -224,11 +224,13 @@ def _fmt(number: float | None) -> str:
 # ------------------------------------------------------------------------------ inbox
 
 def validate(workbooks: list[WorkbookRead], policy: Policy, period: str | None = None, *,
-             release_rows: bool = False) -> Inputs:
+             release_rows: bool = False, as_of: str | None = None) -> Inputs:
     """All the checks of the templates (docs/templates.md) and the policy over the inbox; `period` narrows the actuals checks.
 
     `release_rows`: drop each workbook's values as read once they are typed
     (`WorkbookRead.release_rows`), for a caller that only wants the validated frames after.
+    `as_of` (a month of `period`): a progress run; the period's later months are left out (their
+    actuals and ratings are not read, their missing actuals not reported).
     """
     if period is not None:
         canonical = parse_period(period)
@@ -273,11 +275,15 @@ def validate(workbooks: list[WorkbookRead], policy: Policy, period: str | None =
     _date_row_findings(inputs)
     agreed = {spec.name: inputs.frames[spec.name].dropna(subset=[owner, "period"])
               for spec, owner in ((ROLE_KPIS, "role_family"), (EMPLOYEE_KPIS, "employee_id"))}
+    bad_adjustments = _adjustment_rows(inputs)
     for name in list(inputs.frames):
         frame = inputs.frames[name]
         inputs.frames[name] = frame[~frame["_bad"]].drop(columns="_bad").reset_index(drop=True)
+    if as_of is not None and period is not None:
+        _after_as_of(inputs, period, as_of)
     _agreement_checks(inputs, policy, agreed)
-    _completeness(inputs, policy, period)
+    _adjustment_checks(inputs, policy, period, bad_adjustments)
+    _completeness(inputs, policy, period, as_of)
     if inputs.refused_actuals:
         name = ACTUALS.sheets[0].name
         actuals = inputs.frames[name]
@@ -592,6 +598,8 @@ def _block_bad_rows(inputs: Inputs) -> None:
         elif f.is_error and f.cell:
             reasons.setdefault((f.file, f.sheet, int("".join(ch for ch in f.cell if ch.isdigit()) or 0)), f)
     for name, frame in inputs.frames.items():
+        if name == ADJUSTMENTS.name:
+            continue  # whom a bad adjustment keeps out, and for which periods: `_adjustment_checks`
         bad = frame[frame["_bad"]]
         for row_dict in bad.to_dict("records"):
             reason = reasons.get((row_dict["_file"], row_dict["_sheet"], int(row_dict["_row"]))) \
@@ -882,7 +890,7 @@ def _target_problem(row: pd.Series, inputs: Inputs) -> Finding | None:
 
 # ------------------------------------------------------------------------------ completeness
 
-def _completeness(inputs: Inputs, policy: Policy, period: str | None) -> None:
+def _completeness(inputs: Inputs, policy: Policy, period: str | None, as_of: str | None = None) -> None:
     """Every agreed indicator has an actual (or, for ratings, a rating) in the period."""
     from pipeline.scoring import resolve_agreements  # scoring imports nothing from here
 
@@ -902,7 +910,7 @@ def _completeness(inputs: Inputs, policy: Policy, period: str | None) -> None:
         agreements = agreements.join(methods, on="indicator_id")
         _scale_checks(inputs, policy, p, agreements)
         months = set(period_months(p)) | {p}
-        _rollup_checks(inputs, policy, p, agreements)
+        _rollup_checks(inputs, policy, p, agreements, as_of)
         _rating_relations(inputs, policy, p, agreements)
         actual_keys = inputs.actuals.loc[inputs.actuals["period"].isin(months), ["employee_id", "indicator_id"]]
         rating_keys = inputs.ratings.loc[inputs.ratings["period"].isin(months), ["employee_id", "indicator_id"]]
@@ -945,16 +953,20 @@ def _cells(inputs: Inputs, rows: pd.DataFrame, field_name: str, limit: int = 6) 
     return named + (f" (+{more})" if more > 0 else "")
 
 
-def _rollup_checks(inputs: Inputs, policy: Policy, period: str, agreements: pd.DataFrame) -> None:
+def _rollup_checks(inputs: Inputs, policy: Policy, period: str, agreements: pd.DataFrame,
+                   as_of: str | None = None) -> None:
     """A quarter, half or year rolled up from months: say what the roll-up could not do.
 
     - an actual (or rating) for the period itself beside monthly ones for the same employee and
       indicator: an error naming both (which one counts would be a guess);
     - months with no actual: a warning naming them (`rollup.missing_months: error` makes it an
       error that keeps the employee out of the period), since a quarterly target met by two
-      months of sales is not the same result.
+      months of sales is not the same result. In a progress run only the months up to `as_of`
+      are expected.
     """
     months = period_months(period)
+    if as_of is not None and as_of in months:
+        months = months[:months.index(as_of) + 1]
     if months == [period] or agreements.empty:
         return
     keys = ["employee_id", "indicator_id"]
@@ -1196,3 +1208,121 @@ def _figure(value: float) -> str:
 
 def _times(ratio: float) -> str:
     return f"{ratio:,.0f}" if ratio >= 10 else f"{ratio:.2g}"
+
+
+# ------------------------------------------------------------------------------ progress runs
+
+def _after_as_of(inputs: Inputs, period: str, as_of: str) -> None:
+    """A progress run of `period` as of `as_of`: the actuals and ratings of its later months are
+    left out, so everything after rolls up the months so far."""
+    months = period_months(period)
+    later = set(months[months.index(as_of) + 1:])
+    if not later:
+        return
+    for spec in (ACTUALS.sheets[0], RATINGS.sheets[0]):
+        frame = inputs.frames[spec.name]
+        inputs.frames[spec.name] = frame[~frame["period"].isin(later)].reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------ adjustments
+
+def _adjustment_rows(inputs: Inputs) -> pd.DataFrame:
+    """The adjustment rows refused so far (their reading errors), before the bad rows are
+    dropped; the rows a person must fix before an adjustment can apply are marked bad here:
+    no owner, no reason or approver, an unknown employee, role family or indicator."""
+    frame = inputs.frames[ADJUSTMENTS.name]
+    if frame.empty:
+        return frame
+    usable = ~frame["_bad"]
+    employees = set(inputs.roster["employee_id"].dropna())
+    families = set(inputs.roster["role_family"].dropna())
+    indicators = set(inputs.indicators["indicator_id"].dropna())
+    for row in frame[usable].to_dict("records"):
+        table = inputs.tables[int(row["_table"])]
+        where = dict(file=row["_file"], sheet=row["_sheet"], employee_id=_text(row.get("employee_id")))
+        problems = []
+        if not isinstance(row["employee_id"], str) and not isinstance(row["role_family"], str):
+            problems.append(finding("adjustment_no_owner", cell=table.cell("employee_id", int(row["_row"])),
+                                    column=ADJUSTMENTS.field("employee_id").label, **where))
+        elif isinstance(row["employee_id"], str) and employees and row["employee_id"] not in employees:
+            problems.append(finding("unknown_employee", cell=table.cell("employee_id", int(row["_row"])),
+                                    column=ADJUSTMENTS.field("employee_id").label, value=row["employee_id"], **where))
+        elif not isinstance(row["employee_id"], str) and families and row["role_family"] not in families:
+            problems.append(finding("adjustment_unknown_role_family", cell=table.cell("role_family", int(row["_row"])),
+                                    column=ADJUSTMENTS.field("role_family").label, value=row["role_family"], **where))
+        if indicators and row["indicator_id"] not in indicators:
+            problems.append(finding("unknown_indicator", cell=table.cell("indicator_id", int(row["_row"])),
+                                    column=ADJUSTMENTS.field("indicator_id").label, value=row["indicator_id"], **where))
+        for name in ("reason", "approved_by"):
+            if not isinstance(row[name], str) or not row[name].strip():
+                problems.append(finding("adjustment_unapproved", cell=table.cell(name, int(row["_row"])),
+                                        column=ADJUSTMENTS.field(name).label, **where))
+        if problems:
+            inputs.findings.extend(problems)
+            frame.loc[(frame["_table"] == row["_table"]) & (frame["_row"] == row["_row"]), "_bad"] = True
+    return frame[frame["_bad"]].drop(columns="_bad")
+
+
+def _adjustment_checks(inputs: Inputs, policy: Policy, period: str | None, bad: pd.DataFrame) -> None:
+    """The adjustments against the agreements they change (see `pipeline.adjustments`).
+
+    For the run's period (every agreed period when there is none): each old value is the value
+    in force, weights still sum to 100%, the new values can be scored. Whoever a failing or
+    refused adjustment concerns is kept out of the periods it applies to; a second adjustment
+    of one indicator within a quarter is a warning.
+    """
+    from pipeline.adjustments import apply_adjustments, prepared, repeated_in_quarter
+    from pipeline.scoring import resolve_agreements
+
+    rows = prepared(inputs)
+    if rows.empty and bad.empty:
+        return
+    inputs.findings.extend(repeated_in_quarter(rows))
+    if period is not None:
+        periods = [period]
+    else:
+        periods = sorted(set(inputs.role_kpis["period"].dropna()) | set(inputs.employee_kpis["period"].dropna()))
+    reasons: dict[tuple[str, str, int], Finding] = {}
+    for f in inputs.findings:
+        if f.is_error and f.cell:
+            reasons.setdefault((f.file, f.sheet, int("".join(ch for ch in f.cell if ch.isdigit()) or 0)), f)
+    methods = inputs.indicators.set_index("indicator_id")[["method", "direction"]]
+    for p in periods:
+        last = period_months(p)[-1]
+        if period is not None:  # a refused adjustment keeps its people out of the periods it applies to
+            for row in bad.to_dict("records"):
+                effective = row.get("effective_period")
+                reason = reasons.get((row["_file"], row["_sheet"], int(row["_row"])))
+                if reason is None or (isinstance(effective, str) and period_months(effective)[0] > last):
+                    continue
+                if isinstance(row.get("employee_id"), str):
+                    inputs.block(row["employee_id"], p, reason)
+                elif isinstance(row.get("role_family"), str):
+                    inputs.bad_role_sets.setdefault((row["role_family"], p), reason)
+        if rows.empty:
+            continue
+        agreements = resolve_agreements(inputs, p)
+        applied = apply_adjustments(inputs, p, agreements, policy.weight_sum_tolerance, rows)
+        problems = list(applied.findings)
+        changed = applied.agreements[applied.agreements["adjustment"] != ""]
+        if not changed.empty:
+            checked = changed.join(methods, on="indicator_id")
+            suspects = _target_suspects(checked)
+            for row in checked[suspects].drop_duplicates(["indicator_id", "adjustment", "kpi_source"]).to_dict("records"):
+                first = row["adjustment"].split("; ")[0]
+                file, sheet, cell = first.split("!")
+                owner = rows.loc[rows["cell"] == first].iloc[0]
+                kind = owner["owner_kind"]
+                who = (f"员工 {owner['owner']}", f"employee {owner['owner']}") if kind == "employee" else \
+                    (f"岗位类别 {owner['owner']}", f"role family {owner['owner']}")
+                values = " / ".join("" if pd.isna(row[n]) else _fmt(row[n]) for n in ("base", "target", "stretch"))
+                problems.append((kind, owner["owner"], finding(
+                    "adjustment_bad_value", file=file, sheet=sheet, cell=cell, column="新值 New value",
+                    employee_id=row["employee_id"] if kind == "employee" else "", period=p, who=who[0],
+                    who_en=who[1], indicator=row["indicator_id"], values=values, cells=row["adjustment"])))
+        for kind, owner, f in problems:
+            inputs.findings.append(f)
+            if kind == "employee":
+                inputs.block(owner, p, f)
+            else:
+                inputs.bad_role_sets.setdefault((owner, p), f)

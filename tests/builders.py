@@ -161,6 +161,7 @@ INBOX_TABLES = {  # keyword -> (kind, sheet index)
     "indicators": ("indicators", 0),
     "role_kpis": ("agreements", 0),
     "employee_kpis": ("agreements", 1),
+    "adjustments": ("agreements", 2),
     "actuals": ("actuals", 0),
     "ratings": ("ratings", 0),
     "dept_targets": ("dept_targets", 0),
@@ -182,7 +183,7 @@ def write_inbox(folder: Path, **tables: list[dict]) -> Path:
         by_kind.setdefault(kind, {})[sheet] = list(rows)
     for kind, sheets in by_kind.items():
         if kind == "agreements":
-            sheets = {0: sheets.get(0, []), 1: sheets.get(1, [])}
+            sheets = {**sheets, 0: sheets.get(0, []), 1: sheets.get(1, [])}
         write_sheets(folder / f"{kind}.xlsx",
                      {sheet_name(kind, index): table(kind, rows, index) for index, rows in sorted(sheets.items())})
     return folder

@@ -180,7 +180,7 @@ def test_run_of_a_clean_company_exits_0(tmp_path):
     clean = small_company(tmp_path / "inbox")
     result = kpi("run", clean, "--period", PERIOD, "--out", tmp_path / "out", "--lang", "en")
     assert result.exit_code == 0, result.output
-    assert "scored 5, not scored 1" in result.output and "errors 0" in result.output  # R003 has left
+    assert "scored 5, not scored 1" in result.output and "0 errors" in result.output  # R003 has left
 
 
 # ------------------------------------------------------------------------------ --policy
@@ -225,7 +225,7 @@ def test_weights_json(demo):
     assert {r["method"] for r in records} == {"expert", "ahp"}
     for record in records:
         assert sum(record["weights"].values()) == pytest.approx(1.0)
-        assert set(record) == {"role_family", "method", "weights", "lambda_max", "ci", "ri", "cr", "kendall_w"}
+        assert set(record) == {"role_family", "method", "weights", "lambda_max", "ci", "ri", "cr", "kendall_w", "kendall_w_meaning"}
         assert (record["cr"] is None) == (record["method"] == "expert")
 
 
@@ -314,7 +314,7 @@ def test_diff(two_rosters, tmp_path):
 
 def test_diff_json_tolerance_key_and_report(two_rosters, tmp_path):
     a, b = two_rosters
-    changes = json.loads(kpi("diff", a, b, "--json").output)
+    changes = json.loads(kpi("diff", a, b, "--json").stdout)
     assert [(c["cell"], c["kind"], c["new"]) for c in changes] == [("B3", "value", "改名 renamed")]
     keyed = kpi("diff", a, b, "--by-key", "employee_id", "--tolerance", "0.01", "--lang", "en")
     assert keyed.exit_code == 1 and "改名 renamed" in keyed.output

@@ -254,15 +254,6 @@ def test_a_strict_run_that_writes_no_scorecards_is_logged_but_not_current(tmp_pa
     assert query(out, "SELECT DISTINCT run_id FROM current_totals") == [(rows[0][0],)]
 
 
-def test_kind_and_as_of_are_recorded_and_tracking_runs_are_never_current(tmp_path):
-    out = tmp_path / "out"
-    run_month(tmp_path, out, "2026-07")
-    run_month(tmp_path, out, "2026-07", dict(LEVELS["2026-07"], E1=60), kind="tracking", as_of="2026-07")
-    assert query(out, "SELECT kind, as_of FROM runs ORDER BY finished_utc") == [("final", None),
-                                                                                ("tracking", "2026-07")]
-    assert query(out, "SELECT grade FROM current_totals WHERE employee_id = 'E1'") == [("S",)]
-
-
 def test_an_unusable_database_is_named_with_how_to_fix_it(tmp_path):
     out = tmp_path / "out"
     out.mkdir()

@@ -121,8 +121,9 @@ def test_a_file_matching_no_kind_is_unknown(tmp_path):
     path = write_sheets(tmp_path / "notes.xlsx", {"Sheet1": [["日期", "事项"], ["2026-10-01", "开会"]]})
     wb = read_workbook(path)
     f = the(wb.findings, "unknown_kind")
-    assert (f.file, f.sheet, f.cell) == ("notes.xlsx", "", "")
+    assert (f.file, f.sheet, f.cell) == ("notes.xlsx", "Sheet1", "")  # the sheet whose headers are listed
     assert f.is_error and f.message_zh and f.message_en
+    assert "日期" in f.message_zh and "事项" in f.message_en
     assert wb.kind is None
 
 

@@ -103,7 +103,7 @@ def test_details_exact_header_and_full_precision_values(seed, tmp_path):
     assert header[:len(DETAIL_COLUMNS)] == DETAIL_COLUMNS
     assert header[len(DETAIL_COLUMNS):] == ["achievement_raw", "dimension", "method", "direction", "indicator_name",
                                               "agreement_source", "target_source", "base_source", "stretch_source",
-                                              "rating_sources"]
+                                              "rating_sources", "original_target", "adjustment"]
     data = [dict(zip(header, row, strict=True)) for row in rows[1:]]
     assert len(data) == len(scores.details) == 6
     s001 = [r for r in data if r["employee_id"] == "S001"]

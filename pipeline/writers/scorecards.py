@@ -106,6 +106,28 @@ class DepartmentData:
     # (period, employees, average, one count column per grade). None: no earlier period.
     trend: pd.DataFrame | None = None
     department_trend: pd.DataFrame | None = None
+    as_of: str | None = None  # a progress run: the month the period is scored up to
+
+
+def progress_mark(as_of: str | None, lang: str) -> str:
+    """What marks every output of a progress run, so nobody takes it for the period's result."""
+    if as_of is None:
+        return ""
+    return f"Progress to date as of {as_of}" if lang == "en" else f"进度 截至 {as_of} Progress to date"
+
+
+PACE_TEXT = {"behind": ("落后", "behind"), "on_track": ("正常", "on track"), "ahead": ("领先", "ahead")}
+# Agreement columns of the indicator table that an adjustment can change (comments go there).
+ADJUSTED_COLUMNS = {"weight": 5, "base": 6, "target": 7, "stretch": 8}
+
+
+def adjustment_comment(notes: dict, field_name: str, lang: str) -> str:
+    """The comment on an adjusted cell: old → new, from when, why, who approved (both languages)."""
+    texts = notes[field_name]
+    half = len(texts) // 2
+    zh = "\n".join(["期中调整:"] + texts[:half])
+    en = "\n".join(["Adjusted:"] + texts[half:])
+    return en if lang == "en" else f"{zh}\n{en}"
 
 
 # ------------------------------------------------------------------------------ formats
@@ -311,6 +333,7 @@ DETAIL_HEADERS = [
     ("完成率", "Achievement", 11), ("加权得分", "Weighted score", 11), ("数据来源", "Source", 34),
 ]
 TABLE_TOP = 9  # 0-based row of the indicator table header
+PACE_COLUMN = 13  # progress runs: the pace of each indicator, right of the source
 
 
 @lru_cache(maxsize=None)
@@ -350,9 +373,10 @@ _HEADER_LABELS = (("姓名", "Name"), ("员工编号", "Employee ID"), ("部门"
 
 
 def _write_sheet_frame(sheet, *, period: str, policy: Policy, f: Formats, lang: str,
-                       widths: tuple[tuple[int, int], ...] = ()) -> None:
+                       widths: tuple[tuple[int, int], ...] = (), as_of: str | None = None) -> None:
     """What every employee sheet of a workbook shares: titles, field labels, grade table, table header."""
-    sheet.write_string(0, 0, inline("绩效计分卡", "KPI scorecard", lang), f.title)
+    title = inline("绩效计分卡", "KPI scorecard", lang)
+    sheet.write_string(0, 0, f"{title} · {progress_mark(as_of, lang)}" if as_of else title, f.title)
     sheet.write_string(1, 0, inline(f"考核周期 {period}", f"Period {period}", lang), f.subtitle)
     for i, (zh, en) in enumerate(_HEADER_LABELS):
         row, col = 3 + i % 3, (i // 3) * 5
@@ -370,6 +394,9 @@ def _write_sheet_frame(sheet, *, period: str, policy: Policy, f: Formats, lang: 
     for col, (text, width) in enumerate(_detail_headers(lang)):
         sheet.write_string(TABLE_TOP, col, text, f.header)
         sheet.set_column(col, col, max(width, wider.get(col, 0)))
+    if as_of:
+        sheet.write_string(TABLE_TOP, PACE_COLUMN, label("进度", "Pace", lang), f.header)
+        sheet.set_column(PACE_COLUMN, PACE_COLUMN, 14)  # "正常 on track" on one line
 
 
 def table_widths(details: list, money_unit: str = "元", lang: str = "zh") -> tuple[tuple[int, int], ...]:
@@ -482,11 +509,13 @@ def _fit_note(text: str, width: float) -> str:
 def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, ratings: list,
                          manager_name: str, policy: Policy, f: Formats, lang: str,
                          widths: tuple[tuple[int, int], ...] = (),
-                         anchors: dict[str, dict[int, str]] | None = None, trend: list = ()) -> EmployeeCells:
+                         anchors: dict[str, dict[int, str]] | None = None, trend: list = (),
+                         as_of: str | None = None) -> EmployeeCells:
     sheet = workbook.add_worksheet(sheet_name, worksheet_class=sheet_class(SHEET_CLASS))
     sheet.hide_gridlines(2)
-    sheet.stamp(f.stamps, ("employee sheet", employee["period"], lang, widths),
-                partial(_write_sheet_frame, period=employee["period"], policy=policy, f=f, lang=lang, widths=widths))
+    sheet.stamp(f.stamps, ("employee sheet", employee["period"], lang, widths, as_of),
+                partial(_write_sheet_frame, period=employee["period"], policy=policy, f=f, lang=lang, widths=widths,
+                        as_of=as_of))
     header_values = (employee["name"], employee["employee_id"], employee["department"], employee.get("position"),
                      manager_name, employee["period"])
     for i, value in enumerate(header_values):
@@ -553,6 +582,13 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
         sheet.write_formula(r, 10, formula, f.percent, float(row.achievement))
         sheet.write_formula(r, 11, f"={cell['weight']}*{cell['ach']}", f.score_percent, float(row.weighted_score))
         sheet.write_string(r, 12, source, f.text)
+        if as_of and isinstance(row.pace, str):
+            sheet.write_string(r, PACE_COLUMN, inline(*PACE_TEXT[row.pace], lang), f.text)
+        if isinstance(row.adjustment_notes, dict):
+            for field_name in row.adjustment_notes:
+                sheet.write_comment(r, ADJUSTED_COLUMNS[field_name], adjustment_comment(row.adjustment_notes,
+                                                                                        field_name, lang),
+                                    {"x_scale": 2.2, "y_scale": 1.6})
     _traffic_lights(sheet, first, 10, last, f)
 
     # One total line: the points (the weighted scores' sum × 100, rounded half-up), which the
@@ -668,7 +704,10 @@ def write_summary_sheet(workbook, data: DepartmentData, employees: list[dict], s
     sheet = workbook.add_worksheet(SUMMARY_SHEET, worksheet_class=sheet_class(SHEET_CLASS))
     sheet.hide_gridlines(2)
     title = data.title or data.department
-    sheet.write_string(0, 0, f"{title} KPI summary" if lang == "en" else f"{title} 绩效汇总 KPI summary", f.title)
+    title = f"{title} KPI summary" if lang == "en" else f"{title} 绩效汇总 KPI summary"
+    if data.as_of:
+        title = f"{title} · {progress_mark(data.as_of, lang)}"
+    sheet.write_string(0, 0, title, f.title)
     sheet.write_string(1, 0, inline(f"考核周期 {data.period}", f"Period {data.period}", lang), f.subtitle)
     dims = [d for d in DIMENSIONS]
     headers = SUMMARY_HEADERS + [(d.zh, d.en, 10) for d in dims]
@@ -901,13 +940,14 @@ def write_department_workbook(path: Path, data: DepartmentData, policy: Policy, 
         manager_id = emp.get("manager_id")
         manager = data.managers.get(manager_id, "") if isinstance(manager_id, str) else ""
         cells[emp["employee_id"]] = write_employee_sheet(workbook, name, emp, rows, ratings, manager, policy, f, lang,
-                                                         widths, data.anchors, trend)
+                                                         widths, data.anchors, trend, as_of=data.as_of)
     close_workbook(workbook)
     return path
 
 
 DETAIL_FIELDS = ("employee_id", "indicator_id", "name", "dimension", "method", "direction", "unit", "weight", "base",
-                 "target", "stretch", "actual", "achievement", "achievement_raw", "weighted_score", "source")
+                 "target", "stretch", "actual", "achievement", "achievement_raw", "weighted_score", "source",
+                 "pace", "adjustment_notes")
 RATING_FIELDS = ("employee_id", "indicator_id", "rating_period", "relation", "raters", "counted", "mean_score",
                  "policy_weight", "weight_used", "comments")
 

@@ -48,6 +48,7 @@ from pipeline.writers.scorecards import (
     _traffic_lights,
     inline,
     label,
+    progress_mark,
     shown_in_wan,
     wan_name,
 )
@@ -61,18 +62,22 @@ DETAILS_SHEET = "明细 Details"
 TOTALS_SHEET = "总分 Totals"
 UNSCORED_SHEET = "未评分 Unscored"
 STREAKS_SHEET = "连续表现 Streaks"
+ADJUSTMENTS_SHEET = "调整记录 Adjustments"
 SHEETS = (OVERVIEW_SHEET, EMPLOYEES_SHEET, CASCADE_SHEET, CALIBRATION_SHEET, WARNINGS_SHEET, STREAKS_SHEET,
           DETAILS_SHEET, TOTALS_SHEET, UNSCORED_SHEET)
 
 # Machine sheets: the stable names first (docs/outputs.md), extras after them.
 DETAIL_EXTRA_COLUMNS = ["achievement_raw", "dimension", "method", "direction", "indicator_name", "agreement_source",
-                        "target_source", "base_source", "stretch_source", "rating_sources"]
+                        "target_source", "base_source", "stretch_source", "rating_sources", "original_target",
+                        "adjustment"]
+# A progress run's Details also say each indicator's pace: behind, on_track or ahead.
+TRACKING_DETAIL_COLUMNS = ["pace"]
 TOTAL_EXTRA_COLUMNS = ["name", "department", "rank", "score_grade"]
 UNSCORED_COLUMNS = ["employee_id", "period", "name", "department", "reason_zh", "reason_en", "where", "rule",
                     "problems"]
 _DETAIL_PERCENT = {"weight", "achievement", "weighted_score", "achievement_raw"}
 _DETAIL_NUMBERS = {"weight", "base", "target", "stretch", "actual", "achievement", "weighted_score",
-                   "achievement_raw"}
+                   "achievement_raw", "original_target"}
 
 _SEVERITY = {ERROR: ("错误", "error"), WARNING: ("警告", "warning")}
 _FLAG = {"too_easy": ("目标偏低", "target too low"), "too_hard": ("目标偏高", "target too high")}
@@ -106,7 +111,7 @@ def write_summary_workbook(path, scores: Scores, findings: list[Finding], policy
     try:
         workbook = new_workbook(partial, title=f"KPI summary {scores.period}")
         book = _Book(workbook, lang, period=scores.period, confidential=policy.confidential,
-                     money_unit=policy.money_unit)
+                     money_unit=policy.money_unit, mark=progress_mark(scores.as_of, lang))
         totals = _totals_frame(scores)
         _write_overview(book, scores, totals, listed, policy)
         _write_employees(book, scores)
@@ -117,6 +122,8 @@ def write_summary_workbook(path, scores: Scores, findings: list[Finding], policy
         _write_details(book, scores, library)
         _write_totals(book, totals)
         _write_unscored(book, scores)
+        if len(scores.adjustments):
+            _write_adjustments(book, scores)
         book.register_styles()
         close_workbook(workbook)
         book.stream_into(partial, streamed)
@@ -162,6 +169,7 @@ class _Book:
     period: str = ""
     confidential: str = ""
     money_unit: str = "元"  # 万元: money in yuan shown in 10k yuan (display.money_unit)
+    mark: str = ""  # a progress run's mark, beside every sheet title
 
     def print_setup(self, sheet, repeat_rows: tuple[int, int] | None = None) -> None:
         _print_setup(sheet, repeat_rows, period=self.period, confidential=self.confidential, lang=self.lang)
@@ -476,13 +484,13 @@ def _machine_sheet(book: _Book, name: str, frame: pd.DataFrame, columns: list[st
 
 def _write_details(book: _Book, scores: Scores, library: pd.DataFrame) -> None:
     details = scores.details
-    frame = details.reindex(columns=DETAIL_COLUMNS + DETAIL_EXTRA_COLUMNS)
+    columns = DETAIL_COLUMNS + DETAIL_EXTRA_COLUMNS + (TRACKING_DETAIL_COLUMNS if scores.as_of else [])
+    frame = details.reindex(columns=columns)
     names = _col(details, "name")
     if not library.empty:
         names = names.where(names.notna(), details["indicator_id"].map(library["name"]) if len(details) else names)
     frame["indicator_name"] = names.to_numpy()
-    _machine_sheet(book, DETAILS_SHEET, frame, DETAIL_COLUMNS + DETAIL_EXTRA_COLUMNS, _DETAIL_NUMBERS,
-                   _DETAIL_PERCENT)
+    _machine_sheet(book, DETAILS_SHEET, frame, columns, _DETAIL_NUMBERS, _DETAIL_PERCENT)
 
 
 def _write_totals(book: _Book, totals: pd.DataFrame) -> None:
@@ -494,6 +502,15 @@ def _write_unscored(book: _Book, scores: Scores) -> None:
     _machine_sheet(book, UNSCORED_SHEET, scores.unscored, UNSCORED_COLUMNS, {"problems"}, set())
 
 
+def _write_adjustments(book: _Book, scores: Scores) -> None:
+    """Every adjustment applied this period: whose, what, old → new, from when, why, who approved,
+    how many employees it reached, and its cell in the agreements file."""
+    from pipeline.adjustments import LOG_COLUMNS
+
+    _machine_sheet(book, ADJUSTMENTS_SHEET, scores.adjustments, LOG_COLUMNS, {"old_value", "new_value", "employees"},
+                   set())
+
+
 # ------------------------------------------------------------------------------ human sheets
 
 def _title(book: _Book, sheet, zh: str, en: str, period: str, note: tuple[str, str] | None = None) -> None:
@@ -501,6 +518,8 @@ def _title(book: _Book, sheet, zh: str, en: str, period: str, note: tuple[str, s
     sheet.hide_gridlines(2)
     sheet.write_string(0, 0, book.T(zh, en), f.title)
     subtitle = book.T(f"考核周期 {period}", f"Period {period}")
+    if book.mark:
+        subtitle += "   " + book.mark
     if note:
         subtitle += "   " + book.T(*note)
     sheet.write_string(1, 0, subtitle, f.subtitle)
@@ -819,7 +838,8 @@ def _write_overview(book: _Book, scores: Scores, totals: pd.DataFrame, findings:
     sheet = book.workbook.add_worksheet(OVERVIEW_SHEET)
     sheet.activate()
     sheet.hide_gridlines(2)
-    sheet.write_string(0, 0, book.T("公司绩效总览", "Company KPI overview"), f.title)
+    title = book.T("公司绩效总览", "Company KPI overview")
+    sheet.write_string(0, 0, f"{title} · {book.mark}" if book.mark else title, f.title)
     sheet.write_string(1, 0, book.T(f"考核周期 {scores.period}", f"Period {scores.period}"), f.subtitle)
 
     # Where the formulas look: the Totals and Unscored sheets (row 1 is the header).
