@@ -473,10 +473,14 @@ def _return_free_memory(collect: bool = True) -> None:
 
 @stop_on_signals()  # SIGTERM and a second Ctrl-C clean up like the first Ctrl-C (workers, staging, lock)
 def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict: bool = False, lang: str = "zh",
-              jobs: int | None = None, progress_factory=None) -> RunResult:
-    """Score `period` from the files in `inbox` into `out_dir/period/`; see SPEC §5 and §6."""
-    from pipeline.audit import build_manifest, write_manifest
+              jobs: int | None = None, progress_factory=None, sign_key: Path | None = None) -> RunResult:
+    """Score `period` from the files in `inbox` into `out_dir/period/`; see SPEC §5 and §6.
 
+    `sign_key`: a private key (`kpi keys new`) to sign the manifest and the run record with."""
+    from pipeline.audit import build_manifest, seal, utc_now, write_manifest
+
+    started_utc = utc_now()
+    signing_key = _signing_key(sign_key)  # a key that cannot be used stops the run before any work
     period = check_period(period)
     inbox = Path(inbox)
     if not inbox.is_dir():
@@ -576,8 +580,10 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
                 counts=_counts(scores, findings, other),
                 warnings=[_finding_entry(f) for f in shown if not f.is_error],
                 package_version=__version__,
+                policy_settings=policy.settings or None,
             )
             write_manifest(staging, manifest)
+            seal(staging, period=period, started_utc=started_utc, package_version=__version__, key=signing_key)
             _swap_into_place(staging, final, housekeeping)
             lap("manifest")
         except BaseException:
@@ -589,6 +595,18 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
     return RunResult(period=period, period_dir=final, exit_code=exit_code, scores=scores, findings=findings,
                      files=files, seconds=seconds, policy_grades=policy.grades, other_periods=other,
                      periods_in_inbox=held, housekeeping=housekeeping)
+
+
+def _signing_key(path: Path | None):
+    """The private key at `path` (None: the run is not signed); BatchError if it cannot be used."""
+    if path is None:
+        return None
+    from pipeline.signing import SigningError, load_private_key
+
+    try:
+        return load_private_key(path)
+    except SigningError as exc:
+        raise BatchError(exc.zh, exc.en) from None
 
 
 def _anything_wrong(scores: Scores, findings: list[Finding]) -> bool:

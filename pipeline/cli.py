@@ -294,7 +294,7 @@ def print_run_summary(result, lang: str) -> None:
     if len(scores.unscored) > 10:
         click.echo(_say(f"    ……另有 {len(scores.unscored) - 10} 人,见 summary.xlsx", f"    ... {len(scores.unscored) - 10} more in summary.xlsx", lang))
     click.echo(_say(f"  输出: {result.period_dir}", f"  output: {result.period_dir}", lang))
-    for sub in ("departments", "summary.xlsx", "errors", "audit/manifest.json"):
+    for sub in ("departments", "summary.xlsx", "errors", "audit/manifest.json", "audit/manifest.sig"):
         if (result.period_dir / sub).exists():
             click.echo(f"    {result.period_dir / sub}")
     for line in result.housekeeping.lines(lang):  # what became of the previous run, leftovers repaired
@@ -309,10 +309,12 @@ def print_run_summary(result, lang: str) -> None:
 @click.option("--strict", is_flag=True, help="Write no scorecards if anything is wrong.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=None, help="Worker processes that read a big inbox and write the workbooks (default: cores).")
 @click.option("--json", "as_json", is_flag=True, help="Summary as JSON on stdout.")
+@click.option("--sign-key", "sign_key", type=click.Path(path_type=Path),
+              help="Private key (kpi keys new) to sign audit/manifest.json and audit/run.json with.")
 @POLICY
 @LANG
 def run_command(inbox: Path, period: str, out_dir: Path, strict: bool, jobs: int | None, as_json: bool,
-                policy_path: Path | None, lang: str) -> None:
+                policy_path: Path | None, lang: str, sign_key: Path | None = None) -> None:
     """Validate, score and write one period: department scorecards, summary.xlsx, errors workbooks
     and the audit manifest in OUT/PERIOD/.
 
@@ -326,13 +328,14 @@ def run_command(inbox: Path, period: str, out_dir: Path, strict: bool, jobs: int
       kpi run inbox/ --period 2026-10
       kpi run inbox/ --period 2026-Q3 --out /srv/kpi --strict
       kpi run inbox/ --period 2026-10 --json --lang en
+      kpi run inbox/ --period 2026-10 --sign-key ~/.kpi/kpi.key
     """
     from pipeline.batch import BatchError, run_batch
 
     policy = _policy(policy_path, lang)
     try:
         result = run_batch(inbox, period, out_dir, policy, strict=strict, lang=lang, jobs=jobs,
-                           progress_factory=None if as_json else _progress_factory())
+                           progress_factory=None if as_json else _progress_factory(), sign_key=sign_key)
     except BatchError as exc:
         click.echo(exc.message(lang), err=True)
         sys.exit(2)
@@ -455,6 +458,41 @@ def weights_command(file: Path, as_json: bool, out_path: Path | None, period: st
         if out_path is not None and results:
             click.echo(str(out_path))
     sys.exit(1 if errors else 0)
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """Signing keys for the audit manifest (Ed25519). 审计清单的签名密钥。
+
+    \b
+    Example:  kpi keys new ~/.kpi     # then give ~/.kpi/kpi.pub to the auditor
+    """
+
+
+@keys_group.command("new")
+@click.argument("folder", type=click.Path(path_type=Path))
+@LANG
+def keys_new_command(folder: Path, lang: str) -> None:
+    """Write a new key pair into FOLDER: kpi.key (private, readable by you alone) and kpi.pub
+    (public). Existing keys are never overwritten (exit 2).
+
+    \b
+    Sign a period with the private key:   kpi run inbox/ --period 2026-10 --sign-key FOLDER/kpi.key
+    Give the public key to the auditor:   kpi verify output/2026-10 --public-key kpi.pub
+    """
+    from pipeline.signing import SigningError, fingerprint, load_public_key, new_keys
+
+    try:
+        private_path, public_path = new_keys(folder)
+    except SigningError as exc:
+        click.echo(exc.message(lang), err=True)
+        sys.exit(2)
+    click.echo(_say(f"私钥(仅本人可读,请妥善保管,勿放入输出文件夹):{private_path}",
+                    f"Private key (readable by you alone; keep it safe, never in the output folder): {private_path}",
+                    lang))
+    click.echo(_say(f"公钥(交给审计人员,与输出文件夹分开保存):{public_path}",
+                    f"Public key (give it to the auditor, kept apart from the output folder): {public_path}", lang))
+    click.echo(_say("公钥指纹", "Public key fingerprint", lang) + f": {fingerprint(load_public_key(public_path))}")
 
 
 def entry() -> None:
