@@ -4,16 +4,27 @@ The manifest pins what a run read and wrote (SHA-256 of every input and output, 
 text, the package version), so an auditor can prove months later that a scorecard is the one
 the batch produced. It holds no timestamps: the same inputs give a byte-identical manifest.
 
-`verify` fails only on the outputs of the period folder (changed, missing or unexpected files):
-those are what the manifest certifies. Inputs are re-hashed too when their recorded path still
+Signed with `kpi run --sign-key`, the manifest also protects itself: `audit/manifest.sig` is an
+Ed25519 signature of its exact bytes (`pipeline.signing`), and `kpi verify --public-key` fails
+when it is missing or does not match. What varies from run to run (time, operator, host, the
+command line) is kept in `audit/run.json` (signed in `audit/run.sig`), outside the
+byte-identical outputs: the manifest lists none of these four files.
+
+`verify` fails only on the outputs of the period folder (changed, missing or unexpected files,
+counts that contradict the list, a signature that does not match): those are what the manifest
+certifies. Inputs are re-hashed too when their recorded path still
 exists and reported as `inputs_changed` / `inputs_missing`, without failing, because an inbox is
 routinely archived or moved after the batch.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import getpass
 import hashlib
 import json
+import socket
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -21,8 +32,15 @@ from typing import Any
 from pipeline.findings import BilingualError
 from pipeline.texts import plural, say
 
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: the effective policy, counts.output_files
 MANIFEST_PATH = "audit/manifest.json"  # relative to the period's output folder
+MANIFEST_SIG = "audit/manifest.sig"
+RUN_RECORD = "audit/run.json"
+RUN_SIG = "audit/run.sig"
+RUN_RECORD_VERSION = 1
+# The manifest and what vouches for it: not outputs (the manifest cannot list itself; the run
+# record and the signatures vary with the run or the key), never "unexpected" to `verify`.
+AUDIT_RECORDS = frozenset({MANIFEST_PATH, MANIFEST_SIG, RUN_RECORD, RUN_SIG})
 _CHUNK = 1024 * 1024
 
 
@@ -48,22 +66,29 @@ def _as_given(path: Any) -> str:
 
 
 def _output_files(outputs_dir: Path) -> list[str]:
-    """Every file under the folder, as sorted forward-slash relative paths, minus the manifest."""
+    """Every file under the folder, as sorted forward-slash relative paths, minus the manifest,
+    the run record and the signatures."""
     files = []
     for p in outputs_dir.rglob("*"):
         if p.is_file():
             rel = p.relative_to(outputs_dir).as_posix()
-            if rel != MANIFEST_PATH:
+            if rel not in AUDIT_RECORDS:
                 files.append(rel)
     return sorted(files)
 
 
 def build_manifest(*, period: str, inputs: list[dict], policy_text: str, outputs_dir: Path,
-                   counts: dict, warnings: list[dict], package_version: str) -> dict:
+                   counts: dict, warnings: list[dict], package_version: str,
+                   policy_settings: dict | None = None, output_details: dict[str, dict] | None = None) -> dict:
     """The manifest of one run. Inputs are dicts from the caller (path, kind, template_version,
     rows, and the `size` and `sha256` of the bytes the run read); an input given without them
     is hashed here from the file at `path`. An input that could not be read is recorded with
-    None for both, never re-read (a run must not fail at its last step on a file it refused)."""
+    None for both, never re-read (a run must not fail at its last step on a file it refused).
+
+    `policy_settings`: the effective (merged) policy as plain JSON values (`Policy.settings`).
+    `output_details`: more fields for some outputs' entries, by relative path (e.g. what an
+    encrypted file decrypts to). `counts.output_files` is the number of outputs listed, so a
+    file removed together with its entry is still noticed by `verify` without a signature."""
     outputs_dir = Path(outputs_dir)
     input_entries = []
     for item in inputs:
@@ -73,21 +98,29 @@ def build_manifest(*, period: str, inputs: list[dict], policy_text: str, outputs
             entry["size"], entry["sha256"] = _size_and_hash(Path(item["path"]))
         input_entries.append(entry)
     outputs = [
-        {"path": rel, "size": (outputs_dir / rel).stat().st_size,
+        {**(output_details or {}).get(rel, {}), "path": rel, "size": (outputs_dir / rel).stat().st_size,
          "sha256": sha256_file(outputs_dir / rel)}
         for rel in _output_files(outputs_dir)
     ]
+    policy = {"content": policy_text, "sha256": hashlib.sha256(policy_text.encode("utf-8")).hexdigest()}
+    if policy_settings is not None:
+        policy["effective"] = policy_settings
+        policy["effective_sha256"] = hashlib.sha256(_canonical_json(policy_settings)).hexdigest()
     return {
         "manifest_version": MANIFEST_VERSION,
         "period": period,
         "package_version": package_version,
-        "policy": {"content": policy_text,
-                   "sha256": hashlib.sha256(policy_text.encode("utf-8")).hexdigest()},
+        "policy": policy,
         "inputs": input_entries,
         "outputs": outputs,
-        "counts": counts,
+        "counts": {**counts, "output_files": len(outputs)},
         "warnings": warnings,
     }
+
+
+def _canonical_json(value: Any) -> bytes:
+    """Compact, sorted, UTF-8: the bytes a settings hash is taken over."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
 def _size_and_hash(path: Path) -> tuple[int | None, str | None]:
@@ -111,6 +144,67 @@ def write_manifest(outputs_dir: Path, manifest: dict) -> Path:
     return path
 
 
+# ------------------------------------------------------------------------------ run record, signatures
+
+def utc_now() -> str:
+    """The current UTC time to the second, as the run record writes it (2026-11-03T08:15:02Z)."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _operator() -> str:
+    """Who ran the batch, as the system knows them ('' when it cannot say, e.g. in a container
+    without a user entry)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        return ""
+
+
+def build_run_record(*, period: str, started_utc: str, finished_utc: str, manifest: bytes,
+                     signed_by: str | None, package_version: str) -> dict:
+    """The facts of one run that vary from run to run and so stay out of the manifest: when,
+    who, where, with what version and command line; tied to the manifest by its hash."""
+    return {
+        "run_record_version": RUN_RECORD_VERSION,
+        "period": period,
+        "started_utc": started_utc,
+        "finished_utc": finished_utc,
+        "operator": _operator(),
+        "host": socket.gethostname(),
+        "kpi_version": package_version,
+        "command_line": [str(arg) for arg in sys.argv],
+        "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
+        "signed_by": signed_by,
+    }
+
+
+def seal(outputs_dir: Path, *, period: str, started_utc: str, package_version: str, key=None) -> list[Path]:
+    """Write the run record beside the manifest already written, and with a private `key`
+    (`pipeline.signing.load_private_key`) sign both: the signature covers the manifest's exact
+    bytes on disk. Returns the files written."""
+    from pipeline import signing
+
+    outputs_dir = Path(outputs_dir)
+    manifest = (outputs_dir / MANIFEST_PATH).read_bytes()
+    written = []
+    if key is not None:
+        written.append(_write(outputs_dir / MANIFEST_SIG, signing.signature_text(key, manifest)))
+    record = build_run_record(period=period, started_utc=started_utc, finished_utc=utc_now(), manifest=manifest,
+                              signed_by=signing.fingerprint(key) if key is not None else None,
+                              package_version=package_version)
+    record_bytes = manifest_bytes(record)
+    written.append(_write(outputs_dir / RUN_RECORD, record_bytes))
+    if key is not None:
+        written.append(_write(outputs_dir / RUN_SIG, signing.signature_text(key, record_bytes)))
+    return written
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
 @dataclass
 class VerifyReport:
     """What `verify` found. `ok` depends on the outputs only (see the module docstring)."""
@@ -122,6 +216,14 @@ class VerifyReport:
     checked: int = 0
     inputs_changed: list[str] = field(default_factory=list)
     inputs_missing: list[str] = field(default_factory=list)
+    # Counts in the manifest that contradict its own lists: {check, message_zh, message_en}.
+    inconsistent: list[dict] = field(default_factory=list)
+    # None: no public key given, authenticity not checked; True: signatures match; False: see
+    # signature_problems ({file, reason: missing|mismatch|other_manifest, message_zh, message_en}).
+    authenticated: bool | None = None
+    signature_problems: list[dict] = field(default_factory=list)
+    public_key: str | None = None  # fingerprint of the key checked against
+    signed: bool = False  # the folder holds a manifest signature (checked or not)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -129,6 +231,11 @@ class VerifyReport:
 
 def load_manifest(period_dir: Path) -> dict:
     """The manifest of a period folder, checked for shape; ManifestError if absent or broken."""
+    return _load_manifest(period_dir)[0]
+
+
+def _load_manifest(period_dir: Path) -> tuple[dict, bytes]:
+    """The manifest and its exact bytes (what a signature covers)."""
     period_dir = Path(period_dir)
     path = period_dir / MANIFEST_PATH
     if not period_dir.is_dir():
@@ -139,7 +246,8 @@ def load_manifest(period_dir: Path) -> dict:
                             "the audit manifest is missing (not a `kpi run` output folder, "
                             "or the manifest was deleted).")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        manifest = json.loads(raw.decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ManifestError(path, f"清单无法解析({exc})。",
                             f"the manifest cannot be parsed ({exc}).") from None
@@ -155,14 +263,23 @@ def load_manifest(period_dir: Path) -> dict:
         if rel.is_absolute() or ".." in rel.parts or not rel.parts:
             raise ManifestError(path, f"清单中的路径越出输出文件夹:{entry['path']}",
                                 f"a path in the manifest leaves the output folder: {entry['path']}")
-    return manifest
+    return manifest, raw
 
 
-def verify(period_dir: Path) -> VerifyReport:
-    """Re-hash every output against the manifest; report changed, missing and unexpected files."""
+def verify(period_dir: Path, public_key: Any = None) -> VerifyReport:
+    """Re-hash every output against the manifest; report changed, missing and unexpected files
+    and counts that contradict the manifest's lists. With `public_key` (a path to `kpi.pub`, or
+    a loaded key) also check the signatures of the manifest and the run record: without one,
+    anyone able to edit the folder could have rewritten the manifest, and the report says that
+    authenticity was not checked. SigningError for a key that cannot be used."""
+    from pipeline import signing
+
     period_dir = Path(period_dir)
-    manifest = load_manifest(period_dir)
-    report = VerifyReport(ok=True)
+    key = None
+    if public_key is not None:
+        key = public_key if isinstance(public_key, signing.Ed25519PublicKey) else signing.load_public_key(public_key)
+    manifest, raw = _load_manifest(period_dir)
+    report = VerifyReport(ok=True, signed=(period_dir / MANIFEST_SIG).is_file())
     listed = set()
     for entry in manifest["outputs"]:
         rel = entry["path"]
@@ -184,8 +301,91 @@ def verify(period_dir: Path) -> VerifyReport:
             report.inputs_changed.append(entry["path"])
     report.changed.sort()
     report.missing.sort()
-    report.ok = not (report.changed or report.missing or report.unexpected)
+    report.inconsistent = _inconsistencies(manifest)
+    if key is not None:
+        report.public_key = signing.fingerprint(key)
+        report.signature_problems = _signature_problems(period_dir, raw, key)
+        report.authenticated = not report.signature_problems
+    report.ok = not (report.changed or report.missing or report.unexpected or report.inconsistent
+                     or report.signature_problems)
     return report
+
+
+def _inconsistencies(manifest: dict) -> list[dict]:
+    """Counts that contradict the manifest's own lists: an output listed twice, a number of
+    output files other than the entries (a file deleted with its entry, or a count edited), a
+    grade distribution that does not add up to the people scored."""
+    problems = []
+    outputs = manifest["outputs"]
+    paths = [entry["path"] for entry in outputs]
+    for rel in sorted({p for p in paths if paths.count(p) > 1}):
+        problems.append({"check": "duplicate_output",
+                         "message_zh": f"清单把 {rel} 列了不止一次", "message_en": f"the manifest lists {rel} more than once"})
+    counts = manifest.get("counts") if isinstance(manifest.get("counts"), dict) else {}
+    version = manifest.get("manifest_version")
+    recorded = counts.get("output_files")
+    if (isinstance(version, int) and version >= 2) or recorded is not None:
+        if isinstance(recorded, bool) or not isinstance(recorded, int):
+            problems.append({"check": "output_files",
+                             "message_zh": "清单缺少输出文件数(counts.output_files)",
+                             "message_en": "the manifest has no output file count (counts.output_files)"})
+        elif recorded != len(outputs):
+            problems.append({"check": "output_files",
+                             "message_zh": f"清单记录 {recorded} 个输出文件,却只列出 {len(outputs)} 个",
+                             "message_en": f"the manifest counts {recorded} output files but lists {len(outputs)}"})
+    scored, grades = counts.get("scored"), counts.get("grades")
+    if (isinstance(scored, int) and isinstance(grades, dict)
+            and all(isinstance(n, int) and not isinstance(n, bool) for n in grades.values())
+            and sum(grades.values()) != scored):
+        problems.append({"check": "scored",
+                         "message_zh": f"清单记录已评分 {scored} 人,但等级分布合计 {sum(grades.values())} 人",
+                         "message_en": f"the manifest counts {scored} people scored but its grade distribution "
+                                       f"adds up to {sum(grades.values())}"})
+    return problems
+
+
+def _signature_problems(period_dir: Path, manifest: bytes, key) -> list[dict]:
+    """What is wrong with the signatures of the manifest and of the run record, under `key`."""
+    from pipeline import signing
+
+    problems = []
+
+    def problem(rel: str, reason: str, zh: str, en: str) -> None:
+        problems.append({"file": rel, "reason": reason, "message_zh": zh, "message_en": en})
+
+    def read(rel: str) -> bytes | None:
+        try:
+            return (period_dir / rel).read_bytes()
+        except OSError:
+            return None
+
+    signature = read(MANIFEST_SIG)
+    if signature is None:
+        problem(MANIFEST_SIG, "missing", "清单没有签名(签名文件缺失)",
+                "the manifest is not signed (the signature file is missing)")
+    elif not signing.signature_matches(key, manifest, signature):
+        problem(MANIFEST_SIG, "mismatch", "清单签名与公钥不符:清单在签名后被改动,或由另一把密钥签名",
+                "the manifest's signature does not match the public key: the manifest was changed after "
+                "signing, or signed with another key")
+    record, record_sig = read(RUN_RECORD), read(RUN_SIG)
+    if record is None:
+        problem(RUN_RECORD, "missing", "运行记录缺失", "the run record is missing")
+    elif record_sig is None:
+        problem(RUN_SIG, "missing", "运行记录没有签名(签名文件缺失)",
+                "the run record is not signed (the signature file is missing)")
+    elif not signing.signature_matches(key, record, record_sig):
+        problem(RUN_SIG, "mismatch", "运行记录的签名与公钥不符:运行记录在签名后被改动,或由另一把密钥签名",
+                "the run record's signature does not match the public key: it was changed after signing, "
+                "or signed with another key")
+    else:
+        try:
+            named = json.loads(record.decode("utf-8")).get("manifest_sha256")
+        except (UnicodeDecodeError, ValueError, AttributeError):
+            named = None
+        if named != hashlib.sha256(manifest).hexdigest():
+            problem(RUN_RECORD, "other_manifest", "运行记录属于另一份清单(不是本文件夹中的清单)",
+                    "the run record belongs to another manifest, not the one in this folder")
+    return problems
 
 
 def _hash_or_none(path: Path) -> str | None:
@@ -195,8 +395,13 @@ def _hash_or_none(path: Path) -> str | None:
         return None
 
 
+def _say(lang: str, zh: str, en: str) -> str:
+    """The project's `say`, with a slash between the languages."""
+    return say(zh, en, lang, " / ")
+
+
 def format_report(report: VerifyReport, lang: str = "zh") -> str:
-    """Screen text: one line per problem file, then a verdict."""
+    """Screen text: one line per problem file, then a verdict, then whether authenticity was checked."""
     lines = []
     groups = (
         (report.changed, "已被修改", "changed"),
@@ -207,19 +412,34 @@ def format_report(report: VerifyReport, lang: str = "zh") -> str:
     )
     for names, zh, en in groups:
         for name in names:
-            lines.append(f"{say(zh, en, lang, ' / ')}: {name}")
+            lines.append(f"{_say(lang, zh, en)}: {name}")
+    for item in report.inconsistent:
+        lines.append(_say(lang, f"清单自相矛盾:{item['message_zh']}", f"manifest inconsistent: {item['message_en']}"))
+    for item in report.signature_problems:
+        lines.append(_say(lang, f"签名无效:{item['file']}:{item['message_zh']}",
+                          f"signature failed: {item['file']}: {item['message_en']}"))
+    problems = (len(report.changed) + len(report.missing) + len(report.unexpected) + len(report.inconsistent)
+                + len(report.signature_problems))
     if report.ok:
         lines.append(say(f"校验通过:{report.checked} 个输出文件与清单一致。",
                          f"Verified: all {report.checked} output files match the manifest.", lang))
     else:
-        problems = len(report.changed) + len(report.missing) + len(report.unexpected)
-        lines.append(say(f"校验失败:{problems} 个文件与清单不符(共检查 {report.checked} 个)。",
-                         f"Verification failed: {plural(problems, 'file does', 'files do')} not match the manifest "
-                         f"({report.checked} checked).", lang))
+        lines.append(_say(lang, f"校验失败:发现 {problems} 处问题(共检查 {report.checked} 个输出文件)。",
+                          f"Verification failed: {plural(problems, 'problem')} found ({report.checked} output "
+                          f"files checked)."))
+    if report.authenticated:
+        lines.append(_say(lang, f"清单和运行记录的签名与公钥 {report.public_key} 相符。",
+                          f"The manifest and run record are signed by the public key {report.public_key}."))
+    elif report.authenticated is None:
+        signed = ("该文件夹带有签名,但", "the folder is signed, but ") if report.signed else ("", "")
+        lines.append(_say(lang, f"注意:{signed[0]}未提供 --public-key,未校验清单的真实性:能改动该文件夹的人也能改写清单。",
+                          f"Note: {signed[1]}no --public-key was given, so the manifest's authenticity was not "
+                          f"checked: whoever can edit the folder can also rewrite the manifest."))
     return "\n".join(lines)
 
 
 __all__ = [
-    "MANIFEST_PATH", "MANIFEST_VERSION", "ManifestError", "VerifyReport", "build_manifest",
-    "format_report", "load_manifest", "manifest_bytes", "sha256_file", "verify", "write_manifest",
+    "AUDIT_RECORDS", "MANIFEST_PATH", "MANIFEST_SIG", "MANIFEST_VERSION", "ManifestError", "RUN_RECORD", "RUN_SIG",
+    "VerifyReport", "build_manifest", "build_run_record", "format_report", "load_manifest", "manifest_bytes",
+    "seal", "sha256_file", "utc_now", "verify", "write_manifest",
 ]

@@ -508,15 +508,18 @@ def _return_free_memory(collect: bool = True) -> None:
 @stop_on_signals()  # SIGTERM and a second Ctrl-C clean up like the first Ctrl-C (workers, staging, lock)
 def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict: bool = False, lang: str = "zh",
               jobs: int | None = None, progress_factory=None, kind: str = "final",
-              as_of: str | None = None) -> RunResult:
+              as_of: str | None = None, sign_key: Path | None = None) -> RunResult:
     """Score `period` from the files in `inbox` into `out_dir/period/`; see docs/outputs.md.
 
     `as_of` (a month of the period): a progress run (`kind` "tracking") of the period to date,
     written to `out_dir/<period>-to-<as_of>/` beside, never over, the final results. `kind` and
-    `as_of` are also what the results history records of the run."""
+    `as_of` are also what the results history records of the run. `sign_key`: a private key
+    (`kpi keys new`) to sign the manifest and the run record with."""
     from pipeline import history
-    from pipeline.audit import build_manifest, write_manifest
+    from pipeline.audit import build_manifest, seal, utc_now, write_manifest
 
+    started_utc = utc_now()
+    signing_key = _signing_key(sign_key)  # a key that cannot be used stops the run before any work
     period = check_period(period)
     as_of = check_as_of(period, as_of)
     if as_of is not None:
@@ -529,7 +532,7 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
         raise BatchError(f"收件箱 {inbox} 不存在或不是文件夹。", f"Inbox {inbox} does not exist or is not a folder.")
     out_dir = Path(out_dir)
     seconds: dict[str, float] = {}
-    started_utc = history.utc_now()
+    history_started = history.utc_now()  # to the microsecond: the history orders runs by it
     clock = time.perf_counter()
 
     def lap(stage: str) -> None:
@@ -627,8 +630,10 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
                 counts=_counts(scores, findings, other),
                 warnings=[_finding_entry(f) for f in shown if not f.is_error],
                 package_version=__version__,
+                policy_settings=policy.settings or None,
             )
             write_manifest(staging, manifest)
+            seal(staging, period=period, started_utc=started_utc, package_version=__version__, key=signing_key)
             _swap_into_place(staging, final, housekeeping)
             lap("manifest")
         except BaseException:
@@ -637,7 +642,7 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
         exit_code = 1 if _anything_wrong(scores, findings) else 0
         published = not (strict and anything_wrong)
         history.record_run(out_dir, history.RunRecord(
-            period=period, kind=kind, as_of=as_of, started_utc=started_utc,
+            period=period, kind=kind, as_of=as_of, started_utc=history_started,
             status=history.STATUS_OK if published else history.STATUS_ABORTED, exit_code=exit_code,
             policy_sha256=policy.sha256, kpi_version=__version__, period_dir=final, placed=not housekeeping.unchanged,
             replaced=housekeeping.replaced,
@@ -649,6 +654,18 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
     return RunResult(period=period, period_dir=final, exit_code=exit_code, scores=scores, findings=findings,
                      files=files, seconds=seconds, policy_grades=policy.grades, other_periods=other,
                      periods_in_inbox=held, housekeeping=housekeeping, kind=kind, as_of=as_of)
+
+
+def _signing_key(path: Path | None):
+    """The private key at `path` (None: the run is not signed); BatchError if it cannot be used."""
+    if path is None:
+        return None
+    from pipeline.signing import SigningError, load_private_key
+
+    try:
+        return load_private_key(path)
+    except SigningError as exc:
+        raise BatchError(exc.zh, exc.en) from None
 
 
 def _anything_wrong(scores: Scores, findings: list[Finding]) -> bool:

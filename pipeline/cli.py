@@ -508,7 +508,7 @@ def print_run_summary(result, lang: str) -> None:
     for line in unscored_lines(scores.unscored, lang):
         click.echo(line)
     click.echo("  " + say(f"输出: {result.period_dir}", f"output: {result.period_dir}", lang))
-    for sub in ("departments", "summary.xlsx", "errors", "audit/manifest.json"):
+    for sub in ("departments", "summary.xlsx", "errors", "audit/manifest.json", "audit/manifest.sig"):
         if (result.period_dir / sub).exists():
             click.echo(f"    {result.period_dir / sub}")
     for line in result.housekeeping.lines(lang):  # what became of the previous run, leftovers repaired
@@ -526,10 +526,12 @@ def print_run_summary(result, lang: str) -> None:
 @click.option("--as-of", "as_of", metavar="MONTH",
               help="Progress to date: score a quarter, half or year up to this month of it (e.g. 2026-08), "
                    "into OUT/PERIOD-to-MONTH/; the final folder is left alone.")
+@click.option("--sign-key", "sign_key", type=click.Path(path_type=Path),
+              help="Private key (kpi keys new) to sign audit/manifest.json and audit/run.json with.")
 @POLICY
 @LANG
 def run_command(inbox: Path, period: str, out_dir: Path, strict: bool, jobs: int | None, as_json: bool,
-                as_of: str | None, policy_path: Path | None, lang: str) -> None:
+                as_of: str | None, policy_path: Path | None, lang: str, sign_key: Path | None = None) -> None:
     """Validate, score and write one period: department scorecards, summary.xlsx, errors workbooks
     and the audit manifest in OUT/PERIOD/.
 
@@ -544,13 +546,15 @@ def run_command(inbox: Path, period: str, out_dir: Path, strict: bool, jobs: int
       kpi run inbox/ --period 2026-Q3 --out /srv/kpi --strict
       kpi run inbox/ --period 2026-10 --json --lang en
       kpi run inbox/ --period 2026-Q3 --as-of 2026-08
+      kpi run inbox/ --period 2026-10 --sign-key ~/.kpi/kpi.key
     """
     from pipeline.batch import BatchError, run_batch
 
     policy = _policy(policy_path, lang)
     try:
         result = run_batch(inbox, period, out_dir, policy, strict=strict, lang=lang, jobs=jobs,
-                           progress_factory=None if as_json else _progress_factory(), as_of=as_of)
+                           progress_factory=None if as_json else _progress_factory(), as_of=as_of,
+                           sign_key=sign_key)
     except BatchError as exc:
         click.echo(exc.message(lang), err=True)
         sys.exit(2)
@@ -752,25 +756,35 @@ def diff_command(a: str, b: str, tolerance: float, by_key: tuple[str, ...], by_p
 
 @main.command("verify")
 @click.argument("period_dir", metavar="DIR/P", type=click.Path())
+@click.option("--public-key", "public_key", type=click.Path(path_type=Path),
+              help="The public key (kpi.pub) to check the signatures with. 用于校验签名的公钥。")
 @click.option("--json", "as_json", is_flag=True, help="The result as JSON on stdout. 以 JSON 输出。")
 @LANG
-def verify_command(period_dir: str, as_json: bool, lang: str) -> None:
+def verify_command(period_dir: str, public_key: Path | None, as_json: bool, lang: str) -> None:
     """Re-hash every output file of a period against its audit manifest.
 
     \b
-    按审计清单重新计算输出文件的 SHA-256,列出被修改、缺失和清单外的文件。
+    按审计清单重新计算输出文件的 SHA-256,列出被修改、缺失和清单外的文件;给出 --public-key 时
+    还校验清单和运行记录的签名(kpi run --sign-key 所写)。
     Exit 0 when everything matches (全部一致); 1 when a file changed, is missing or is not in
-    the manifest, or there is no manifest (有不一致或没有清单).
+    the manifest, a signature is missing or does not match the public key, or there is no
+    manifest (有不一致、签名缺失或不符、或没有清单); 2 when the public key cannot be used
+    (公钥无法使用).
 
     \b
     Examples / 示例:
       kpi verify output/2026-10
+      kpi verify output/2026-10 --public-key auditor/kpi.pub
       kpi verify output/2026-Q3 --json
     """
     from pipeline.audit import ManifestError, format_report, verify
+    from pipeline.signing import SigningError
 
     try:
-        report = verify(Path(period_dir))
+        report = verify(Path(period_dir), public_key=public_key)
+    except SigningError as exc:
+        click.echo(exc.message(lang), err=True)
+        sys.exit(2)
     except ManifestError as exc:
         click.echo(exc.message(lang), err=True)
         if as_json:
@@ -863,6 +877,41 @@ def runs_command(out_dir: Path, period: str | None, as_json: bool, lang: str) ->
         click.echo(json.dumps(runs, ensure_ascii=False, indent=2))
     else:
         click.echo(format_run_log(runs, lang))
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """Signing keys for the audit manifest (Ed25519). 审计清单的签名密钥。
+
+    \b
+    Example:  kpi keys new ~/.kpi     # then give ~/.kpi/kpi.pub to the auditor
+    """
+
+
+@keys_group.command("new")
+@click.argument("folder", type=click.Path(path_type=Path))
+@LANG
+def keys_new_command(folder: Path, lang: str) -> None:
+    """Write a new key pair into FOLDER: kpi.key (private, readable by you alone) and kpi.pub
+    (public). Existing keys are never overwritten (exit 2).
+
+    \b
+    Sign a period with the private key:   kpi run inbox/ --period 2026-10 --sign-key FOLDER/kpi.key
+    Give the public key to the auditor:   kpi verify output/2026-10 --public-key kpi.pub
+    """
+    from pipeline.signing import SigningError, fingerprint, load_public_key, new_keys
+
+    try:
+        private_path, public_path = new_keys(folder)
+    except SigningError as exc:
+        click.echo(exc.message(lang), err=True)
+        sys.exit(2)
+    click.echo(say(f"私钥(仅本人可读,请妥善保管,勿放入输出文件夹):{private_path}",
+                    f"Private key (readable by you alone; keep it safe, never in the output folder): {private_path}",
+                    lang))
+    click.echo(say(f"公钥(交给审计人员,与输出文件夹分开保存):{public_path}",
+                    f"Public key (give it to the auditor, kept apart from the output folder): {public_path}", lang))
+    click.echo(say("公钥指纹", "Public key fingerprint", lang) + f": {fingerprint(load_public_key(public_path))}")
 
 
 def entry() -> None:

@@ -90,6 +90,13 @@ class Policy:
     streaks: dict[str, tuple[tuple[str, ...], int]] = field(default_factory=dict)
     pace_band: float = 0.05  # progress runs: achievement to date within 100% ± this is on track
     text: str = field(repr=False, default="")
+    # Scorecard sheets locked against slips (not security): formulas and inputs locked, the
+    # review section open for typing; an empty password lets anyone lift the lock in one click.
+    protect_sheets: bool = True
+    protect_password: str = field(repr=False, default="")
+    # The effective settings (defaults merged with the file) as plain JSON values: what the
+    # audit manifest records, so an auditor sees what was in force, not only what was changed.
+    settings: dict = field(repr=False, default_factory=dict, compare=False)
 
     @property
     def sha256(self) -> str:
@@ -291,6 +298,7 @@ def parse_policy(text: str) -> Policy:
     if not isinstance(tracking, dict):
         raise PolicyError("tracking", "应为映射,如 {pace_band: 0.05}", "must be a mapping such as {pace_band: 0.05}")
     pace_band = _number(tracking, "pace_band", "tracking", 0, 1)
+    protect_sheets, protect_password = _protection(data["output"])
     rater_weights = _shares(data["rater_weights"], "rater_weights", relations)
     for family, weights in rater_weights.items():
         if sum(weights.values()) <= 0:
@@ -317,6 +325,7 @@ def parse_policy(text: str) -> Policy:
         ri_table={n: float(v) for n, v in enumerate(ri_list, start=1)},
         limits=limits, keep_runs=keep_runs, streaks=_streaks(data["streaks"], grades, override.get("streaks")),
         pace_band=pace_band, text=text,
+        protect_sheets=protect_sheets, protect_password=protect_password, settings=canonical_settings(data),
     )
 
 
@@ -352,6 +361,36 @@ def _streaks(raw: dict, grades: list[Grade], written: object) -> dict[str, tuple
         periods = _integer(section, "periods", path, 0)
         streaks[kind] = (tuple(str(g) for g in chosen), periods)
     return streaks
+
+
+def _protection(output: dict) -> tuple[bool, str]:
+    """`output.protect_sheets` (true/false) and `output.protect_password` (text, empty: none)."""
+    protect = output.get("protect_sheets")
+    if not isinstance(protect, bool):
+        raise PolicyError("output.protect_sheets", f"应为 true 或 false,现为 {protect!r}",
+                          f"must be true or false, got {protect!r}")
+    password = output.get("protect_password")
+    if password is None:
+        password = ""
+    if not isinstance(password, str) or len(password) > 255:
+        raise PolicyError("output.protect_password", "应为不超过 255 个字符的文本(留空则不设密码)",
+                          "must be text of at most 255 characters (empty: no password)")
+    return protect, password
+
+
+def canonical_settings(value: object) -> object:
+    """`value` as plain JSON values: mappings with text keys, lists, text, numbers, booleans and
+    null; anything else (a date YAML recognised, a non-finite number) as its text, so the
+    manifest always serialises the same way."""
+    if isinstance(value, dict):
+        return {str(key): canonical_settings(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [canonical_settings(item) for item in value]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    return str(value)
 
 
 def load_policy(path: Path | None = None) -> Policy:

@@ -22,7 +22,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.audit import MANIFEST_PATH, ManifestError, load_manifest, sha256_file
+from pipeline.audit import (
+    AUDIT_RECORDS,
+    MANIFEST_PATH,
+    MANIFEST_SIG,
+    ManifestError,
+    load_manifest,
+    sha256_file,
+)
 from pipeline.normalize import parse_period
 from pipeline.texts import say
 
@@ -175,7 +182,7 @@ def person_files(run_dir: Path) -> list[str]:
         listed = {}
     found = []
     for rel, path in _files(run_dir).items():
-        if rel == MANIFEST_PATH and written_ns is not None:
+        if rel in AUDIT_RECORDS and written_ns is not None:  # the manifest, run record, signatures: kpi's
             continue
         entry = listed.get(rel)
         if entry is None:
@@ -200,20 +207,31 @@ def same_outputs(old: Path, staged: Path) -> bool:
     """Whether the period folder `old` holds exactly the staged run's files, byte for byte.
 
     The manifests are compared first (they list every output's size and hash), so a rerun after
-    a correction costs one small read; only an identical manifest leads to hashing `old`."""
+    a correction costs one small read; only an identical manifest leads to hashing `old`. The
+    run record (time, operator) is left out; a manifest signature must be the same (both
+    unsigned, or signed by the same key: Ed25519 signatures are deterministic)."""
     try:
         if (old / MANIFEST_PATH).read_bytes() != (staged / MANIFEST_PATH).read_bytes():
+            return False
+        if _bytes_or_none(old / MANIFEST_SIG) != _bytes_or_none(staged / MANIFEST_SIG):
             return False
         outputs = {entry["path"]: entry for entry in load_manifest(staged)["outputs"]}
     except (OSError, ManifestError):
         return False
     present = _files(old)
-    if set(present) != set(outputs) | {MANIFEST_PATH}:
+    if set(present) - AUDIT_RECORDS != set(outputs) or MANIFEST_PATH not in present:
         return False
     for rel, entry in outputs.items():
         if present[rel].stat().st_size != entry["size"]:
             return False
     return all(_hash_or_none(present[rel]) == entry["sha256"] for rel, entry in outputs.items())
+
+
+def _bytes_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
 
 
 def run_time(run_dir: Path) -> float:

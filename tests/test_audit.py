@@ -68,7 +68,7 @@ def test_sha256_file_streams_the_same_hash(tmp_path):
 def test_manifest_content(run):
     inbox, out = run
     manifest = json.loads((out / MANIFEST_PATH).read_text(encoding="utf-8"))
-    assert manifest["manifest_version"] == 1
+    assert manifest["manifest_version"] == 2
     assert manifest["period"] == "2026-10"
     assert manifest["package_version"] == "0.1.0"
     assert [o["path"] for o in manifest["outputs"]] == [
@@ -82,7 +82,7 @@ def test_manifest_content(run):
                       "sha256": hashlib.sha256(b"roster-bytes").hexdigest()}
     assert manifest["policy"] == {"content": POLICY,
                                   "sha256": hashlib.sha256(POLICY.encode("utf-8")).hexdigest()}
-    assert manifest["counts"] == {"employees": 2, "scored": 2}
+    assert manifest["counts"] == {"employees": 2, "scored": 2, "output_files": 3}
     assert manifest["warnings"][0]["rule"] == "indicator_count"
     assert "中文注释" in (out / MANIFEST_PATH).read_text(encoding="utf-8")  # not \u-escaped
 

@@ -71,6 +71,8 @@ def _assert_same_files(fast_dir: Path, reference_dir: Path) -> int:
     ("", "zh"),
     # forced distribution (a grade cell with a comment), English, team workbooks
     ("forced_distribution: {S: 0.10, A: 0.20, B: 0.50, C: 0.15, D: 0.05}\noutput: {max_sheets: 2}\n", "en"),
+    # sheets protected with a password (the protection element is rendered once per options)
+    ("output: {protect_password: hr2026}\n", "zh"),
 ])
 def test_department_workbooks_are_byte_identical_to_xlsxwriter_cells(tmp_path, monkeypatch, policy_text, lang):
     inbox = hostile_company(tmp_path / "inbox")

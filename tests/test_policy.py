@@ -27,7 +27,8 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def fields(policy: Policy) -> dict:
-    return {f.name: getattr(policy, f.name) for f in dataclasses.fields(policy) if f.name != "text"}
+    # text and settings are the file and the merged settings as written: they change with any override
+    return {f.name: getattr(policy, f.name) for f in dataclasses.fields(policy) if f.name not in ("text", "settings")}
 
 
 def write(tmp_path: Path, text: str, name: str = "policy.yaml") -> Path:

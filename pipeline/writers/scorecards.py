@@ -164,6 +164,10 @@ class Formats:
         self.feedback = fmt(text_wrap=True, valign="top", border=1, border_color="#BFBFBF", bg_color="#FAFAFA")
         self.note = fmt(italic=True, font_color="#7F7F7F", text_wrap=True)
         self.wan = fmt(num_format=WAN_FORMAT, **border)  # money in 10k yuan (display.money_unit)
+        # The review section is typed in by hand after the talk: left unlocked on protected sheets.
+        self.review_notes = fmt(text_wrap=True, valign="top", border=1, border_color="#BFBFBF", bg_color="#FAFAFA",
+                                locked=False)
+        self.review_line = fmt(bottom=1, bottom_color="#7F7F7F", locked=False)
         self.stamps: dict = {}  # cells shared by every employee sheet of this workbook (FastSheet.stamp)
         self.green = workbook.add_format({"bg_color": GREEN, "font_color": "#006100"})
         self.amber = workbook.add_format({"bg_color": AMBER, "font_color": "#9C5700"})
@@ -172,7 +176,8 @@ class Formats:
         register_formats(self.title, self.subtitle, self.key, self.value, self.header, self.text, self.wrap,
                          self.number, self.integer, self.percent, self.weight, self.score_percent,
                          self.total_label, self.total_percent, self.total_number, self.total_text, self.bonus,
-                         self.feedback, self.note, self.signature, self.text_wrap, self.wan)
+                         self.feedback, self.note, self.signature, self.text_wrap, self.wan, self.review_notes,
+                         self.review_line)
 
     def for_unit(self, unit: object):
         return self.percent if unit == "%" else self.number
@@ -210,12 +215,24 @@ def _review_section(sheet, top: int, f: Formats, lang: str) -> None:
     filled in by hand after the review talk, on the same printed page."""
     left, right = 8, 12
     sheet.merge_range(top, left, top, left + 3, inline("绩效面谈记录", "Review meeting notes", lang), f.key)
-    sheet.merge_range(top + 1, left, top + 4, right, "", f.feedback)
+    sheet.merge_range(top + 1, left, top + 4, right, "", f.review_notes)
     labels = (("员工签字", "Employee signature"), ("日期", "Date"), ("上级签字", "Manager signature"), ("日期", "Date"))
     for row, (zh, en) in zip((top + 6, top + 7, top + 9, top + 10), labels):
         sheet.merge_range(row, left, row, left + 2, inline(zh, en, lang), f.key)
-        sheet.merge_range(row, left + 3, row, right, "", f.signature)
+        sheet.merge_range(row, left + 3, row, right, "", f.review_line)
         sheet.set_row(row, 22)
+
+
+def protect_against_slips(sheet, policy: Policy, **allowed: bool) -> None:
+    """Lock the sheet so a formula or a figure is not typed over by accident (`output.protect_sheets`).
+
+    Not security: without `output.protect_password` anyone can unprotect it. Cells formatted
+    unlocked (the review section) stay editable; formatting rows and columns and selecting
+    cells stay allowed, so a manager can still widen a column or copy a figure."""
+    if policy.protect_sheets:
+        sheet.protect(policy.protect_password, {"format_columns": True, "format_rows": True,
+                                                "select_locked_cells": True, "select_unlocked_cells": True,
+                                                **allowed})
 
 
 # ------------------------------------------------------------------------------ formulas
@@ -681,6 +698,7 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
     _print_setup(sheet, (TABLE_TOP, TABLE_TOP), period=employee["period"], confidential=policy.confidential,
                  lang=lang)
     sheet.set_column(12, 12, max(34, min(60, max((display_width(row.source) for row in rows), default=10))))
+    protect_against_slips(sheet, policy)
     quoted = "'" + sheet_name.replace("'", "''") + "'"
     return EmployeeCells(
         sheet=sheet_name, total=f"SUM({quoted}!$L${first + 1}:$L${last + 1})", total_rounded=f"{quoted}!{rounded_cell}",
@@ -810,6 +828,7 @@ def write_summary_sheet(workbook, data: DepartmentData, employees: list[dict], s
             sheet.set_row(row, 15 * lines + 3)
     _write_department_trend(sheet, row + 2, data, employees, (first, last), f, lang)
     _print_setup(sheet, (top, top), period=data.period, confidential=policy.confidential, lang=lang)
+    protect_against_slips(sheet, policy, autofilter=True)  # filtering by grade stays possible
     sheet.activate()
     return sheet
 
