@@ -60,7 +60,8 @@ def _output_files(outputs_dir: Path) -> list[str]:
 
 
 def build_manifest(*, period: str, inputs: list[dict], policy_text: str, outputs_dir: Path,
-                   counts: dict, warnings: list[dict], package_version: str) -> dict:
+                   counts: dict, warnings: list[dict], package_version: str,
+                   plain_hashes: dict[str, str] | None = None) -> dict:
     """The manifest of one run. Inputs are dicts from the caller (path, kind, template_version,
     rows, and the `size` and `sha256` of the bytes the run read); an input given without them
     is hashed here from the file at `path`. An input that could not be read is recorded with
@@ -78,6 +79,9 @@ def build_manifest(*, period: str, inputs: list[dict], policy_text: str, outputs
          "sha256": sha256_file(outputs_dir / rel)}
         for rel in _output_files(outputs_dir)
     ]
+    for entry in outputs:  # encrypted files differ on every run (random salt); their content does not
+        if plain_hashes and entry["path"] in plain_hashes:
+            entry["plain_sha256"] = plain_hashes[entry["path"]]
     return {
         "manifest_version": MANIFEST_VERSION,
         "period": period,
@@ -123,6 +127,9 @@ class VerifyReport:
     checked: int = 0
     inputs_changed: list[str] = field(default_factory=list)
     inputs_missing: list[str] = field(default_factory=list)
+    # With passwords: encrypted files whose decrypted content differs, or that could not be decrypted.
+    content_changed: list[str] = field(default_factory=list)
+    undecryptable: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -159,8 +166,12 @@ def load_manifest(period_dir: Path) -> dict:
     return manifest
 
 
-def verify(period_dir: Path) -> VerifyReport:
-    """Re-hash every output against the manifest; report changed, missing and unexpected files."""
+def verify(period_dir: Path, passwords: dict[str, str] | None = None) -> VerifyReport:
+    """Re-hash every output against the manifest; report changed, missing and unexpected files.
+
+    `passwords` (employee ID -> password): also decrypt every encrypted output and compare its
+    content with the manifest's `plain_sha256` (the list of generated passwords with the master
+    password from the environment)."""
     period_dir = Path(period_dir)
     manifest = load_manifest(period_dir)
     report = VerifyReport(ok=True)
@@ -183,10 +194,33 @@ def verify(period_dir: Path) -> VerifyReport:
             report.inputs_missing.append(entry["path"])
         elif _hash_or_none(source) != entry.get("sha256"):
             report.inputs_changed.append(entry["path"])
+    if passwords is not None:
+        _check_contents(period_dir, manifest["outputs"], passwords, report)
     report.changed.sort()
     report.missing.sort()
-    report.ok = not (report.changed or report.missing or report.unexpected)
+    report.ok = not (report.changed or report.missing or report.unexpected or report.content_changed
+                     or report.undecryptable)
     return report
+
+
+def _check_contents(period_dir: Path, outputs: list[dict], passwords: dict[str, str], report: VerifyReport) -> None:
+    from pipeline.distribution import DistributionError, decrypt_bytes, password_for_file
+
+    for entry in outputs:
+        rel, expected = entry["path"], entry.get("plain_sha256")
+        target = period_dir / rel
+        if not isinstance(expected, str) or not target.is_file():
+            continue
+        password = password_for_file(rel, passwords)
+        try:
+            if password is None:
+                raise DistributionError("", "")
+            plain = decrypt_bytes(target.read_bytes(), password, rel)
+        except (DistributionError, OSError):
+            report.undecryptable.append(rel)
+            continue
+        if hashlib.sha256(plain).hexdigest() != expected:
+            report.content_changed.append(rel)
 
 
 def _hash_or_none(path: Path) -> str | None:
@@ -207,6 +241,8 @@ def format_report(report: VerifyReport, lang: str = "both") -> str:
         (report.changed, "已被修改", "changed"),
         (report.missing, "缺失", "missing"),
         (report.unexpected, "清单外的文件", "unexpected"),
+        (report.content_changed, "解密后内容已被修改", "decrypted content changed"),
+        (report.undecryptable, "无法解密(密码不对或缺少密码)", "cannot be decrypted (wrong or no password)"),
         (report.inputs_changed, "输入文件已变(不影响结论)", "input changed (informational)"),
         (report.inputs_missing, "输入文件不在原路径(不影响结论)", "input not found (informational)"),
     )
@@ -217,7 +253,8 @@ def format_report(report: VerifyReport, lang: str = "both") -> str:
         lines.append(_say(lang, f"校验通过:{report.checked} 个输出文件与清单一致。",
                           f"Verified: all {report.checked} output files match the manifest."))
     else:
-        problems = len(report.changed) + len(report.missing) + len(report.unexpected)
+        problems = len(report.changed) + len(report.missing) + len(report.unexpected) + \
+            len(report.content_changed) + len(report.undecryptable)
         lines.append(_say(lang, f"校验失败:{problems} 个文件与清单不符(共检查 {report.checked} 个)。",
                           f"Verification failed: {problems} file(s) do not match the manifest "
                           f"({report.checked} checked)."))
@@ -235,6 +272,7 @@ or no manifest / 有不一致或没有清单。
 Examples / 示例:
   kpi verify output/2026-10
   kpi verify output/2026-Q3 --json
+  kpi verify output/2026-10 --passwords hr/passwords.xlsx
 """
 
 
@@ -243,10 +281,23 @@ Examples / 示例:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON. 以 JSON 输出。")
 @click.option("--lang", type=click.Choice(["zh", "en", "both"]), default="both", show_default=True,
               help="Language of messages. 提示语言。")
+@click.option("--passwords", "passwords_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Also decrypt the encrypted per-employee files (employee_id, password: .xlsx or .csv; "
+                   "the generated employees/passwords.xlsx with KPI_MASTER_PASSWORD) and check their content. "
+                   "同时解密并核对加密的个人计分卡。")
 @click.pass_context
-def verify_command(ctx: click.Context, period_dir: str, as_json: bool, lang: str) -> None:
+def verify_command(ctx: click.Context, period_dir: str, as_json: bool, lang: str, passwords_file: Path | None) -> None:
     try:
-        report = verify(Path(period_dir))
+        passwords = None
+        if passwords_file is not None:
+            from pipeline.distribution import DistributionError, load_passwords
+
+            try:
+                passwords = load_passwords(passwords_file)
+            except DistributionError as exc:
+                click.echo(exc.message("en" if lang == "en" else "zh"), err=True)
+                ctx.exit(2)
+        report = verify(Path(period_dir), passwords)
     except ManifestError as exc:
         click.echo(exc.message(lang), err=True)
         if as_json:

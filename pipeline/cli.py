@@ -294,7 +294,7 @@ def print_run_summary(result, lang: str) -> None:
     if len(scores.unscored) > 10:
         click.echo(_say(f"    ……另有 {len(scores.unscored) - 10} 人,见 summary.xlsx", f"    ... {len(scores.unscored) - 10} more in summary.xlsx", lang))
     click.echo(_say(f"  输出: {result.period_dir}", f"  output: {result.period_dir}", lang))
-    for sub in ("departments", "summary.xlsx", "errors", "audit/manifest.json"):
+    for sub in ("departments", "managers", "employees", "summary.xlsx", "errors", "audit/manifest.json"):
         if (result.period_dir / sub).exists():
             click.echo(f"    {result.period_dir / sub}")
     for line in result.housekeeping.lines(lang):  # what became of the previous run, leftovers repaired
@@ -309,9 +309,18 @@ def print_run_summary(result, lang: str) -> None:
 @click.option("--strict", is_flag=True, help="Write no scorecards if anything is wrong.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=None, help="Worker processes that read a big inbox and write the workbooks (default: cores).")
 @click.option("--json", "as_json", is_flag=True, help="Summary as JSON on stdout.")
+@click.option("--per-employee", is_flag=True,
+              help="Also one workbook per employee, holding only their scorecard: employees/<部门>/<员工编号>.xlsx.")
+@click.option("--passwords", "passwords_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Encrypt each employee's workbook with their password from this list (员工编号 Employee ID, "
+                   "密码 Password; .xlsx or .csv; at least 8 characters). Implies --per-employee.")
+@click.option("--generate-passwords", is_flag=True,
+              help="Encrypt each employee's workbook with a new random password, listed in "
+                   "employees/passwords.xlsx encrypted with $KPI_MASTER_PASSWORD. Implies --per-employee.")
 @POLICY
 @LANG
 def run_command(inbox: Path, period: str, out_dir: Path, strict: bool, jobs: int | None, as_json: bool,
+                per_employee: bool, passwords_file: Path | None, generate_passwords: bool,
                 policy_path: Path | None, lang: str) -> None:
     """Validate, score and write one period: department scorecards, summary.xlsx, errors workbooks
     and the audit manifest in OUT/PERIOD/.
@@ -326,14 +335,17 @@ def run_command(inbox: Path, period: str, out_dir: Path, strict: bool, jobs: int
       kpi run inbox/ --period 2026-10
       kpi run inbox/ --period 2026-Q3 --out /srv/kpi --strict
       kpi run inbox/ --period 2026-10 --json --lang en
+      KPI_MASTER_PASSWORD=... kpi run inbox/ --period 2026-10 --generate-passwords
     """
     from pipeline.batch import BatchError, run_batch
+    from pipeline.distribution import DistributionError
 
     policy = _policy(policy_path, lang)
     try:
         result = run_batch(inbox, period, out_dir, policy, strict=strict, lang=lang, jobs=jobs,
-                           progress_factory=None if as_json else _progress_factory())
-    except BatchError as exc:
+                           progress_factory=None if as_json else _progress_factory(), per_employee=per_employee,
+                           passwords_file=passwords_file, generate_passwords=generate_passwords)
+    except (BatchError, DistributionError) as exc:
         click.echo(exc.message(lang), err=True)
         sys.exit(2)
     if as_json:

@@ -84,6 +84,8 @@ class Policy:
     ri_table: dict[int, float]
     limits: Limits
     keep_runs: int = 10  # archived runs of a period kept in OUT/.history (pipeline.runs)
+    per_employee: bool = False  # also one workbook per employee (pipeline.distribution)
+    split_by: str = "department"  # department or manager workbooks
     text: str = field(repr=False, default="")
 
     @property
@@ -278,6 +280,7 @@ def parse_policy(text: str) -> Policy:
     if isinstance(keep_runs, bool) or not isinstance(keep_runs, int) or keep_runs < 0:
         raise PolicyError("output.keep_runs", f"应为 0 或正整数(保留的历史运行次数),现为 {keep_runs!r}",
                           f"must be 0 or a positive whole number (archived runs kept), got {keep_runs!r}")
+    per_employee_files, split_by = _distribution(data["output"])
     rater_weights = _shares(data["rater_weights"], "rater_weights", relations)
     for family, weights in rater_weights.items():
         if sum(weights.values()) <= 0:
@@ -302,8 +305,25 @@ def parse_policy(text: str) -> Policy:
         scale_ratio=_scale_ratio(checks),
         ri_table_name=str(data["ahp"].get("ri_table_name", "")),
         ri_table={n: float(v) for n, v in enumerate(ri_list, start=1)},
-        limits=limits, keep_runs=keep_runs, text=text,
+        limits=limits, keep_runs=keep_runs, per_employee=per_employee_files, split_by=split_by, text=text,
     )
+
+
+SPLITS = ("department", "manager")
+
+
+def _distribution(output: dict) -> tuple[bool, str]:
+    """output.per_employee (true/false) and output.split_by (department or manager)."""
+    per_employee = output.get("per_employee")
+    if not isinstance(per_employee, bool):
+        raise PolicyError("output.per_employee", f"应为 true 或 false,现为 {per_employee!r}",
+                          f"must be true or false, got {per_employee!r}")
+    split_by = output.get("split_by")
+    if split_by not in SPLITS:
+        raise PolicyError("output.split_by", f"应为 department(按部门)或 manager(按经理,含间接下属),现为 {split_by!r}",
+                          f"must be department or manager (each manager's people, direct and indirect), "
+                          f"got {split_by!r}")
+    return per_employee, split_by
 
 
 def load_policy(path: Path | None = None) -> Policy:
