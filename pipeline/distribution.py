@@ -305,13 +305,13 @@ def manager_plans(scores, roster: pd.DataFrame, managers_dir: Path, max_sheets: 
     names = dict(zip(people["employee_id"], people["name"]))
     departments = dict(zip(people["employee_id"], people["department"]))
     direct = dict(zip(people["employee_id"], people["manager_id"]))
-    totals_of = {m: g for m, g in _members(scores.totals, pairs).groupby("manager_id", sort=False)}
-    unscored_of = {m: g for m, g in _members(scores.unscored, pairs).groupby("manager_id", sort=False)}
+    totals_of = {m: g for m, g in _members(scores.totals, pairs).groupby("manager_id_", sort=False)}
+    unscored_of = {m: g for m, g in _members(scores.unscored, pairs).groupby("manager_id_", sort=False)}
     taken: set[str] = set()
     plans: list[Plan] = []
     for manager_id in sorted(set(totals_of) | set(unscored_of)):
-        totals = totals_of.get(manager_id, scores.totals.iloc[0:0]).drop(columns="manager_id_")
-        unscored = unscored_of.get(manager_id, scores.unscored.iloc[0:0]).drop(columns="manager_id_")
+        totals = totals_of.get(manager_id, scores.totals.iloc[0:0]).drop(columns="manager_id_", errors="ignore")
+        unscored = unscored_of.get(manager_id, scores.unscored.iloc[0:0]).drop(columns="manager_id_", errors="ignore")
         totals = totals.assign(rank=totals["total_rounded"].rank(method="min", ascending=False).astype(int))
         name = names.get(manager_id)
         label = f"{manager_id} {name}" if isinstance(name, str) else str(manager_id)
