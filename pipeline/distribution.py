@@ -350,17 +350,32 @@ def _members(frame: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
 @dataclass
 class EmployeeFile:
     """One employee's workbook: their totals row, and their rows of the company's details and
-    ratings as positions (taken in the worker that writes the file)."""
+    ratings as positions in one object array each (taken in the worker that writes the file:
+    a DataFrame take per file cost more than writing the sheet's cells)."""
 
     employee: dict
-    details: tuple[pd.DataFrame, np.ndarray]
-    ratings: tuple[pd.DataFrame, np.ndarray]
+    details: tuple[np.ndarray, np.ndarray]
+    ratings: tuple[np.ndarray, np.ndarray]
     manager_name: str
     password: str | None = None
 
-    def rows(self, name: str) -> pd.DataFrame:
-        frame, positions = getattr(self, name)
-        return frame.take(positions)
+    def rows(self, name: str, fields: tuple[str, ...]) -> list:
+        from pipeline.writers.scorecards import _row_class
+
+        values, positions = getattr(self, name)
+        return list(map(_row_class(fields)._make, values[positions].tolist()))
+
+
+def _field_array(frame: pd.DataFrame, fields: tuple[str, ...]) -> np.ndarray:
+    """`frame`'s `fields` (None where it has no such column) as one object array, rows by rows."""
+    from pipeline.writers.scorecards import _columns
+
+    if frame.empty:
+        return np.empty((0, len(fields)), dtype=object)
+    array = np.empty((len(frame), len(fields)), dtype=object)
+    for j, column in enumerate(_columns(frame, fields)):
+        array[:, j] = column
+    return array
 
 
 def employee_files(scores, roster: pd.DataFrame, employees_dir: Path, detail_fields, rating_fields,
@@ -370,8 +385,8 @@ def employee_files(scores, roster: pd.DataFrame, employees_dir: Path, detail_fie
 
     totals = scores.totals.sort_values(["department", "employee_id"], kind="stable")
     names = dict(zip(roster["employee_id"], roster["name"]))
-    details = scores.details[[c for c in scores.details.columns if c in detail_fields]]
-    ratings = scores.ratings[[c for c in scores.ratings.columns if c in rating_fields]]
+    details = _field_array(scores.details, tuple(detail_fields))
+    ratings = _field_array(scores.ratings, tuple(rating_fields))
     detail_rows = _positions(scores.details["employee_id"])
     rating_rows = _positions(scores.ratings["employee_id"]) if len(scores.ratings) else {}
     none = np.zeros(0, dtype=np.intp)
@@ -410,7 +425,6 @@ def write_employee_file(path: Path, data: EmployeeFile, policy, lang: str) -> tu
         DETAIL_FIELDS,
         RATING_FIELDS,
         Formats,
-        _records,
         employee_sheet_name,
         table_widths,
         write_employee_sheet,
@@ -420,8 +434,8 @@ def write_employee_file(path: Path, data: EmployeeFile, policy, lang: str) -> tu
     path.parent.mkdir(parents=True, exist_ok=True)
     workbook = new_workbook(path, title=f"{employee['employee_id']} {employee['name']} {employee['period']}")
     formats = Formats(workbook)
-    rows = _records(data.rows("details"), DETAIL_FIELDS)
-    ratings = _records(data.rows("ratings"), RATING_FIELDS)
+    rows = data.rows("details", DETAIL_FIELDS)
+    ratings = data.rows("ratings", RATING_FIELDS)
     name = employee_sheet_name(employee["employee_id"], employee["name"], set())
     write_employee_sheet(workbook, name, employee, rows, ratings, data.manager_name, policy, formats, lang,
                          table_widths(rows))

@@ -65,7 +65,7 @@ def _ids_in(text: str, ids: set[str]) -> set[str]:
     return {e for e in ids if re.search(rf"(?<![A-Za-z0-9]){e}(?![0-9])", text)}
 
 
-PASSWORDS = {e: f"pw-{e}-secret" for e in SMALL_IDS}
+PASSWORDS = {e: f"pw-{e}-secret" for e in sorted(SMALL_IDS)}
 
 
 # ------------------------------------------------------------------------------ per-employee, given passwords
@@ -166,7 +166,7 @@ def test_a_password_list_missing_an_employee_or_too_short_is_refused_before_writ
     result = CliRunner().invoke(main, ["run", str(inbox), "--period", PERIOD, "--out", str(out),
                                        "--passwords", str(short)])
     assert result.exit_code == 2
-    assert "short.csv!B6" in result.output and "S003" in result.output and "8" in result.output
+    assert "short.csv!B8" in result.output and "S003" in result.output and "8" in result.output
     assert "1234567" not in result.output and "Traceback" not in result.output
     assert not (out / PERIOD).exists()
 
