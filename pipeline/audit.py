@@ -130,6 +130,7 @@ class VerifyReport:
     # With passwords: encrypted files whose decrypted content differs, or that could not be decrypted.
     content_changed: list[str] = field(default_factory=list)
     undecryptable: list[str] = field(default_factory=list)
+    decrypted: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -219,6 +220,7 @@ def _check_contents(period_dir: Path, outputs: list[dict], passwords: dict[str, 
         except (DistributionError, OSError):
             report.undecryptable.append(rel)
             continue
+        report.decrypted += 1
         if hashlib.sha256(plain).hexdigest() != expected:
             report.content_changed.append(rel)
 
@@ -252,6 +254,9 @@ def format_report(report: VerifyReport, lang: str = "both") -> str:
     if report.ok:
         lines.append(_say(lang, f"校验通过:{report.checked} 个输出文件与清单一致。",
                           f"Verified: all {report.checked} output files match the manifest."))
+        if report.decrypted:
+            lines.append(_say(lang, f"其中 {report.decrypted} 个加密文件已解密,内容与清单一致。",
+                              f"{report.decrypted} encrypted files were decrypted: their content matches too."))
     else:
         problems = len(report.changed) + len(report.missing) + len(report.unexpected) + \
             len(report.content_changed) + len(report.undecryptable)

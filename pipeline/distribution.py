@@ -84,8 +84,14 @@ def load_passwords(path: Path, limits: Limits = Limits()) -> dict[str, str]:
     try:
         data = load_input(path, limits).data
         if data is not None and data[:8] == OLE2_MAGIC and ole2_kind(data) == "encrypted":
-            data = decrypt_bytes(data, master_password("读取加密的密码清单", "read an encrypted password list"),
-                                 what=name)
+            master = master_password("读取加密的密码清单", "read an encrypted password list")
+            try:
+                data = decrypt_bytes(data, master, what=name)
+            except DistributionError:
+                raise DistributionError(
+                    f"无法解密密码清单 {name}:环境变量 {MASTER_ENV} 中的主密码不对。请设置生成该清单时所用的主密码。",
+                    f"Cannot decrypt the password list {name}: the master password in {MASTER_ENV} is not the "
+                    "one it was encrypted with. Set that one.") from None
         fmt = check_input_file(path, limits, data=data)
         book = _csv_book(path, limits, data) if fmt == CSV else _calamine_book(path, fmt, limits, data)
     except UnreadableInput as exc:
