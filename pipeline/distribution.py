@@ -462,7 +462,7 @@ def write_password_list(path: Path, rows: list[tuple[str, str, str, str]], maste
     path.parent.mkdir(parents=True, exist_ok=True)
     workbook = new_workbook(path, title="passwords")
     sheet = workbook.add_worksheet(PASSWORD_SHEET)
-    head = workbook.add_format({"bold": True, "bg_color": "#1F3864", "font_color": "#FFFFFF", "text_wrap": True})
+    head = workbook.add_format({"bold": True, "bg_color": "#1F3864", "font_color": "#FFFFFF"})
     mono = workbook.add_format({"font_name": "Consolas"})
     headers = [("员工编号", "Employee ID"), ("姓名", "Name"), ("部门", "Department"), ("密码", "Password")]
     for col, (zh, en) in enumerate(headers):
@@ -472,10 +472,13 @@ def write_password_list(path: Path, rows: list[tuple[str, str, str, str]], maste
         sheet.write_string(r, 1, name)
         sheet.write_string(r, 2, department)
         sheet.write_string(r, 3, password, mono)
-    sheet.set_column(0, 0, 14)
-    sheet.set_column(1, 2, 16)
-    sheet.set_column(3, 3, 18)
+    sheet.set_column(0, 0, 22)
+    sheet.set_column(1, 1, 14)
+    sheet.set_column(2, 2, 20)
+    sheet.set_column(3, 3, 20)
     sheet.freeze_panes(1, 0)
+    sheet.set_paper(9)  # A4, all four columns on one page wide
+    sheet.fit_to_pages(1, 0)
     close_workbook(workbook)
     plain = path.read_bytes()
     path.write_bytes(encrypt_bytes(plain, master))
