@@ -560,7 +560,7 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
 
             check_passwords_cover(scores.totals["employee_id"], distribution.passwords, distribution.source)
         weight_results, weight_findings = _weights(inputs, policy)
-        weight_findings = weight_findings + _manager_cycle_findings(inputs)
+        weight_findings += _manager_cycle_findings(inputs)  # reported with them: roster warnings, no period
         erring = _files_with_errors(inputs.findings + scores.findings + weight_findings)
         for wb in workbooks:  # only an errors workbook reads a file again: the others' bytes go
             if wb.file not in erring:
