@@ -79,7 +79,8 @@ def _output_files(outputs_dir: Path) -> list[str]:
 
 def build_manifest(*, period: str, inputs: list[dict], policy_text: str, outputs_dir: Path,
                    counts: dict, warnings: list[dict], package_version: str,
-                   policy_settings: dict | None = None, output_details: dict[str, dict] | None = None) -> dict:
+                   policy_settings: dict | None = None, output_details: dict[str, dict] | None = None,
+                   plain_hashes: dict[str, str] | None = None) -> dict:
     """The manifest of one run. Inputs are dicts from the caller (path, kind, template_version,
     rows, and the `size` and `sha256` of the bytes the run read); an input given without them
     is hashed here from the file at `path`. An input that could not be read is recorded with
@@ -106,6 +107,9 @@ def build_manifest(*, period: str, inputs: list[dict], policy_text: str, outputs
     if policy_settings is not None:
         policy["effective"] = policy_settings
         policy["effective_sha256"] = hashlib.sha256(_canonical_json(policy_settings)).hexdigest()
+    for entry in outputs:  # encrypted files differ on every run (random salt); their content does not
+        if plain_hashes and entry["path"] in plain_hashes:
+            entry["plain_sha256"] = plain_hashes[entry["path"]]
     return {
         "manifest_version": MANIFEST_VERSION,
         "period": period,
@@ -224,6 +228,10 @@ class VerifyReport:
     signature_problems: list[dict] = field(default_factory=list)
     public_key: str | None = None  # fingerprint of the key checked against
     signed: bool = False  # the folder holds a manifest signature (checked or not)
+    # With passwords: encrypted files whose decrypted content differs, or that could not be decrypted.
+    content_changed: list[str] = field(default_factory=list)
+    undecryptable: list[str] = field(default_factory=list)
+    decrypted: int = 0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -266,12 +274,15 @@ def _load_manifest(period_dir: Path) -> tuple[dict, bytes]:
     return manifest, raw
 
 
-def verify(period_dir: Path, public_key: Any = None) -> VerifyReport:
+def verify(period_dir: Path, public_key: Any = None, passwords: dict[str, str] | None = None) -> VerifyReport:
     """Re-hash every output against the manifest; report changed, missing and unexpected files
     and counts that contradict the manifest's lists. With `public_key` (a path to `kpi.pub`, or
     a loaded key) also check the signatures of the manifest and the run record: without one,
     anyone able to edit the folder could have rewritten the manifest, and the report says that
-    authenticity was not checked. SigningError for a key that cannot be used."""
+    authenticity was not checked. SigningError for a key that cannot be used.
+
+    `passwords` (employee ID -> password): also decrypt every encrypted output and compare its
+    content with the manifest's `plain_sha256`."""
     from pipeline import signing
 
     period_dir = Path(period_dir)
@@ -299,6 +310,8 @@ def verify(period_dir: Path, public_key: Any = None) -> VerifyReport:
             report.inputs_missing.append(entry["path"])
         elif _hash_or_none(source) != entry.get("sha256"):
             report.inputs_changed.append(entry["path"])
+    if passwords is not None:
+        _check_contents(period_dir, manifest["outputs"], passwords, report)
     report.changed.sort()
     report.missing.sort()
     report.inconsistent = _inconsistencies(manifest)
@@ -307,7 +320,7 @@ def verify(period_dir: Path, public_key: Any = None) -> VerifyReport:
         report.signature_problems = _signature_problems(period_dir, raw, key)
         report.authenticated = not report.signature_problems
     report.ok = not (report.changed or report.missing or report.unexpected or report.inconsistent
-                     or report.signature_problems)
+                     or report.signature_problems or report.content_changed or report.undecryptable)
     return report
 
 
@@ -388,6 +401,27 @@ def _signature_problems(period_dir: Path, manifest: bytes, key) -> list[dict]:
     return problems
 
 
+def _check_contents(period_dir: Path, outputs: list[dict], passwords: dict[str, str], report: VerifyReport) -> None:
+    from pipeline.distribution import DistributionError, decrypt_bytes, password_for_file
+
+    for entry in outputs:
+        rel, expected = entry["path"], entry.get("plain_sha256")
+        target = period_dir / rel
+        if not isinstance(expected, str) or not target.is_file():
+            continue
+        password = password_for_file(rel, passwords)
+        try:
+            if password is None:
+                raise DistributionError("", "")
+            plain = decrypt_bytes(target.read_bytes(), password, rel)
+        except (DistributionError, OSError):
+            report.undecryptable.append(rel)
+            continue
+        report.decrypted += 1
+        if hashlib.sha256(plain).hexdigest() != expected:
+            report.content_changed.append(rel)
+
+
 def _hash_or_none(path: Path) -> str | None:
     try:
         return sha256_file(path)
@@ -407,6 +441,8 @@ def format_report(report: VerifyReport, lang: str = "zh") -> str:
         (report.changed, "已被修改", "changed"),
         (report.missing, "缺失", "missing"),
         (report.unexpected, "清单外的文件", "unexpected"),
+        (report.content_changed, "解密后内容已被修改", "decrypted content changed"),
+        (report.undecryptable, "无法解密(密码不对或缺少密码)", "cannot be decrypted (wrong or no password)"),
         (report.inputs_changed, "输入文件已变(不影响结论)", "input changed (informational)"),
         (report.inputs_missing, "输入文件不在原路径(不影响结论)", "input not found (informational)"),
     )
@@ -419,10 +455,13 @@ def format_report(report: VerifyReport, lang: str = "zh") -> str:
         lines.append(_say(lang, f"签名无效:{item['file']}:{item['message_zh']}",
                           f"signature failed: {item['file']}: {item['message_en']}"))
     problems = (len(report.changed) + len(report.missing) + len(report.unexpected) + len(report.inconsistent)
-                + len(report.signature_problems))
+                + len(report.signature_problems) + len(report.content_changed) + len(report.undecryptable))
     if report.ok:
         lines.append(say(f"校验通过:{report.checked} 个输出文件与清单一致。",
                          f"Verified: all {report.checked} output files match the manifest.", lang))
+        if report.decrypted:
+            lines.append(say(f"其中 {report.decrypted} 个加密文件已解密,内容与清单一致。",
+                             f"{report.decrypted} encrypted files were decrypted: their content matches too.", lang))
     else:
         lines.append(_say(lang, f"校验失败:发现 {problems} 处问题(共检查 {report.checked} 个输出文件)。",
                           f"Verification failed: {plural(problems, 'problem')} found ({report.checked} output "

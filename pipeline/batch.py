@@ -311,7 +311,10 @@ def department_jobs(scores: Scores, roster: pd.DataFrame, departments_dir: Path,
         plans.append((departments_dir / f"{stem}.xlsx", department, "", totals, unscored, False))
         team_taken: set[str] = set()
         no_unscored = unscored.iloc[0:0]
-        for manager_id, team in totals.groupby(totals["manager_id"].fillna(""), sort=True):
+        # Someone recorded as their own manager (HR's way of marking the top) has no team above them
+        # here: never filed in a team workbook named after themselves.
+        above = totals["manager_id"].where(totals["manager_id"] != totals["employee_id"])
+        for manager_id, team in totals.groupby(above.fillna(""), sort=True):
             manager_name = managers.get(manager_id, "") if manager_id else ""
             label = f"{manager_id} {manager_name}".strip() if manager_id else "未指定上级 no manager"
             for part, start in enumerate(range(0, len(team), max_sheets), start=1):
@@ -347,6 +350,44 @@ def department_jobs(scores: Scores, roster: pd.DataFrame, departments_dir: Path,
     return jobs
 
 
+def manager_jobs(scores: Scores, roster: pd.DataFrame, managers_dir: Path,
+                 max_sheets: int) -> list[tuple[Path, DepartmentRows, bool]]:
+    """(path, data, with employee sheets) for every manager workbook (`output.split_by: manager`).
+
+    An employee is in the workbook of every manager above them, so each workbook's rows are
+    found by one merge of (workbook, member) pairs with the frames' employee column."""
+    from pipeline.distribution import manager_plans
+
+    plans = manager_plans(scores, roster, managers_dir, max_sheets)
+    managers = dict(zip(roster["employee_id"], roster["name"]))
+    details_of = _plan_positions(plans, scores.details["employee_id"])
+    ratings_of = _plan_positions(plans, scores.ratings["employee_id"])
+    shown_details, shown_ratings = _only(scores.details, DETAIL_FIELDS), _only(scores.ratings, RATING_FIELDS)
+    none = np.zeros(0, dtype=np.intp)
+    jobs = []
+    for i, plan in enumerate(plans):
+        ratings = ratings_of.get(i, none) if plan.with_sheets else none
+        data = DepartmentRows(department=plan.department, period=scores.period, totals=plan.totals,
+                              details=(shown_details, details_of.get(i, none)), ratings=(shown_ratings, ratings),
+                              unscored=plan.unscored, managers=managers, title=plan.title)
+        jobs.append((plan.path, data, plan.with_sheets))
+    return jobs
+
+
+def _plan_positions(plans: list, keys: pd.Series) -> dict:
+    """Workbook index -> ascending positions in `keys` of the rows of the workbook's employees."""
+    sizes = [len(plan.totals) for plan in plans]
+    if not len(keys) or not sum(sizes):
+        return {}
+    members = pd.DataFrame({"plan": np.repeat(np.arange(len(plans)), sizes),
+                            "employee_id": np.concatenate([plan.totals["employee_id"].to_numpy(dtype=object)
+                                                           for plan in plans])})
+    rows = pd.DataFrame({"employee_id": keys.to_numpy(dtype=object), "at": np.arange(len(keys))})
+    joined = members.merge(rows, on="employee_id").sort_values(["plan", "at"], kind="stable")
+    at = joined["at"].to_numpy()
+    return {plan: at[where] for plan, where in joined.groupby("plan").indices.items()}
+
+
 def _write_department(path: Path, data: DepartmentData, with_sheets: bool, policy: Policy, lang: str) -> None:
     write_department_workbook(path, data, policy, lang, employee_sheets=with_sheets)
 
@@ -364,7 +405,7 @@ def _write_weights(path: Path, weight_results) -> None:
     write_weights_workbook(path, weight_results)
 
 
-def _run_task(function, args: tuple) -> None:
+def _run_task(function, args: tuple):
     """Run one writing task with the automatic garbage collector paused.
 
     A workbook is hundreds of thousands of small objects (cells, XML strings) that the collector
@@ -375,20 +416,21 @@ def _run_task(function, args: tuple) -> None:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        function(*args)
+        return function(*args)
     finally:
         if was_enabled:
             gc.enable()
         gc.collect(0)
 
 
-def write_workbooks(tasks: list[tuple], n_jobs: int, progress=None) -> None:
+def write_workbooks(tasks: list[tuple], n_jobs: int, progress=None) -> list:
     """Run (cost, function, args) writing tasks, in worker processes when there are several.
 
     Biggest first (the company summary, then the largest departments) keeps every core busy
     to the end. Each task writes its own file, so the bytes are the same for any `n_jobs`.
     """
-    run_biggest_first([(cost, _run_task, (function, args)) for cost, function, args in tasks], n_jobs, progress)
+    return run_biggest_first([(cost, _run_task, (function, args)) for cost, function, args in tasks], n_jobs,
+                             progress)
 
 
 # ------------------------------------------------------------------------------ period scoping
@@ -508,8 +550,13 @@ def _return_free_memory(collect: bool = True) -> None:
 @stop_on_signals()  # SIGTERM and a second Ctrl-C clean up like the first Ctrl-C (workers, staging, lock)
 def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict: bool = False, lang: str = "zh",
               jobs: int | None = None, progress_factory=None, kind: str = "final",
-              as_of: str | None = None, sign_key: Path | None = None) -> RunResult:
+              as_of: str | None = None, sign_key: Path | None = None, per_employee: bool = False,
+              passwords_file: Path | None = None, generate_passwords: bool = False) -> RunResult:
     """Score `period` from the files in `inbox` into `out_dir/period/`; see docs/outputs.md.
+
+    `per_employee` (or the policy's `output.per_employee`): also one workbook per employee,
+    encrypted with the passwords of `passwords_file` or with generated ones (`generate_passwords`,
+    listed in a file encrypted with the master password; refused up front without one).
 
     `as_of` (a month of the period): a progress run (`kind` "tracking") of the period to date,
     written to `out_dir/<period>-to-<as_of>/` beside, never over, the final results. `kind` and
@@ -530,6 +577,7 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
     inbox = Path(inbox)
     if not inbox.is_dir():
         raise BatchError(f"收件箱 {inbox} 不存在或不是文件夹。", f"Inbox {inbox} does not exist or is not a folder.")
+    distribution = _distribution_options(policy, per_employee, passwords_file, generate_passwords)
     out_dir = Path(out_dir)
     seconds: dict[str, float] = {}
     history_started = history.utc_now()  # to the microsecond: the history orders runs by it
@@ -558,6 +606,10 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
                              periods_in_inbox=held, no_data=True, housekeeping=housekeeping, kind=kind,
                              as_of=as_of)
         scores, weight_results, all_findings = score_inputs(inputs, policy, period, as_of=as_of)
+        if distribution is not None and distribution.passwords is not None:  # before anything is written
+            from pipeline.distribution import check_passwords_cover
+
+            check_passwords_cover(scores.totals["employee_id"], distribution.passwords, distribution.source)
         erring = _files_with_errors(all_findings)
         for wb in workbooks:  # only an errors workbook reads a file again: the others' bytes go
             if wb.file not in erring:
@@ -600,9 +652,14 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
             for wb in workbooks:
                 wb.release_bytes()
             anything_wrong = _anything_wrong(scores, findings)
+            plain_hashes: dict[str, str] = {}
             if not (strict and anything_wrong):
-                department_list = department_jobs(scores, roster, staging / "departments", policy,
-                                                  policy.max_sheets)
+                if policy.split_by == "manager":
+                    department_list = manager_jobs(scores, roster, staging / "managers", policy.max_sheets)
+                else:
+                    department_list = department_jobs(scores, roster, staging / "departments", policy,
+                                                      policy.max_sheets)
+                employee_tasks = _employee_tasks(scores, roster, staging, distribution, policy, lang)
                 del roster
                 history.attach_trends(department_list, earlier, policy.grades)
                 # Cost ~ rows written: a scorecard row costs about ten rows of the summary's Details.
@@ -612,13 +669,17 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
                               (staging / "summary.xlsx", scores, shown, policy, lang, indicators, streaks)))
                 if weight_results:
                     tasks.append((0, _write_weights, (staging / "weights.xlsx", weight_results)))
+                tasks.extend(employee_tasks)
+                del employee_tasks
                 _return_free_memory()
                 bar = progress_factory(len(tasks)) if progress_factory else None
                 try:
-                    write_workbooks(tasks, jobs or os.cpu_count() or 1, bar.update if bar else None)
+                    written = write_workbooks(tasks, jobs or os.cpu_count() or 1, bar.update if bar else None)
                 finally:
                     if bar:
                         bar.finish()
+                plain_hashes = _plain_hashes(written, staging, scores, distribution, lang)
+                del tasks, written
             lap("write")
             changed = changed_inputs(workbooks)  # read at the start: did any change since?
             findings, shown = sort_findings(findings + changed), sort_findings(shown + changed)
@@ -631,6 +692,7 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
                 warnings=[_finding_entry(f) for f in shown if not f.is_error],
                 package_version=__version__,
                 policy_settings=policy.settings or None,
+                plain_hashes=plain_hashes,
             )
             write_manifest(staging, manifest)
             seal(staging, period=period, started_utc=started_utc, package_version=__version__, key=signing_key)
@@ -668,6 +730,77 @@ def _signing_key(path: Path | None):
         raise BatchError(exc.zh, exc.en) from None
 
 
+# ------------------------------------------------------------------------------ distribution
+
+@dataclass
+class _Distribution:
+    """Per-employee output as asked for: the passwords given (and where from), or the master
+    password that encrypts the generated ones."""
+
+    passwords: dict[str, str] | None = field(default=None, repr=False)
+    source: str = ""
+    master: str | None = field(default=None, repr=False)
+
+
+def _distribution_options(policy: Policy, per_employee: bool, passwords_file: Path | None,
+                          generate_passwords: bool) -> _Distribution | None:
+    """Checked before any work: a refusal (both password options, no master password, a bad
+    password list) costs nothing. None when no per-employee files are wanted."""
+    if passwords_file is not None and generate_passwords:
+        raise BatchError("--passwords 与 --generate-passwords 只能选一个。",
+                         "Give either --passwords or --generate-passwords, not both.")
+    if not (per_employee or policy.per_employee or passwords_file is not None or generate_passwords):
+        return None
+    from pipeline.distribution import load_passwords, master_password
+
+    if generate_passwords:
+        return _Distribution(master=master_password())
+    if passwords_file is not None:
+        return _Distribution(passwords=load_passwords(Path(passwords_file), policy.limits),
+                             source=Path(passwords_file).name)
+    return _Distribution()
+
+
+def _employee_tasks(scores: Scores, roster: pd.DataFrame, staging: Path, distribution: _Distribution | None,
+                    policy: Policy, lang: str) -> list[tuple]:
+    """Writing tasks of `employees/<部门>/<员工编号>.xlsx` (generating the passwords if asked)."""
+    if distribution is None:
+        return []
+    from pipeline.distribution import employee_files, generate_password, write_employee_file
+
+    if distribution.master is not None:
+        distribution.passwords = {e: generate_password() for e in scores.totals["employee_id"]}
+    files = employee_files(scores, roster, staging / "employees", DETAIL_FIELDS, RATING_FIELDS,
+                           distribution.passwords)
+    return [(1, write_employee_file, (path, data, policy, lang)) for path, data in files]
+
+
+def _plain_hashes(written: list, staging: Path, scores: Scores, distribution: _Distribution | None,
+                  lang: str) -> dict[str, str]:
+    """Output path -> SHA-256 of the decrypted content, for every encrypted file; writes the
+    encrypted list of generated passwords."""
+    hashes = {Path(item[0]).relative_to(staging).as_posix(): item[1] for item in written if item}
+    if distribution is not None and distribution.master is not None:
+        from pipeline.distribution import PASSWORDS_FILE, write_password_list
+
+        totals = scores.totals.sort_values(["department", "employee_id"], kind="stable")
+        rows = [(e, str(n) if isinstance(n, str) else "", str(d) if isinstance(d, str) else "", distribution.passwords[e])
+                for e, n, d in zip(totals["employee_id"], totals["name"], totals["department"])]
+        path = staging / "employees" / PASSWORDS_FILE
+        hashes[path.relative_to(staging).as_posix()] = write_password_list(path, rows, distribution.master, lang)
+    return hashes
+
+
+def _manager_cycle_findings(inputs: Inputs) -> list[Finding]:
+    """A warning for each loop in the roster's manager column (someone their own manager, A↔B)."""
+    from pipeline.distribution import manager_cycle_findings, manager_cycles
+
+    roster = inputs.roster
+    if roster.empty or "manager_id" not in roster:
+        return []
+    return manager_cycle_findings(roster, manager_cycles(roster), lambda row: inputs.cell(row, "manager_id"))
+
+
 def _anything_wrong(scores: Scores, findings: list[Finding]) -> bool:
     """Errors, or employees excluded for a reason other than having left (leavers are listed, not wrong).
 
@@ -702,7 +835,8 @@ def score_inputs(inputs: Inputs, policy: Policy, period: str, as_of: str | None 
     what `run` reports, and what `validate --period` counts, so the two always agree."""
     scores = score_period(inputs, policy, period, as_of=as_of)
     weight_results, weight_findings = compute_inbox_weights(inputs, policy)
-    return scores, weight_results, inputs.findings + scores.findings + weight_findings
+    cycles = _manager_cycle_findings(inputs)  # roster warnings, of no period
+    return scores, weight_results, inputs.findings + scores.findings + weight_findings + cycles
 
 
 def compute_inbox_weights(inputs: Inputs, policy: Policy):

@@ -508,7 +508,8 @@ def print_run_summary(result, lang: str) -> None:
     for line in unscored_lines(scores.unscored, lang):
         click.echo(line)
     click.echo("  " + say(f"输出: {result.period_dir}", f"output: {result.period_dir}", lang))
-    for sub in ("departments", "summary.xlsx", "errors", "audit/manifest.json", "audit/manifest.sig"):
+    for sub in ("departments", "managers", "employees", "summary.xlsx", "errors", "audit/manifest.json",
+                "audit/manifest.sig"):
         if (result.period_dir / sub).exists():
             click.echo(f"    {result.period_dir / sub}")
     for line in result.housekeeping.lines(lang):  # what became of the previous run, leftovers repaired
@@ -528,10 +529,19 @@ def print_run_summary(result, lang: str) -> None:
                    "into OUT/PERIOD-to-MONTH/; the final folder is left alone.")
 @click.option("--sign-key", "sign_key", type=click.Path(path_type=Path),
               help="Private key (kpi keys new) to sign audit/manifest.json and audit/run.json with.")
+@click.option("--per-employee", is_flag=True,
+              help="Also one workbook per employee, holding only their scorecard: employees/<部门>/<员工编号>.xlsx.")
+@click.option("--passwords", "passwords_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Encrypt each employee's workbook with their password from this list (员工编号 Employee ID, "
+                   "密码 Password; .xlsx or .csv; at least 8 characters). Implies --per-employee.")
+@click.option("--generate-passwords", is_flag=True,
+              help="Encrypt each employee's workbook with a new random password, listed in "
+                   "employees/passwords.xlsx encrypted with $KPI_MASTER_PASSWORD. Implies --per-employee.")
 @POLICY
 @LANG
 def run_command(inbox: Path, period: str, out_dir: Path, strict: bool, jobs: int | None, as_json: bool,
-                as_of: str | None, policy_path: Path | None, lang: str, sign_key: Path | None = None) -> None:
+                as_of: str | None, per_employee: bool, passwords_file: Path | None, generate_passwords: bool,
+                policy_path: Path | None, lang: str, sign_key: Path | None = None) -> None:
     """Validate, score and write one period: department scorecards, summary.xlsx, errors workbooks
     and the audit manifest in OUT/PERIOD/.
 
@@ -547,15 +557,18 @@ def run_command(inbox: Path, period: str, out_dir: Path, strict: bool, jobs: int
       kpi run inbox/ --period 2026-10 --json --lang en
       kpi run inbox/ --period 2026-Q3 --as-of 2026-08
       kpi run inbox/ --period 2026-10 --sign-key ~/.kpi/kpi.key
+      KPI_MASTER_PASSWORD=... kpi run inbox/ --period 2026-10 --generate-passwords
     """
     from pipeline.batch import BatchError, run_batch
+    from pipeline.distribution import DistributionError
 
     policy = _policy(policy_path, lang)
     try:
         result = run_batch(inbox, period, out_dir, policy, strict=strict, lang=lang, jobs=jobs,
                            progress_factory=None if as_json else _progress_factory(), as_of=as_of,
-                           sign_key=sign_key)
-    except BatchError as exc:
+                           sign_key=sign_key, per_employee=per_employee, passwords_file=passwords_file,
+                           generate_passwords=generate_passwords)
+    except (BatchError, DistributionError) as exc:
         click.echo(exc.message(lang), err=True)
         sys.exit(2)
     if as_json:
@@ -758,9 +771,14 @@ def diff_command(a: str, b: str, tolerance: float, by_key: tuple[str, ...], by_p
 @click.argument("period_dir", metavar="DIR/P", type=click.Path())
 @click.option("--public-key", "public_key", type=click.Path(path_type=Path),
               help="The public key (kpi.pub) to check the signatures with. 用于校验签名的公钥。")
+@click.option("--passwords", "passwords_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Also decrypt the encrypted per-employee files (employee_id, password: .xlsx or .csv; "
+                   "the generated employees/passwords.xlsx with KPI_MASTER_PASSWORD) and check their content. "
+                   "同时解密并核对加密的个人计分卡。")
 @click.option("--json", "as_json", is_flag=True, help="The result as JSON on stdout. 以 JSON 输出。")
 @LANG
-def verify_command(period_dir: str, public_key: Path | None, as_json: bool, lang: str) -> None:
+def verify_command(period_dir: str, public_key: Path | None, passwords_file: Path | None, as_json: bool,
+                   lang: str) -> None:
     """Re-hash every output file of a period against its audit manifest.
 
     \b
@@ -775,14 +793,17 @@ def verify_command(period_dir: str, public_key: Path | None, as_json: bool, lang
     Examples / 示例:
       kpi verify output/2026-10
       kpi verify output/2026-10 --public-key auditor/kpi.pub
+      kpi verify output/2026-10 --passwords hr/passwords.xlsx
       kpi verify output/2026-Q3 --json
     """
     from pipeline.audit import ManifestError, format_report, verify
+    from pipeline.distribution import DistributionError, load_passwords
     from pipeline.signing import SigningError
 
     try:
-        report = verify(Path(period_dir), public_key=public_key)
-    except SigningError as exc:
+        passwords = load_passwords(passwords_file) if passwords_file is not None else None
+        report = verify(Path(period_dir), public_key=public_key, passwords=passwords)
+    except (SigningError, DistributionError) as exc:
         click.echo(exc.message(lang), err=True)
         sys.exit(2)
     except ManifestError as exc:

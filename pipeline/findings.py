@@ -118,6 +118,13 @@ RULES: dict[str, tuple[str, str, str]] = {
         "直属上级编号“{value}”不在花名册中。{hint}",
         "Manager ID '{value}' is not in the roster. {hint_en}",
     ),
+    "manager_cycle": (
+        WARNING,
+        "直属上级形成循环:{chain}(本人或互为上级)。按经理分发时,循环中的人会出现在彼此的经理工作簿中。请把最上层那个人的“直属上级编号”改为其真正的上级,或留空。",
+        "The manager column goes round in a loop: {chain} (someone is their own manager, or two people manage "
+        "each other). Split by manager, the people in the loop appear in each other's workbooks. Set the top "
+        "person's Manager ID to their real manager, or leave it blank.",
+    ),
     "unknown_indicator": (
         ERROR,
         "指标编号“{value}”不在指标库中。{hint}请检查编号,或先在指标库中添加该指标。",

@@ -89,6 +89,8 @@ class Policy:
     # Streak lists of summary.xlsx: kind (promotion, improvement) -> (grades, periods in a row).
     streaks: dict[str, tuple[tuple[str, ...], int]] = field(default_factory=dict)
     pace_band: float = 0.05  # progress runs: achievement to date within 100% ± this is on track
+    per_employee: bool = False  # also one workbook per employee (pipeline.distribution)
+    split_by: str = "department"  # department or manager workbooks
     text: str = field(repr=False, default="")
     # Scorecard sheets locked against slips (not security): formulas and inputs locked, the
     # review section open for typing; an empty password lets anyone lift the lock in one click.
@@ -299,6 +301,7 @@ def parse_policy(text: str) -> Policy:
         raise PolicyError("tracking", "应为映射,如 {pace_band: 0.05}", "must be a mapping such as {pace_band: 0.05}")
     pace_band = _number(tracking, "pace_band", "tracking", 0, 1)
     protect_sheets, protect_password = _protection(data["output"])
+    per_employee_files, split_by = _distribution(data["output"])
     rater_weights = _shares(data["rater_weights"], "rater_weights", relations)
     for family, weights in rater_weights.items():
         if sum(weights.values()) <= 0:
@@ -324,7 +327,7 @@ def parse_policy(text: str) -> Policy:
         ri_table_name=str(data["ahp"].get("ri_table_name", "")),
         ri_table={n: float(v) for n, v in enumerate(ri_list, start=1)},
         limits=limits, keep_runs=keep_runs, streaks=_streaks(data["streaks"], grades, override.get("streaks")),
-        pace_band=pace_band, text=text,
+        pace_band=pace_band, per_employee=per_employee_files, split_by=split_by, text=text,
         protect_sheets=protect_sheets, protect_password=protect_password, settings=canonical_settings(data),
     )
 
@@ -391,6 +394,23 @@ def canonical_settings(value: object) -> object:
     if isinstance(value, float) and math.isfinite(value):
         return value
     return str(value)
+
+
+SPLITS = ("department", "manager")
+
+
+def _distribution(output: dict) -> tuple[bool, str]:
+    """output.per_employee (true/false) and output.split_by (department or manager)."""
+    per_employee = output.get("per_employee")
+    if not isinstance(per_employee, bool):
+        raise PolicyError("output.per_employee", f"应为 true 或 false,现为 {per_employee!r}",
+                          f"must be true or false, got {per_employee!r}")
+    split_by = output.get("split_by")
+    if split_by not in SPLITS:
+        raise PolicyError("output.split_by", f"应为 department(按部门)或 manager(按经理,含间接下属),现为 {split_by!r}",
+                          f"must be department or manager (each manager's people, direct and indirect), "
+                          f"got {split_by!r}")
+    return per_employee, split_by
 
 
 def load_policy(path: Path | None = None) -> Policy:
