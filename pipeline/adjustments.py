@@ -112,7 +112,7 @@ def apply_adjustments(inputs, period: str, agreements: pd.DataFrame, tolerance: 
     is_role = (agreements["kpi_source"] == "role").to_numpy(bool)
     employee_ids = agreements["employee_id"].to_numpy(dtype=object)
     indicator_ids = agreements["indicator_id"].to_numpy(dtype=object)
-    cells = [[] for _ in range(len(agreements))]  # per agreement row: the adjustment cells applied
+    cells: list[list[str]] = [[] for _ in range(len(agreements))]  # per agreement row: the adjustment cells applied
     notes: dict[int, dict[str, list[str]]] = {}
     weight_changed: list[tuple[str, str, np.ndarray, list[str]]] = []
     log = []
@@ -164,7 +164,7 @@ def apply_adjustments(inputs, period: str, agreements: pd.DataFrame, tolerance: 
                 break
         if not applied_here:
             continue
-        agreements.iloc[positions, agreements.columns.get_loc(field_name)] = float(current)
+        agreements.iloc[positions, agreements.columns.get_loc(field_name)] = np.nan if current is None else float(current)
         texts = [f"{shown(exact_value(a.old_value, field_name), field_name)} → "
                  f"{shown(exact_value(a.new_value, field_name), field_name)}"
                  f"({a.effective_period};{a.reason};{a.approved_by})" for a in applied_here]
@@ -189,8 +189,8 @@ def apply_adjustments(inputs, period: str, agreements: pd.DataFrame, tolerance: 
     agreements["adjustment"] = ["; ".join(dict.fromkeys(c)) for c in cells]
     if notes:
         column = agreements["adjustment_notes"].to_numpy(dtype=object).copy()
-        for position, by_field in notes.items():
-            column[position] = by_field
+        for row_position, by_field in notes.items():
+            column[row_position] = by_field
         agreements["adjustment_notes"] = column
     result.log = pd.DataFrame(log, columns=LOG_COLUMNS)
     return result

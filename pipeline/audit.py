@@ -103,7 +103,7 @@ def build_manifest(*, period: str, inputs: list[dict], policy_text: str, outputs
          "sha256": sha256_file(outputs_dir / rel)}
         for rel in _output_files(outputs_dir)
     ]
-    policy = {"content": policy_text, "sha256": hashlib.sha256(policy_text.encode("utf-8")).hexdigest()}
+    policy: dict[str, Any] = {"content": policy_text, "sha256": hashlib.sha256(policy_text.encode("utf-8")).hexdigest()}
     if policy_settings is not None:
         policy["effective"] = policy_settings
         policy["effective_sha256"] = hashlib.sha256(_canonical_json(policy_settings)).hexdigest()
@@ -334,7 +334,8 @@ def _inconsistencies(manifest: dict) -> list[dict]:
     for rel in sorted({p for p in paths if paths.count(p) > 1}):
         problems.append({"check": "duplicate_output",
                          "message_zh": f"清单把 {rel} 列了不止一次", "message_en": f"the manifest lists {rel} more than once"})
-    counts = manifest.get("counts") if isinstance(manifest.get("counts"), dict) else {}
+    raw_counts = manifest.get("counts")
+    counts: dict = raw_counts if isinstance(raw_counts, dict) else {}
     version = manifest.get("manifest_version")
     recorded = counts.get("output_files")
     if (isinstance(version, int) and version >= 2) or recorded is not None:

@@ -780,7 +780,7 @@ def _plain_hashes(written: list, staging: Path, scores: Scores, distribution: _D
     """Output path -> SHA-256 of the decrypted content, for every encrypted file; writes the
     encrypted list of generated passwords."""
     hashes = {Path(item[0]).relative_to(staging).as_posix(): item[1] for item in written if item}
-    if distribution is not None and distribution.master is not None:
+    if distribution is not None and distribution.master is not None and distribution.passwords is not None:
         from pipeline.distribution import PASSWORDS_FILE, write_password_list
 
         totals = scores.totals.sort_values(["department", "employee_id"], kind="stable")

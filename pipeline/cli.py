@@ -8,6 +8,7 @@ import signal
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import cast
 
 import click
 
@@ -74,11 +75,11 @@ class _BilingualHelp:
 
     def format_usage(self, ctx, formatter) -> None:
         english = guard.lang_of(ctx.meta.get("kpi.argv", [])) == "en"
-        formatter.write_usage(ctx.command_path, " ".join(self.collect_usage_pieces(ctx)),
+        formatter.write_usage(ctx.command_path, " ".join(cast(click.Command, self).collect_usage_pieces(ctx)),
                               prefix="Usage: " if english else "用法 Usage: ")
 
     def format_options(self, ctx, formatter) -> None:
-        rows = [param.get_help_record(ctx) for param in self.get_params(ctx)
+        rows = [param.get_help_record(ctx) for param in cast(click.Command, self).get_params(ctx)
                 if not isinstance(param, click.Argument)]
         if any(rows):
             with formatter.section("选项 Options"):
@@ -688,8 +689,8 @@ def weights_command(file: Path, as_json: bool, out_path: Path | None, period: st
             figures = {"λmax": r.lambda_max, "CI": r.ci, "RI": r.ri, "CR": r.cr}
             if any(v is not None for v in figures.values()):
                 click.echo("  " + "  ".join(f"{k}={v:.4f}" for k, v in figures.items() if v is not None))
-            if r.kendall_w is not None:  # the figure, and what it means for using the weights
-                meaning = kendall_w_meaning(r.kendall_w)
+            meaning = kendall_w_meaning(r.kendall_w) if r.kendall_w is not None else None
+            if meaning is not None:  # the figure, and what it means for using the weights
                 click.echo(f"  Kendall W={r.kendall_w:.4f}  " + say(meaning["zh"] + "。", meaning["en"] + ".", lang))
         if findings:
             click.echo(format_findings(findings, lang))

@@ -607,7 +607,7 @@ def _find_key_columns(header: dict[int, str], keys: list[str]) -> dict[str, int]
         patterns = _key_patterns(key)
         exact = [c for c, h in sorted(folded.items()) if h in patterns]
         partial = [c for c, h in sorted(folded.items()) if any(p in h for p in patterns)]
-        column = (exact or partial or [None])[0]
+        column = next(iter(exact or partial), None)
         if column is not None and column not in found.values():
             found[key] = column
     return found
@@ -748,10 +748,11 @@ def _diff_by_key(sa: SheetData, sb: SheetData, tolerance: float, plan: KeyPlan) 
     """Rows matched by key: an inserted row is one `added`, not a cascade of changed cells."""
     out = _diff_cells(sa, sb, tolerance, rows=(plan.header_a, plan.header_b))
     cols_a, cols_b = _column_ids(sa, plan.header_a), _column_ids(sb, plan.header_b)
-    column_pairs = [(cols_a.get(i), c) for i, c in cols_b.items()]
+    column_pairs: list[tuple[int | None, int | None]] = [(cols_a.get(i), c) for i, c in cols_b.items()]
     column_pairs += [(c, None) for i, c in cols_a.items() if i not in cols_b]
     for ra, rb in _row_pairs(sa, sb, plan):
         if rb is None:
+            assert ra is not None  # a pair has at least one side
             ref = _row_range(sa, ra)
             out.append(CellChange(sa.name, ref, REMOVED, _row_values(sa, ra), None, a_ref=ref,
                                   b_ref="", old_format=_row_formats(sa, ra),
@@ -805,9 +806,9 @@ def diff_workbooks(a: Any, b: Any, *, tolerance: float = 0.0, by_key: list[str] 
         if name not in book_a.sheets:
             changes.append(CellChange(name, "", ADDED, None, name))
     hash_a, hash_b = (book.vba[1] if book.vba else None for book in (book_a, book_b))
-    if hash_a != hash_b:  # the macros themselves: compared by hash, never run or read
-        part = (book_b.vba or book_a.vba)[0]
-        changes.append(CellChange("", part, VBA, hash_a, hash_b))
+    vba = book_b.vba or book_a.vba
+    if hash_a != hash_b and vba is not None:  # the macros themselves: compared by hash, never run or read
+        changes.append(CellChange("", vba[0], VBA, hash_a, hash_b))
     return changes
 
 
@@ -1553,10 +1554,10 @@ def _write_side_by_side(workbook: Any, taken: set[str], name: str, book_a: Book,
             cell = side.cells.get(pos)
             shown = None if cell is None else (cell.formula if cell.formula is not None else cell.value)
             number_format = None if cell is None or cell.formula is not None else cell.number_format
-            change = marks.get(pos)
+            marked = marks.get(pos)
             row, col = lines_of[pos[0]], offset + pos[1] - 1
             _write_value(ws, row, col, shown,
-                         formats.get(change.kind if change else None, shown, number_format))
+                         formats.get(marked.kind if marked else None, shown, number_format))
             text = _clip(shown_as(shown, number_format), 40) if shown is not None else ""
             if isinstance(shown, str):
                 lines[row] = max(lines.get(row, 1), shown.count("\n") + 1)
@@ -1564,9 +1565,9 @@ def _write_side_by_side(workbook: Any, taken: set[str], name: str, book_a: Book,
                 if filled[pos[0]] == 1:  # a title or note alone on its row spills over
                     text = text[:12]
             widths.setdefault(col, []).append(text)
-            if change and change.kind in (VALUE, FORMULA) and comments < MAX_COMMENTS_PER_SHEET:
-                old, new = _old_new(change, lang, 200)
-                ws.write_comment(row, col, f"{_kind_label(change, lang)}: {old} → {new}")
+            if marked and marked.kind in (VALUE, FORMULA) and comments < MAX_COMMENTS_PER_SHEET:
+                old, new = _old_new(marked, lang, 200)
+                ws.write_comment(row, col, f"{_kind_label(marked, lang)}: {old} → {new}")
                 comments += 1
     for row, count in lines.items():
         if count > 1:  # xlsxwriter cannot autofit heights: size multi-line rows ourselves

@@ -93,7 +93,7 @@ def load_passwords(path: Path, limits: Limits = Limits()) -> dict[str, str]:
                     f"Cannot decrypt the password list {name}: the master password in {MASTER_ENV} is not the "
                     "one it was encrypted with. Set that one.") from None
         fmt = check_input_file(path, limits, data=data)
-        book = _csv_book(path, limits, data) if fmt == CSV else _calamine_book(path, fmt, limits, data)
+        book = _csv_book(path, limits, data or path.read_bytes()) if fmt == CSV else _calamine_book(path, fmt, limits, data)
     except UnreadableInput as exc:
         raise DistributionError(f"无法读取密码清单 {name}:{exc.reason_zh}",
                                 f"Cannot read the password list {name}: {exc.reason_en}") from None

@@ -203,9 +203,17 @@ def period_order(period: str) -> tuple[str, int] | None:
     return None
 
 
+def _order(period: str) -> tuple[str, int]:
+    """`period_order` of a period the batch has already checked."""
+    order = period_order(period)
+    if order is None:
+        raise ValueError(f"not a canonical period: {period!r}")
+    return order
+
+
 def _same_length_before(periods, period: str) -> list[str]:
     """Of `periods`, those of `period`'s length strictly before it, oldest first."""
-    shape, position = period_order(period)
+    shape, position = _order(period)
     found = []
     for p in set(periods):
         order = period_order(str(p))
@@ -308,15 +316,15 @@ def find_streaks(earlier: pd.DataFrame, totals: pd.DataFrame, period: str, strea
     scored = totals[totals["grade"].notna()]
     if scored.empty or not streaks:
         return pd.DataFrame(columns=STREAK_COLUMNS)
-    shape, position = period_order(period)
+    shape, position = _order(period)
     longest = max(n for _, n in streaks.values())
     # Columns: this period, the one before, ... back as far as history goes (at least `longest`).
-    positions = {p: position - period_order(p)[1] for p in dict.fromkeys(earlier["period"])}
+    positions = {p: position - _order(p)[1] for p in dict.fromkeys(earlier["period"])}
     depth = max([longest, *positions.values()]) + 1
     ids = scored["employee_id"].to_numpy(dtype=object)
     grades = np.full((len(ids), depth), None, dtype=object)
     grades[:, 0] = scored["grade"].to_numpy(dtype=object)
-    periods = [None] * depth
+    periods: list[str | None] = [None] * depth
     periods[0] = period
     if not earlier.empty:
         row_of = pd.Index(ids)
@@ -351,7 +359,7 @@ def find_streaks(earlier: pd.DataFrame, totals: pd.DataFrame, period: str, strea
 
 def _shift(period: str, steps: int) -> str:
     """The period `steps` periods of the same length away (-1: the one before)."""
-    shape, position = period_order(period)
+    shape, position = _order(period)
     position += steps
     if shape == "month":
         return f"{position // 12:04d}-{position % 12 + 1:02d}"
@@ -451,7 +459,7 @@ def _column(frame: pd.DataFrame, name: str, default: str | None = None) -> np.nd
             return np.full(len(frame), None, dtype=object)
         name = default
     values = frame[name].to_numpy(dtype=object)
-    return np.where(pd.isna(values), None, values) if len(values) else values
+    return np.asarray(np.where(pd.isna(values), None, values), dtype=object) if len(values) else values
 
 
 def _floats(frame: pd.DataFrame, name: str, default: str | None = None) -> np.ndarray:
@@ -471,7 +479,7 @@ def _texts(frame: pd.DataFrame, name: str) -> np.ndarray:
         return np.full(len(frame), None, dtype=object)
     column = frame[name]
     empty = column.isna().to_numpy() | (column.astype(object) == "").to_numpy()  # no cell: NULL, not ''
-    return np.where(empty, None, column.astype(object).astype(str).to_numpy(dtype=object))
+    return np.asarray(np.where(empty, None, column.astype(object).astype(str).to_numpy(dtype=object)), dtype=object)
 
 
 def result_rows(run_id: str, scores) -> list[tuple]:
@@ -518,6 +526,7 @@ def record_run(out_dir: Path, record: RunRecord, scores) -> str:
     `scores` is None for a run that published no scores (--strict found problems): the run is
     logged, nothing else. Any failure rolls the whole run back."""
     con = connect(out_dir, create=True)
+    assert con is not None  # create=True always opens one
     with closing(con):
         try:
             manifest_sha, manifest = _manifest_sha(record.period_dir)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
+from typing import cast
 
 import yaml
 
@@ -328,7 +329,7 @@ def parse_policy(text: str) -> Policy:
         ri_table={n: float(v) for n, v in enumerate(ri_list, start=1)},
         limits=limits, keep_runs=keep_runs, streaks=_streaks(data["streaks"], grades, override.get("streaks")),
         pace_band=pace_band, per_employee=per_employee_files, split_by=split_by, text=text,
-        protect_sheets=protect_sheets, protect_password=protect_password, settings=canonical_settings(data),
+        protect_sheets=protect_sheets, protect_password=protect_password, settings=cast(dict, canonical_settings(data)),
     )
 
 

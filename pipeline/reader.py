@@ -291,7 +291,7 @@ def closest_template(grids: dict[str, list[list]], file: str) -> tuple[Kind, She
     if best[0][0] == 0 and by_name is None:  # nothing alike: no template to point at
         return None
     _, kind, spec, sheet, found = best
-    if best[0][0] == 0:
+    if best[0][0] == 0 and by_name is not None:
         kind = KINDS[by_name]
         spec = kind.tables[0]
     return kind, spec, sheet, found

@@ -598,7 +598,7 @@ def _settle_exactly(detail: pd.DataFrame, inputs, period: str, policy: Policy,
     agreed = {name: detail[f"_agreed_{name}"].to_numpy(float) for name in ("target", "base", "stretch")
               if f"_agreed_{name}" in detail}
 
-    def bound(name: str, values: np.ndarray, position: int) -> Fraction | None:
+    def bound(name: str, values: np.ndarray, position: int | np.integer) -> Fraction | None:
         """A target, base or stretch exactly: a pro-rated one from the agreed decimal × share."""
         if share is not None and prorated[position]:
             full = agreed[name][position]

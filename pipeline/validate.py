@@ -550,7 +550,8 @@ def _duplicates(inputs: Inputs, repeated: dict[str, pd.Series] | None = None) ->
             for index, record in zip(rows.index.tolist(), rows.to_dict("records"), strict=True):
                 record["_index"] = index
                 groups.setdefault(tuple(record[k] for k in key), []).append(record)
-            conflicting, extra = [], []
+            conflicting: list[dict] = []
+            extra: list[dict] = []
             for key_values in sorted(groups, key=lambda values: tuple(map(str, values))):
                 group = groups[key_values]
                 cells = ", ".join(_where(inputs, r, value_field) for r in group)

@@ -270,7 +270,7 @@ def _render(rule: str, base: Finding, **context: object) -> Finding:
     return replace(base, message_zh=zh.format_map(ctx), message_en=en.format_map(ctx))
 
 
-def _judgment(rule: str, row_id: str, column_id: str, **where: object) -> Finding:
+def _judgment(rule: str, row_id: str, column_id: str, **where: Any) -> Finding:
     """A finding about one judgment: its column is `I01 vs I02`, and the Chinese message calls
     it `I01 对 I02 的判断`, so neither language borrows the other's words."""
     english = finding(rule, column=f"{row_id} vs {column_id}", **where)

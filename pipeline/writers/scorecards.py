@@ -15,6 +15,7 @@ from fractions import Fraction
 from functools import lru_cache, partial
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Sequence
 
 import pandas as pd
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
@@ -492,7 +493,7 @@ def _rating_notes(ratings_by_indicator: dict[str, list], rows: list, anchors: di
         lines = []
         levels = anchors.get(indicator_id)
         rating = ratings_of.get(indicator_id)
-        if levels and not _missing(rating):
+        if levels and rating is not None and not _missing(rating):
             lines.append(RatingNote("anchor", anchor_note(float(rating), levels, lang)))
         said = comments_note(group, period, lang)
         if said:
@@ -526,7 +527,7 @@ def _fit_note(text: str, width: float) -> str:
 def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, ratings: list,
                          manager_name: str, policy: Policy, f: Formats, lang: str,
                          widths: tuple[tuple[int, int], ...] = (),
-                         anchors: dict[str, dict[int, str]] | None = None, trend: list = (),
+                         anchors: dict[str, dict[int, str]] | None = None, trend: Sequence = (),
                          as_of: str | None = None) -> EmployeeCells:
     sheet = workbook.add_worksheet(sheet_name, worksheet_class=sheet_class(SHEET_CLASS))
     sheet.hide_gridlines(2)
@@ -838,7 +839,7 @@ def write_summary_sheet(workbook, data: DepartmentData, employees: list[dict], s
 TREND_FIELDS = ("employee_id", "period", "total", "total_rounded", "grade")
 
 
-def _write_employee_trend(workbook, sheet, sheet_name: str, top: int, trend: list, employee: dict,
+def _write_employee_trend(workbook, sheet, sheet_name: str, top: int, trend: Sequence, employee: dict,
                           total_rows: tuple[int, int, int], f: Formats, lang: str) -> None:
     """The employee's earlier periods of the same length (oldest first) and this one, with a line
     chart of the points: how the result moved, on the sheet the review talk is about.

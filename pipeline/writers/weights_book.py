@@ -141,7 +141,7 @@ def write_weights_workbook(path: str | Path, results: Sequence[WeightResult], *,
         meaning = kendall_w_meaning(result.kendall_w)
         if meaning is not None:
             text = f"{meaning['zh']}\n{meaning['en']}"
-            sheet.write_string(row, 8, text, weak if result.kendall_w < KENDALL_W_WEAK else wrapped)
+            sheet.write_string(row, 8, text, weak if (result.kendall_w or 0) < KENDALL_W_WEAK else wrapped)
             sheet.set_row(row, 30)
             widths[8].append(text)
         if result.ri_table:
