@@ -25,6 +25,8 @@ DETAIL_COLUMNS = ["employee_id", "period", "indicator_id", "weight", "base", "ta
                   "achievement", "weighted_score", "source"]
 # Below this many employees on an indicator, a share reaching 100% says little: no flag.
 CALIBRATION_MIN_EMPLOYEES = 5
+# Calibration: the share reaching base / target / stretch, to hold against 80 / 50 / 20%.
+TIER_SHARE_COLUMNS = ["base_share", "target_share", "stretch_share"]
 TOTAL_COLUMNS = ["employee_id", "period", "total", "total_rounded", "grade", "bonus"]
 # pandas 3 always copies on write: a shallow copy of a frame is then as safe as a deep one.
 _COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3
@@ -820,7 +822,8 @@ def forced_distribution(totals: pd.DataFrame, policy: Policy) -> tuple[pd.Series
 def calibration(detail: pd.DataFrame, indicators: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, list[Finding]]:
     """Per indicator, the share of employees reaching 100%: targets too easy or too hard."""
     if detail.empty:
-        return pd.DataFrame(columns=["indicator_id", "name", "employees", "reached", "share", "flag"]), []
+        return pd.DataFrame(columns=["indicator_id", "name", "employees", "reached", "share", "flag",
+                                     *TIER_SHARE_COLUMNS]), []
     grouped = detail.assign(reached=detail["achievement_raw"] >= 1).groupby("indicator_id", sort=True)
     table = pd.DataFrame({"employees": grouped.size(), "reached": grouped["reached"].sum()}).reset_index()
     table["share"] = table["reached"] / table["employees"]
@@ -833,7 +836,10 @@ def calibration(detail: pd.DataFrame, indicators: pd.DataFrame, policy: Policy) 
         if row.flag:
             rule = "calibration_easy" if row.flag == "too_easy" else "calibration_hard"
             findings.append(finding(rule, indicator=f"{row.indicator_id} {row.name}", share=f"{row.share:.0%}"))
-    return table[["indicator_id", "name", "employees", "reached", "share", "flag"]], findings
+    from pipeline.targets import tier_shares  # the targets module reads scoring's results, not the other way
+
+    table = table.merge(tier_shares(detail), on="indicator_id", how="left")
+    return table[["indicator_id", "name", "employees", "reached", "share", "flag", *TIER_SHARE_COLUMNS]], findings
 
 
 def cascade(inputs, agreements: pd.DataFrame, detail: pd.DataFrame, period: str) -> pd.DataFrame:
