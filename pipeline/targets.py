@@ -67,6 +67,13 @@ class Proposal:
     periods: list[str] = field(default_factory=list)
 
 
+def _order(period: str) -> tuple[str, int]:
+    """(length, position) of a canonical period (the command has checked it)."""
+    order = history.period_order(period)
+    assert order is not None, period
+    return order
+
+
 def default_path(out_dir: Path, period: str) -> Path:
     return Path(out_dir) / f"targets-{period}.xlsx"
 
@@ -87,12 +94,12 @@ def _read_results(out_dir: Path, period: str, window: int, same_period: bool) ->
             raise NoHistory(f"历史数据库中没有 {period} 之前同长度周期的正式结果,无法提出目标。",
                             f"The history holds no final results of periods like {period} before it: nothing to "
                             "propose targets from.")
-        shape, position = history.period_order(period)
+        shape, position = _order(period)
         if same_period:
             last_year = history._shift(period, -_LENGTHS[shape][2])
             used = [last_year] if last_year in current else []
         else:
-            used = [p for p in before if position - history.period_order(p)[1] <= window]
+            used = [p for p in before if position - _order(p)[1] <= window]
         latest = before[-1]
         runs = [current[p] for p in dict.fromkeys([*used, latest])]
         marks = ",".join("?" * len(runs))
@@ -200,7 +207,7 @@ def growth_tiers(mean: Fraction, growth: Fraction) -> dict[str, Fraction]:
 
 def _group_growth_mean(rows: pd.DataFrame) -> tuple[Fraction, list[str]]:
     """The mean over the last 3 periods (with actuals) of the group's average actual per period."""
-    periods = sorted(set(rows["period"]), key=lambda p: history.period_order(p)[1])[-GROWTH_PERIODS:]
+    periods = sorted(set(rows["period"]), key=lambda p: _order(p)[1])[-GROWTH_PERIODS:]
     chosen = rows[rows["period"].isin(periods)]
     per_period = chosen.groupby("period")["actual"].mean()
     approximate = float(per_period.mean())
@@ -252,7 +259,7 @@ def propose_targets(out_dir: Path, period: str, *, window: int = DEFAULT_WINDOW,
     library_path = library or _library_path(out_dir, latest)
     facts = indicator_facts(details, read_library(library_path) if library_path else pd.DataFrame(
         columns=["indicator_id", "name", "direction", "method", "unit"]))
-    shape = history.period_order(period)[0]
+    shape = _order(period)[0]
     g = typed(growth)
 
     # Who had a personal agreement in the latest period: their rows came from the EmployeeKPIs sheet.
@@ -273,7 +280,7 @@ def propose_targets(out_dir: Path, period: str, *, window: int = DEFAULT_WINDOW,
     else:
         span_zh, span_en = f"近 {window} {_LENGTHS[shape][0]}内 {span_zh}", f"last {window} {_LENGTHS[shape][1]}: {span_en}"
 
-    group_values: dict[tuple, tuple[dict, str, str]] = {}
+    group_values: dict[tuple, tuple[dict, str, str] | None] = {}
 
     def for_group(family: str, indicator: str):
         key = (family, indicator)
@@ -319,7 +326,10 @@ def propose_targets(out_dir: Path, period: str, *, window: int = DEFAULT_WINDOW,
                 f"own average of {_span(periods, shape)[1]} = {_plain(mean)} × (1 + {growth:g}) is the target; "
                 f"base = the average, stretch = average × (1 + 2×{growth:g})")
 
-    role_rows, role_notes, personal_rows, personal_notes = [], [], [], []
+    role_rows: list[dict] = []
+    personal_rows: list[dict] = []
+    role_notes: list[str] = []
+    personal_notes: list[str] = []
     proposed = kept = 0
     for is_personal, owner in ((False, "role_family"), (True, "employee_id")):
         chosen = now[now["personal"] == is_personal].drop_duplicates([owner, "indicator_id"])
@@ -376,30 +386,3 @@ def _ordered(values: dict, direction: object) -> bool:
     if b is None or t is None or s is None:
         return False
     return b > t > s if direction == "lower" else b < t < s
-
-
-# ------------------------------------------------------------------------------ calibration
-
-def tier_shares(detail: pd.DataFrame) -> pd.DataFrame:
-    """Per indicator, the share of employees whose actual reaches the base, the target and the
-    stretch (direction-aware; only rows that have that value), to hold against 80 / 50 / 20%."""
-    columns = ["indicator_id", "base_share", "target_share", "stretch_share"]
-    if detail.empty or "actual" not in detail.columns:
-        return pd.DataFrame(columns=columns)
-    lower = (detail["direction"] == "lower") if "direction" in detail.columns else False
-    actual = pd.to_numeric(detail["actual"], errors="coerce")
-    frame = pd.DataFrame({"indicator_id": detail["indicator_id"]})
-    for name in ("base", "target", "stretch"):
-        line = pd.to_numeric(detail[name], errors="coerce")
-        slack = 1e-9 * pd.concat([actual.abs(), line.abs()], axis=1).max(axis=1).clip(lower=1e-300)
-        reached = (actual - line).where(~lower, line - actual) >= -slack  # equal within float noise counts
-        has = line.notna() & actual.notna()
-        frame[f"{name}_has"] = has
-        frame[f"{name}_hit"] = reached & has
-    grouped = frame.groupby("indicator_id", sort=True)
-    sums = grouped.sum()
-    table = pd.DataFrame(index=sums.index)
-    for name in ("base", "target", "stretch"):
-        has = sums[f"{name}_has"]
-        table[f"{name}_share"] = (sums[f"{name}_hit"] / has).where(has > 0)
-    return table.reset_index()[columns]

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from pipeline.batch import run_batch
 from pipeline.cli import main
 from pipeline.policy import load_policy
-from pipeline.targets import NoHistory, nearest_rank, propose_targets, tier_shares
+from pipeline.scoring import tier_shares
+from pipeline.targets import NoHistory, nearest_rank, propose_targets
 
 MONTHS = ("2026-07", "2026-08", "2026-09")
 PEOPLE = [("S1", "销售部", "销售"), ("S2", "销售部", "销售"), ("S3", "销售部", "销售"), ("S4", "销售部", "销售"),

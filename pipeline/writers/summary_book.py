@@ -37,7 +37,13 @@ from xlsxwriter.worksheet import Worksheet
 from pipeline.findings import ERROR, WARNING, Finding, sort_findings
 from pipeline.kinds import DIMENSIONS
 from pipeline.policy import Policy
-from pipeline.scoring import CALIBRATION_MIN_EMPLOYEES, DETAIL_COLUMNS, TIER_SHARE_COLUMNS, TOTAL_COLUMNS, Scores
+from pipeline.scoring import (
+    CALIBRATION_MIN_EMPLOYEES,
+    DETAIL_COLUMNS,
+    TIER_SHARE_COLUMNS,
+    TOTAL_COLUMNS,
+    Scores,
+)
 from pipeline.texts import plural
 from pipeline.writers.common import FONT, close_workbook, display_width, fit_width, new_workbook
 from pipeline.writers.scorecards import (
