@@ -348,12 +348,12 @@ def propose_targets(out_dir: Path, period: str, *, window: int = DEFAULT_WINDOW,
                        else f"{span_zh}无实际值")
                 why_en = ("rating indicator" if indicator in rating or record.get("source") == "360"
                           else f"no actuals in {span_en}")
-                note = f"{why}:沿用 {latest} 协议的值 Basis: {why_en}; kept from the {latest} agreement"
+                note = f"{why}:沿用 {latest} 协议的值\nBasis: {why_en}; kept from the {latest} agreement"
                 kept += 1
             else:
                 tiers, how_zh, how_en = found
                 values = {k: _number(v, decimals) for k, v in tiers.items()}
-                note = f"{how_zh} Basis: {how_en}"
+                note = f"{how_zh}\nBasis: {how_en}"
                 if is_personal and method != "growth":
                     note = f"按岗位类别 {record['role_family']}:{note}"
                 if facts["method"].get(indicator) == "tiered" and not _ordered(values, facts["direction"].get(indicator)):

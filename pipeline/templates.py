@@ -411,11 +411,13 @@ def _write_note_column(sheet, spec: SheetSpec, styles: _Styles, note: tuple[str,
     """A read-only explanation beside the data rows (e.g. how a proposed target was found)."""
     header, width, texts = note
     col = len(spec.fields)
+    wrapped = styles.workbook.add_format({"num_format": TEXT_FORMAT, "text_wrap": True})
     sheet.set_column(col, col, width, styles.get(TEXT_FORMAT))
     sheet.write_string(0, col, header, styles.header[False])
     for offset, text in enumerate(texts):
         if text:
-            sheet.write_string(first_row + offset, col, text, styles.get(TEXT_FORMAT))
+            sheet.write_string(first_row + offset, col, text, wrapped)
+            sheet.set_row(first_row + offset, LINE_HEIGHT * _lines(text, width))
     sheet.autofilter(0, 0, max(first_row + len(texts) - 1, 1), col)
 
 
