@@ -901,6 +901,59 @@ def runs_command(out_dir: Path, period: str | None, as_json: bool, lang: str) ->
         click.echo(format_run_log(runs, lang))
 
 
+@main.command("targets")
+@click.option("--history", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The output folder holding history.sqlite (kpi run --out).")
+@click.option("--for", "period", required=True, help="The period to propose targets for: 2027-01, 2027-Q1, ...")
+@click.option("--window", type=click.IntRange(1, 120), default=12, show_default=True,
+              help="How many earlier periods of the same length to use.")
+@click.option("--method", type=click.Choice(["percentile", "growth"]), default=None,
+              help="percentile (default): values reached by 80/50/20% of employees; growth: mean of the last "
+                   "3 periods × (1 + g).")
+@click.option("--growth", type=float, default=None, help="g for --method growth, e.g. 0.2 (implies growth).")
+@click.option("--same-period-last-year", "same_period", is_flag=True,
+              help="Use the same period one year before instead of the window.")
+@click.option("--indicators", "library", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The indicator library (units, directions); default: the one the latest run read.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="The agreements file to write (default: OUT/targets-<P>.xlsx).")
+@LANG
+def targets_command(out_dir: Path, period: str, window: int, method: str | None, growth: float | None,
+                    same_period: bool, library: Path | None, out_path: Path | None, lang: str) -> None:
+    """Propose next period's base / target / stretch from the results history, as a filled
+    agreements workbook (岗位指标 RoleKPIs, 个人指标 EmployeeKPIs) with a 依据 Basis column, for HR
+    to review and then put in the inbox.
+
+    Exit 1 when nothing could be proposed (no history).
+
+    \b
+    Examples:
+      kpi targets --history output --for 2027-01
+      kpi targets --history output --for 2027-Q1 --window 4
+      kpi targets --history output --for 2027-01 --method growth --growth 0.2
+      kpi targets --history output --for 2027-01 --same-period-last-year
+    """
+    from pipeline.batch import check_period
+    from pipeline.targets import NoHistory, propose_targets
+
+    period = check_period(period)
+    if method == "percentile" and growth is not None:
+        raise click.UsageError("--growth goes with --method growth")
+    method = method or ("growth" if growth is not None else "percentile")
+    try:
+        proposal = propose_targets(out_dir, period, window=window, method=method, growth=growth or 0.0,
+                                   same_period=same_period, out_path=out_path, library=library)
+    except NoHistory as exc:
+        click.echo(exc.message(lang), err=True)
+        sys.exit(1)
+    click.echo(say(f"已写入 {proposal.path}:岗位指标 {proposal.role_rows} 行、个人指标 {proposal.personal_rows} 行;"
+                   f"{proposal.proposed} 行由历史提出,{proposal.kept} 行沿用最近协议。请核对“依据”列后放入收件箱。",
+                   f"Wrote {proposal.path}: {plural(proposal.role_rows, 'role row')}, "
+                   f"{plural(proposal.personal_rows, 'personal row')}; {proposal.proposed} proposed from history, "
+                   f"{proposal.kept} kept from the latest agreement. Review the Basis column, then put it in the inbox.",
+                   lang))
+
+
 @main.group("keys")
 def keys_group() -> None:
     """Signing keys for the audit manifest (Ed25519). 审计清单的签名密钥。

@@ -25,6 +25,8 @@ DETAIL_COLUMNS = ["employee_id", "period", "indicator_id", "weight", "base", "ta
                   "achievement", "weighted_score", "source"]
 # Below this many employees on an indicator, a share reaching 100% says little: no flag.
 CALIBRATION_MIN_EMPLOYEES = 5
+# Calibration: the share reaching base / target / stretch, to hold against 80 / 50 / 20%.
+TIER_SHARE_COLUMNS = ["base_share", "target_share", "stretch_share"]
 TOTAL_COLUMNS = ["employee_id", "period", "total", "total_rounded", "grade", "bonus"]
 # pandas 3 always copies on write: a shallow copy of a frame is then as safe as a deep one.
 _COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3
@@ -820,7 +822,8 @@ def forced_distribution(totals: pd.DataFrame, policy: Policy) -> tuple[pd.Series
 def calibration(detail: pd.DataFrame, indicators: pd.DataFrame, policy: Policy) -> tuple[pd.DataFrame, list[Finding]]:
     """Per indicator, the share of employees reaching 100%: targets too easy or too hard."""
     if detail.empty:
-        return pd.DataFrame(columns=["indicator_id", "name", "employees", "reached", "share", "flag"]), []
+        return pd.DataFrame(columns=["indicator_id", "name", "employees", "reached", "share", "flag",
+                                     *TIER_SHARE_COLUMNS]), []
     grouped = detail.assign(reached=detail["achievement_raw"] >= 1).groupby("indicator_id", sort=True)
     table = pd.DataFrame({"employees": grouped.size(), "reached": grouped["reached"].sum()}).reset_index()
     table["share"] = table["reached"] / table["employees"]
@@ -833,7 +836,33 @@ def calibration(detail: pd.DataFrame, indicators: pd.DataFrame, policy: Policy) 
         if row.flag:
             rule = "calibration_easy" if row.flag == "too_easy" else "calibration_hard"
             findings.append(finding(rule, indicator=f"{row.indicator_id} {row.name}", share=f"{row.share:.0%}"))
-    return table[["indicator_id", "name", "employees", "reached", "share", "flag"]], findings
+    table = table.merge(tier_shares(detail), on="indicator_id", how="left")
+    return table[["indicator_id", "name", "employees", "reached", "share", "flag", *TIER_SHARE_COLUMNS]], findings
+
+
+def tier_shares(detail: pd.DataFrame) -> pd.DataFrame:
+    """Per indicator, the share of employees whose actual reaches the base, the target and the
+    stretch (direction-aware; only rows that have that value), to hold against 80 / 50 / 20%."""
+    columns = ["indicator_id", "base_share", "target_share", "stretch_share"]
+    if detail.empty or "actual" not in detail.columns:
+        return pd.DataFrame(columns=columns)
+    lower = (detail["direction"] == "lower") if "direction" in detail.columns else pd.Series(False, index=detail.index)
+    actual = pd.to_numeric(detail["actual"], errors="coerce")
+    frame = pd.DataFrame({"indicator_id": detail["indicator_id"]})
+    for name in ("base", "target", "stretch"):
+        line = pd.to_numeric(detail[name], errors="coerce")
+        slack = 1e-9 * pd.concat([actual.abs(), line.abs()], axis=1).max(axis=1).clip(lower=1e-300)
+        reached = (actual - line).where(~lower, line - actual) >= -slack  # equal within float noise counts
+        has = line.notna() & actual.notna()
+        frame[f"{name}_has"] = has
+        frame[f"{name}_hit"] = reached & has
+    grouped = frame.groupby("indicator_id", sort=True)
+    sums = grouped.sum()
+    table = pd.DataFrame(index=sums.index)
+    for name in ("base", "target", "stretch"):
+        has = sums[f"{name}_has"]
+        table[f"{name}_share"] = (sums[f"{name}_hit"] / has).where(has > 0)
+    return table.reset_index()[columns]
 
 
 def cascade(inputs, agreements: pd.DataFrame, detail: pd.DataFrame, period: str) -> pd.DataFrame:

@@ -113,13 +113,16 @@ _TYPE_HINTS = {
 
 
 def write_template(kind: Kind, path, rows: dict | None = None, *, example: bool = True,
-                   anchors: list[tuple[str, str, dict[int, str]]] | None = None) -> Path:
+                   anchors: list[tuple[str, str, dict[int, str]]] | None = None,
+                   notes: dict[str, tuple[str, int, list[str]]] | None = None) -> Path:
     """Write `kind`'s template to `path`, optionally pre-filled with data rows.
 
     `rows` maps a sheet (its full name, Chinese or English name) to a list of dicts
     (field name → value), and `AHP-<岗位类别>` to `{"ids": [...], "matrix": [[...]]}`.
     `anchors` (ratings only): (indicator ID, name, {level: behaviour}) per rating indicator for
     the `评分标准 Anchors` sheet; without them that sheet shows the example indicator.
+    `notes` maps a sheet (as `rows` does) to (header, width, one text per data row): a column
+    after the template's own, for a person to read (the reader ignores columns it does not know).
     Same arguments → byte-identical file.
     """
     if anchors is not None and kind.name != RATINGS.name:
@@ -132,6 +135,7 @@ def write_template(kind: Kind, path, rows: dict | None = None, *, example: bool 
     tables: dict[str, list[dict]] = {}
     for key, table_rows in rows.items():
         tables[kind.sheet(key).name] = list(table_rows)  # KeyError: a sheet this kind lacks
+    extra = {kind.sheet(key).name: note for key, note in (notes or {}).items()}
 
     workbook = new_workbook(path, title=f"{kind.zh} {kind.en}")
     styles = _Styles(workbook)
@@ -155,6 +159,8 @@ def write_template(kind: Kind, path, rows: dict | None = None, *, example: bool 
     for sheet, spec in data_sheets:
         _write_table(sheet, spec, styles, lists, tables.get(spec.name, []), example=example,
                      hints={"score": _SCORE_HINT} if kind.name == RATINGS.name else None)
+        if spec.name in extra:
+            _write_note_column(sheet, spec, styles, extra[spec.name], first_row=2 if example else 1)
     if kind.name == RATINGS.name:
         _write_anchors(workbook.add_worksheet(ANCHORS_SHEET), styles,
                        anchors if anchors is not None else [_EXAMPLE_ANCHORS] if example else [],
@@ -398,6 +404,21 @@ def _write_table(sheet, spec: SheetSpec, styles: _Styles, lists: _ListSheet,
     sheet.set_paper(9)  # A4
     sheet.fit_to_pages(1, 0)
     sheet.repeat_rows(0)
+
+
+def _write_note_column(sheet, spec: SheetSpec, styles: _Styles, note: tuple[str, int, list[str]], *,
+                       first_row: int) -> None:
+    """A read-only explanation beside the data rows (e.g. how a proposed target was found)."""
+    header, width, texts = note
+    col = len(spec.fields)
+    wrapped = styles.workbook.add_format({"num_format": TEXT_FORMAT, "text_wrap": True})
+    sheet.set_column(col, col, width, styles.get(TEXT_FORMAT))
+    sheet.write_string(0, col, header, styles.header[False])
+    for offset, text in enumerate(texts):
+        if text:
+            sheet.write_string(first_row + offset, col, text, wrapped)
+            sheet.set_row(first_row + offset, LINE_HEIGHT * _lines(text, width))
+    sheet.autofilter(0, 0, max(first_row + len(texts) - 1, 1), col)
 
 
 def _write_matrix(sheet, styles: _Styles, ids, matrix, *, example: bool) -> None:

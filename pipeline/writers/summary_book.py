@@ -37,7 +37,13 @@ from xlsxwriter.worksheet import Worksheet
 from pipeline.findings import ERROR, WARNING, Finding, sort_findings
 from pipeline.kinds import DIMENSIONS
 from pipeline.policy import Policy
-from pipeline.scoring import CALIBRATION_MIN_EMPLOYEES, DETAIL_COLUMNS, TOTAL_COLUMNS, Scores
+from pipeline.scoring import (
+    CALIBRATION_MIN_EMPLOYEES,
+    DETAIL_COLUMNS,
+    TIER_SHARE_COLUMNS,
+    TOTAL_COLUMNS,
+    Scores,
+)
 from pipeline.texts import plural
 from pipeline.writers.common import FONT, close_workbook, display_width, fit_width, new_workbook
 from pipeline.writers.scorecards import (
@@ -688,6 +694,12 @@ def _write_cascade(book: _Book, scores: Scores, library: pd.DataFrame) -> None:
     book.add_body(Body(sheet, top + 1, columns, len(table), styled_blanks=True))
 
 
+# Calibration: who reaches each tier, with the share a well-set tier is reached by.
+_TIER_SHARE_HEADERS = [("达到基础值(基准 80%)", "Reached base (benchmark 80%)"),
+                       ("达到目标值(基准 50%)", "Reached target (benchmark 50%)"),
+                       ("达到冲刺值(基准 20%)", "Reached stretch (benchmark 20%)")]
+
+
 def _write_calibration(book: _Book, scores: Scores, policy: Policy, library: pd.DataFrame) -> None:
     f = book.f
     sheet = book.workbook.add_worksheet(CALIBRATION_SHEET)
@@ -695,7 +707,8 @@ def _write_calibration(book: _Book, scores: Scores, policy: Policy, library: pd.
     _title(book, sheet, "目标校准", "Target calibration", scores.period)
     easy, hard = f"{policy.too_easy:.0%}", f"{policy.too_hard:.0%}"
     headers = [("指标编号", "Indicator ID"), ("指标", "Indicator"), ("人数", "Employees"),
-               ("达成 100% 人数", "Reached 100%"), ("达成比例", "Share"), ("判断", "Assessment")]
+               ("达成 100% 人数", "Reached 100%"), ("达成比例", "Share"), ("判断", "Assessment"),
+               *_TIER_SHARE_HEADERS]
     top = 4
     _header(book, sheet, top, headers)
     names = _col(table, "name")
@@ -719,13 +732,15 @@ def _write_calibration(book: _Book, scores: Scores, policy: Policy, library: pd.
         Column("s", _texts(_col(table, "indicator_id")), f.text), Column("s", _texts(names), f.text),
         Column("n", employees, f.integer), Column("n", _numbers(_col(table, "reached")), f.integer),
         Column("n", _numbers(_col(table, "share")), f.percent), Column("s", flags, styles),
+        *(Column("n", _numbers(_col(table, name)), f.percent) for name in TIER_SHARE_COLUMNS),
     ]
     widths = _set_widths(book, sheet, headers, columns, {1: 14, 5: 16})
     _note(book, sheet, 2,
           f"每个指标达成 100% 的员工比例:高于 {easy} → 目标偏低;低于 {hard} → 目标偏高;"
-          f"不足 {CALIBRATION_MIN_EMPLOYEES} 人的指标不作判断。",
+          f"不足 {CALIBRATION_MIN_EMPLOYEES} 人的指标不作判断。达到基础值/目标值/冲刺值的比例宜约为 80%/50%/20%。",
           f"Share of employees reaching 100% per indicator: above {easy} → target too low; below {hard} → "
-          f"target too high; indicators with fewer than {CALIBRATION_MIN_EMPLOYEES} employees are not judged.",
+          f"target too high; indicators with fewer than {CALIBRATION_MIN_EMPLOYEES} employees are not judged. "
+          "Reaching base / target / stretch: well-set tiers are reached by about 80% / 50% / 20%.",
           widths)
     if table.empty:
         sheet.write_string(top + 1, 0, book.T("本期没有可校准的指标。", "No indicators to calibrate."), book.hint)
