@@ -43,6 +43,21 @@ def half_up(value: Fraction | float, decimals: int = 2) -> Decimal:
     return rounded.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
 
 
+def half_up_text(value: float, decimals: int = 2, thousands: bool = False) -> str:
+    """`half_up(value, decimals)` as text (`thousands`: with 1,234 separators), fast for a float.
+
+    Away from a tie the float's own digits decide (its error is far below the margin); within
+    1e-6 of a tie the exact rule does. Writers call this once per number they print."""
+    scaled = abs(float(value)) * 10 ** decimals
+    if not math.isfinite(scaled) or scaled >= 1e12 or abs(scaled % 1 - 0.5) < 1e-6:
+        # The typed decimal (shortest repr), rounded half-up: what `half_up` does, without Fractions.
+        rounded = decimal_of(value).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+        return f"{rounded:,}" if thousands else str(rounded)
+    whole = math.floor(scaled + 0.5)
+    sign = "-" if value < 0 and whole else ""
+    return sign + (f"{whole / 10 ** decimals:,.{decimals}f}" if thousands else f"{whole / 10 ** decimals:.{decimals}f}")
+
+
 def near(x: float, y: float, relative: float = 1e-9) -> bool:
     """True when floats `x` and `y` are too close for float arithmetic to tell their order."""
     return abs(x - y) <= relative * max(abs(x), abs(y), 1e-300)

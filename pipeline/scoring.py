@@ -691,12 +691,21 @@ def _rating_sources(detail: pd.DataFrame, inputs, rating_detail: pd.DataFrame, p
     if rows.empty:
         return result
     prefix = {i: f"{t.file}!{t.sheet}!{t.letters.get('score', '')}" for i, t in enumerate(inputs.tables)}
-    share = (rows["weight_used"] / rows["raters"] * 100).map("{:.2f}%".format)
-    score = rows["score"].map(lambda v: format(float(v), "g"))
+    # A few distinct scores and shares among many rows: each is formatted once.
+    share_values = rows["weight_used"] / rows["raters"] * 100
+    share = share_values.map({v: f"{v:.2f}%" for v in share_values.unique()})
+    score = rows["score"].map({v: format(float(v), "g") for v in rows["score"].unique()})
     text = (rows["_table"].map(prefix) + rows["_row"].astype(int).astype(str) + " (" + rows["relation"] + ", "
             + score + ", " + share + ")")
     rows = rows.assign(text=text).sort_values(["employee_id", "indicator_id", "_table", "_row"], kind="stable")
-    joined = rows.groupby(["employee_id", "indicator_id"], sort=False)["text"].agg("; ".join)
+    # Sorted, so each (employee, indicator) is a run of rows: join each run's texts by slicing
+    # (pandas' groupby-agg with a Python join costs a frame slice per group).
+    employees, indicators = rows["employee_id"].to_numpy(object), rows["indicator_id"].to_numpy(object)
+    starts = np.flatnonzero(np.r_[True, (employees[1:] != employees[:-1]) | (indicators[1:] != indicators[:-1])])
+    ends = np.r_[starts[1:], len(rows)]
+    texts = rows["text"].to_numpy(object).tolist()
+    joined = pd.Series(["; ".join(texts[a:b]) for a, b in zip(starts.tolist(), ends.tolist())],
+                       index=pd.MultiIndex.from_arrays([employees[starts], indicators[starts]]), dtype=object)
     keys = pd.MultiIndex.from_frame(detail[["employee_id", "indicator_id"]])
     found = joined.reindex(keys).to_numpy(dtype=object)
     result[:] = np.where(rating & pd.notna(found), found, "")

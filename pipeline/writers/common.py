@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from functools import lru_cache
 
 import xlsxwriter
 
@@ -56,11 +57,20 @@ def display_width(text: object) -> int:
     """Columns a string needs in Excel: wide (CJK) characters count twice."""
     if text is None:
         return 0
+    text = str(text)
+    if text.isascii():  # most cells: one column a character
+        return max(map(len, text.split("\n"))) if "\n" in text else len(text)
     width = 0
-    for line in str(text).split("\n"):
-        wide = sum(unicodedata.east_asian_width(ch) in "WF" for ch in _NON_ASCII.findall(line))
+    for line in text.split("\n"):
+        wide = sum(_is_wide(ch) for ch in _NON_ASCII.findall(line))
         width = max(width, len(line) + wide)
     return width
+
+
+@lru_cache(maxsize=None)
+def _is_wide(ch: str) -> bool:
+    """A wide (W) or full-width (F) character; a company's texts use a few thousand at most."""
+    return unicodedata.east_asian_width(ch) in "WF"
 
 
 def fit_width(values, minimum: int = 6, maximum: int = 60) -> float:

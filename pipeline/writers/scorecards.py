@@ -9,6 +9,7 @@ about validation.
 from __future__ import annotations
 
 import calendar
+import math
 from collections import namedtuple
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -20,7 +21,7 @@ from typing import Sequence
 import pandas as pd
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
-from pipeline.exact import half_up
+from pipeline.exact import half_up, half_up_text
 from pipeline.kinds import DIMENSIONS, DIRECTIONS, METHODS, RELATIONS
 from pipeline.policy import Policy
 from pipeline.writers.common import (
@@ -271,14 +272,21 @@ def achievement_formula(method: str, direction: str, actual: str, target: str, b
 
 # ------------------------------------------------------------------------------ feedback
 
+def _exact_enough(value: float) -> bool:
+    """×100 in floats can move a value across a tie of the next digit; away from one it cannot."""
+    scaled = abs(float(value)) * 1000
+    return math.isfinite(scaled) and abs(scaled % 1 - 0.5) > 1e-6
+
+
 def _shown_percent(value: float) -> str:
     """A fraction as the table's 0.0% format shows it (half-up): 1.3649 → 136.5%."""
-    return f"{half_up(Fraction(repr(float(value))) * 100, 1)}%"
+    return f"{half_up_text(float(value) * 100, 1)}%" if _exact_enough(value) else \
+        f"{half_up(Fraction(repr(float(value))) * 100, 1)}%"
 
 
 def _shown_number(value: float) -> str:
     """A value as the table's #,##0.00 format shows it (half-up): 4.625 → 4.63."""
-    return f"{half_up(float(value), 2):,}"
+    return half_up_text(float(value), 2, thousands=True)
 
 
 def _indicator_result(row) -> tuple[str, str]:
