@@ -60,6 +60,12 @@ def display_width(text: object) -> int:
     text = str(text)
     if text.isascii():  # most cells: one column a character
         return max(map(len, text.split("\n"))) if "\n" in text else len(text)
+    return _text_width(text)
+
+
+@lru_cache(maxsize=1 << 16)
+def _text_width(text: str) -> int:
+    """`display_width` of a text with wide characters (names and labels recur on every sheet)."""
     width = 0
     for line in text.split("\n"):
         wide = sum(_is_wide(ch) for ch in _NON_ASCII.findall(line))

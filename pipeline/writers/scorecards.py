@@ -272,16 +272,17 @@ def achievement_formula(method: str, direction: str, actual: str, target: str, b
 
 # ------------------------------------------------------------------------------ feedback
 
-def _exact_enough(value: float) -> bool:
-    """×100 in floats can move a value across a tie of the next digit; away from one it cannot."""
-    scaled = abs(float(value)) * 1000
-    return math.isfinite(scaled) and abs(scaled % 1 - 0.5) > 1e-6
-
-
 def _shown_percent(value: float) -> str:
-    """A fraction as the table's 0.0% format shows it (half-up): 1.3649 → 136.5%."""
-    return f"{half_up_text(float(value) * 100, 1)}%" if _exact_enough(value) else \
-        f"{half_up(Fraction(repr(float(value))) * 100, 1)}%"
+    """A fraction as the table's 0.0% format shows it (half-up): 1.3649 → 136.5%.
+
+    Away from a tie of the first decimal the float decides (×1000 cannot move it across one);
+    at a tie, the typed decimal does, exactly."""
+    value = float(value)
+    scaled = abs(value) * 1000
+    if math.isfinite(scaled) and scaled < 1e12 and abs(scaled % 1 - 0.5) > 1e-6:
+        whole = math.floor(scaled + 0.5)
+        return f"{'-' if value < 0 and whole else ''}{whole // 10}.{whole % 10}%"
+    return f"{half_up(Fraction(repr(value)) * 100, 1)}%"
 
 
 def _shown_number(value: float) -> str:
