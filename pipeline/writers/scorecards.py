@@ -23,6 +23,7 @@ from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from pipeline.exact import half_up, half_up_text
 from pipeline.kinds import DIMENSIONS, DIRECTIONS, METHODS, RELATIONS
+from pipeline.outputs import SCORECARD_DETAIL_FIELDS, SCORECARD_RATING_FIELDS
 from pipeline.policy import Policy
 from pipeline.writers.common import (
     FONT,
@@ -95,7 +96,7 @@ class DepartmentData:
 
     department: str
     period: str
-    totals: pd.DataFrame  # scored employees: TOTAL_COLUMNS + name, position, manager_id, rank...
+    totals: pd.DataFrame  # scored employees: outputs.TOTAL_COLUMNS + name, position, manager_id, rank...
     details: pd.DataFrame  # their indicator rows
     ratings: pd.DataFrame  # their 360 detail
     unscored: pd.DataFrame  # the department's employees who could not be scored
@@ -947,13 +948,13 @@ def write_department_workbook(path: Path, data: DepartmentData, policy: Policy, 
     cells: dict[str, EmployeeCells] = {}
     # Plain records, not DataFrames: a pandas call costs ~1 ms, and a workbook has hundreds of rows.
     employees = sorted(_employee_records(data.totals), key=lambda emp: (emp["rank"], emp["employee_id"]))
-    details = _records(data.details, DETAIL_FIELDS)
+    details = _records(data.details, SCORECARD_DETAIL_FIELDS)
     # The summary must be the first sheet, but its formulas need the employee sheets' cells:
     # the sheet names and cell positions are known before writing, so plan them first.
     plans = []
     if employee_sheets:
         details_by_employee = _group(details, "employee_id")
-        ratings_by_employee = _group(_records(data.ratings, RATING_FIELDS), "employee_id")
+        ratings_by_employee = _group(_records(data.ratings, SCORECARD_RATING_FIELDS), "employee_id")
         trend_by_employee = _group(_records(data.trend, TREND_FIELDS), "employee_id") if data.trend is not None else {}
         for emp in employees:
             name = employee_sheet_name(emp["employee_id"], emp["name"], taken)
@@ -973,11 +974,7 @@ def write_department_workbook(path: Path, data: DepartmentData, policy: Policy, 
     return path
 
 
-DETAIL_FIELDS = ("employee_id", "indicator_id", "name", "dimension", "method", "direction", "unit", "weight", "base",
-                 "target", "stretch", "actual", "achievement", "achievement_raw", "weighted_score", "source",
-                 "pace", "adjustment_notes")
-RATING_FIELDS = ("employee_id", "indicator_id", "rating_period", "relation", "raters", "counted", "mean_score",
-                 "policy_weight", "weight_used", "comments")
+DETAIL_FIELDS, RATING_FIELDS = SCORECARD_DETAIL_FIELDS, SCORECARD_RATING_FIELDS  # older names, for the tests
 
 
 @lru_cache(maxsize=None)
