@@ -27,6 +27,7 @@ from pipeline import __version__
 from pipeline.findings import RULES, WARNING, BilingualError, Finding, finding, sort_findings
 from pipeline.kinds import ACTUALS, AGREEMENTS, RATINGS
 from pipeline.normalize import parse_period, period_months
+from pipeline.outputs import SCORECARD_DETAIL_FIELDS, SCORECARD_RATING_FIELDS
 from pipeline.policy import Policy
 from pipeline.reader import WorkbookRead, read_inbox
 from pipeline.runs import Housekeeping, clean_leftovers, prune, put_in_place, staging_folder
@@ -36,8 +37,6 @@ from pipeline.validate import Inputs, validate
 from pipeline.workers import run_biggest_first
 from pipeline.writers.common import unique_stem
 from pipeline.writers.scorecards import (
-    DETAIL_FIELDS,
-    RATING_FIELDS,
     DepartmentData,
     write_department_workbook,
 )
@@ -333,7 +332,7 @@ def department_jobs(scores: Scores, roster: pd.DataFrame, departments_dir: Path,
     none = np.zeros(0, dtype=np.intp)
     # Narrowed once to the columns a department workbook reads (with copy-on-write, no copy), so
     # each workbook takes only those (the columns left out were a third of a take's time).
-    shown_details, shown_ratings = _only(scores.details, DETAIL_FIELDS), _only(scores.ratings, RATING_FIELDS)
+    shown_details, shown_ratings = _only(scores.details, SCORECARD_DETAIL_FIELDS), _only(scores.ratings, SCORECARD_RATING_FIELDS)
     jobs = []
     for i, (path, department, title, totals, unscored, with_sheets) in enumerate(plans):
         if with_sheets:
@@ -362,7 +361,7 @@ def manager_jobs(scores: Scores, roster: pd.DataFrame, managers_dir: Path,
     managers = dict(zip(roster["employee_id"], roster["name"]))
     details_of = _plan_positions(plans, scores.details["employee_id"])
     ratings_of = _plan_positions(plans, scores.ratings["employee_id"])
-    shown_details, shown_ratings = _only(scores.details, DETAIL_FIELDS), _only(scores.ratings, RATING_FIELDS)
+    shown_details, shown_ratings = _only(scores.details, SCORECARD_DETAIL_FIELDS), _only(scores.ratings, SCORECARD_RATING_FIELDS)
     none = np.zeros(0, dtype=np.intp)
     jobs = []
     for i, plan in enumerate(plans):
@@ -770,7 +769,7 @@ def _employee_tasks(scores: Scores, roster: pd.DataFrame, staging: Path, distrib
 
     if distribution.master is not None:
         distribution.passwords = {e: generate_password() for e in scores.totals["employee_id"]}
-    files = employee_files(scores, roster, staging / "employees", DETAIL_FIELDS, RATING_FIELDS,
+    files = employee_files(scores, roster, staging / "employees", SCORECARD_DETAIL_FIELDS, SCORECARD_RATING_FIELDS,
                            distribution.passwords)
     return [(1, write_employee_file, (path, data, policy, lang)) for path, data in files]
 

@@ -426,10 +426,9 @@ def write_employee_file(path: Path, data: EmployeeFile, policy, lang: str) -> tu
 
     Encrypted when the file has a password; then (path, SHA-256 of the plain workbook) for the
     manifest, since the encrypted bytes differ on every run (random salt)."""
+    from pipeline.outputs import SCORECARD_DETAIL_FIELDS, SCORECARD_RATING_FIELDS
     from pipeline.writers.common import close_workbook, new_workbook
     from pipeline.writers.scorecards import (
-        DETAIL_FIELDS,
-        RATING_FIELDS,
         Formats,
         employee_sheet_name,
         table_widths,
@@ -440,8 +439,8 @@ def write_employee_file(path: Path, data: EmployeeFile, policy, lang: str) -> tu
     path.parent.mkdir(parents=True, exist_ok=True)
     workbook = new_workbook(path, title=f"{employee['employee_id']} {employee['name']} {employee['period']}")
     formats = Formats(workbook)
-    rows = data.rows("details", DETAIL_FIELDS)
-    ratings = data.rows("ratings", RATING_FIELDS)
+    rows = data.rows("details", SCORECARD_DETAIL_FIELDS)
+    ratings = data.rows("ratings", SCORECARD_RATING_FIELDS)
     name = employee_sheet_name(employee["employee_id"], employee["name"], set())
     write_employee_sheet(workbook, name, employee, rows, ratings, data.manager_name, policy, formats, lang,
                          table_widths(rows))

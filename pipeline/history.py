@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.findings import BilingualError
+from pipeline.outputs import HISTORY_RESULT_COLUMNS, HISTORY_TOTAL_COLUMNS
 
 DB_NAME = "history.sqlite"
 KINDS = ("final", "tracking")
@@ -47,10 +48,6 @@ TREND_PERIODS = 12
 
 RUN_COLUMNS = ["run_id", "period", "kind", "as_of", "started_utc", "finished_utc", "operator", "host",
                "kpi_version", "policy_sha256", "manifest_sha256", "status", "replaces_run_id", "exit_code"]
-RESULT_COLUMNS = ["run_id", "period", "employee_id", "department", "role_family", "indicator_id", "weight", "base",
-                  "target", "stretch", "original_target", "actual", "achievement", "weighted_score", "adjustment",
-                  "source"]
-TOTAL_COLUMNS = ["run_id", "period", "employee_id", "total", "total_rounded", "grade", "score_grade", "bonus"]
 
 
 class HistoryError(BilingualError):
@@ -483,7 +480,7 @@ def _texts(frame: pd.DataFrame, name: str) -> np.ndarray:
 
 
 def result_rows(run_id: str, scores) -> list[tuple]:
-    """One tuple per Details row, in RESULT_COLUMNS order (department and role family from Totals)."""
+    """One tuple per Details row, in HISTORY_RESULT_COLUMNS order (department and role family from Totals)."""
     details = scores.details
     if details.empty:
         return []
@@ -543,10 +540,10 @@ def record_run(out_dir: Path, record: RunRecord, scores) -> str:
                 con.execute(f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})",
                             [values[c] for c in RUN_COLUMNS])
                 if scores is not None:
-                    con.executemany(f"INSERT INTO results ({', '.join(RESULT_COLUMNS)}) "
-                                    f"VALUES ({', '.join('?' * len(RESULT_COLUMNS))})", result_rows(run_id, scores))
-                    con.executemany(f"INSERT INTO totals ({', '.join(TOTAL_COLUMNS)}) "
-                                    f"VALUES ({', '.join('?' * len(TOTAL_COLUMNS))})", total_rows(run_id, scores))
+                    con.executemany(f"INSERT INTO results ({', '.join(HISTORY_RESULT_COLUMNS)}) "
+                                    f"VALUES ({', '.join('?' * len(HISTORY_RESULT_COLUMNS))})", result_rows(run_id, scores))
+                    con.executemany(f"INSERT INTO totals ({', '.join(HISTORY_TOTAL_COLUMNS)}) "
+                                    f"VALUES ({', '.join('?' * len(HISTORY_TOTAL_COLUMNS))})", total_rows(run_id, scores))
                 _before_commit()
                 con.execute("COMMIT")
             except BaseException:

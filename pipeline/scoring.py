@@ -19,15 +19,16 @@ from pipeline import exact
 from pipeline.findings import Finding, finding
 from pipeline.kinds import ANCHOR_LEVELS, anchor_field
 from pipeline.normalize import period_months
+from pipeline.outputs import (
+    DETAIL_COLUMNS as DETAIL_COLUMNS,  # the older home of the name, for the tests
+)
+from pipeline.outputs import RATING_DETAIL_COLUMNS, TOTAL_COLUMNS
 from pipeline.policy import Policy
 
-DETAIL_COLUMNS = ["employee_id", "period", "indicator_id", "weight", "base", "target", "stretch", "actual",
-                  "achievement", "weighted_score", "source"]
 # Below this many employees on an indicator, a share reaching 100% says little: no flag.
 CALIBRATION_MIN_EMPLOYEES = 5
 # Calibration: the share reaching base / target / stretch, to hold against 80 / 50 / 20%.
 TIER_SHARE_COLUMNS = ["base_share", "target_share", "stretch_share"]
-TOTAL_COLUMNS = ["employee_id", "period", "total", "total_rounded", "grade", "bonus"]
 # pandas 3 always copies on write: a shallow copy of a frame is then as safe as a deep one.
 _COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3
 
@@ -221,8 +222,6 @@ def _joined_sources(monthly: pd.DataFrame, keys: list[str]) -> pd.Series:
 
 # ------------------------------------------------------------------------------ 360 ratings
 
-RATING_DETAIL_COLUMNS = ["employee_id", "indicator_id", "rating_period", "relation", "mean_score", "raters",
-                         "score_total", "policy_weight", "weight_used", "counted", "comments"]
 _RATING_KEYS = ["employee_id", "indicator_id", "rating_period", "relation"]
 
 

@@ -37,6 +37,7 @@ import pandas as pd
 from pipeline import history
 from pipeline.exact import half_up, typed
 from pipeline.findings import BilingualError
+from pipeline.outputs import DETAILS_SHEET
 
 # (field, share of employees that reach it)
 TIERS = (("base", Fraction(8, 10)), ("target", Fraction(5, 10)), ("stretch", Fraction(2, 10)))
@@ -48,7 +49,6 @@ PERCENT_UNITS = {"%", "％", "百分比", "百分率", "percent", "pct"}
 PERSONAL_SHEET_NAMES = ("EmployeeKPIs", "个人指标")
 _LENGTHS = {"month": ("个月", "months", 12), "quarter": ("个季度", "quarters", 4), "half": ("个半年", "halves", 2),
             "year": ("年", "years", 1)}
-DETAILS_SHEET = "明细 Details"
 
 
 class NoHistory(BilingualError):

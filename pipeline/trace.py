@@ -13,11 +13,29 @@ from pathlib import Path
 
 import openpyxl
 from python_calamine import CalamineWorkbook
+from xlsxwriter.utility import xl_col_to_name
 
 from pipeline.audit import load_manifest
 from pipeline.findings import BilingualError
+from pipeline.outputs import DETAILS_SHEET, TOTALS_SHEET, UNSCORED_SHEET
 from pipeline.texts import say
 from pipeline.writers.common import display_width
+from pipeline.writers.scorecards import (
+    ACHIEVEMENT_LETTER,
+    ACTUAL_LETTER,
+    BONUS_LABEL,
+    GRADE_LABEL,
+    INDICATOR_ID_COLUMN,
+    POINTS_LABEL,
+    WEIGHTED_SCORE_LETTER,
+)
+
+# The scorecard's computed columns, and the lines under its table, as the writer lays them out.
+_COMPUTED = ((ACTUAL_LETTER, "actual"), (ACHIEVEMENT_LETTER, "achievement"), (WEIGHTED_SCORE_LETTER, "weighted_score"))
+_INDICATOR_LETTER, _LABEL_LETTER = xl_col_to_name(INDICATOR_ID_COLUMN), "A"
+_OLDER_TOTAL_LABEL = ("总分 Total", "Total")  # scorecards written before the one total line
+_TOTAL_LINES = (("total_rounded", POINTS_LABEL), ("total", _OLDER_TOTAL_LABEL), ("grade", GRADE_LABEL),
+                ("bonus", BONUS_LABEL))
 
 
 @dataclass
@@ -70,13 +88,13 @@ def trace_employee(period_dir: Path, employee_id: str) -> TraceReport:
             if key:
                 hashes[key] = item.get("sha256", "")
     summary = period_dir / "summary.xlsx"
-    details = [r for r in _rows(summary, "明细 Details") if str(r.get("employee_id")) == employee_id]
-    totals = [r for r in _rows(summary, "总分 Totals") if str(r.get("employee_id")) == employee_id]
+    details = [r for r in _rows(summary, DETAILS_SHEET) if str(r.get("employee_id")) == employee_id]
+    totals = [r for r in _rows(summary, TOTALS_SHEET) if str(r.get("employee_id")) == employee_id]
     if not totals:
         raise TraceError(f"员工 {employee_id} 不在 {summary} 中。", f"Employee {employee_id} is not in {summary}.")
     report = TraceReport(employee_id=employee_id, period=str(manifest.get("period", "")))
     if totals[0].get("total") in ("", None):
-        unscored = [r for r in _rows(summary, "未评分 Unscored") if str(r.get("employee_id")) == employee_id]
+        unscored = [r for r in _rows(summary, UNSCORED_SHEET) if str(r.get("employee_id")) == employee_id]
         reason = unscored[0] if unscored else {}
         report.numbers.append(TracedNumber("not scored", "", reason.get("reason_en", ""),
                                            source=str(reason.get("where", ""))))
@@ -90,17 +108,16 @@ def trace_employee(period_dir: Path, employee_id: str) -> TraceReport:
         sheet = openpyxl.load_workbook(path, read_only=True)[sheet_name]
         for row in sheet.iter_rows(min_row=1, max_row=sheet.max_row):
             cells = {c.column_letter: c for c in row if getattr(c, "column_letter", None)}
-            indicator = cells["B"].value if "B" in cells else None
-            label = str(cells["A"].value or "") if "A" in cells else ""
-            for letter, item in (("J", "actual"), ("K", "achievement"), ("L", "weighted_score")):
+            indicator = cells[_INDICATOR_LETTER].value if _INDICATOR_LETTER in cells else None
+            label = str(cells[_LABEL_LETTER].value or "") if _LABEL_LETTER in cells else ""
+            for letter, item in _COMPUTED:
                 cell = cells.get(letter)
                 if cell is not None and isinstance(cell.value, str) and cell.value.startswith("="):
-                    if indicator and item != "weighted_score" or indicator:
+                    if indicator:
                         formulas.setdefault((str(indicator), item), (cell.coordinate, cell.value))
-            total_cell = cells.get("L")
+            total_cell = cells.get(WEIGHTED_SCORE_LETTER)  # the total lines' values stand under the weighted scores
             if total_cell is not None and isinstance(total_cell.value, str) and total_cell.value.startswith("="):
-                for key, words in (("total_rounded", ("总分(百分制", "Total (points")), ("total", ("总分 Total", "Total")),
-                                   ("grade", ("等级 Grade", "Grade")), ("bonus", ("奖金系数", "Bonus"))):
+                for key, words in _TOTAL_LINES:
                     if any(label.startswith(w) for w in words) and ("", key) not in formulas:
                         formulas[("", key)] = (total_cell.coordinate, total_cell.value)
                         break

@@ -114,15 +114,17 @@ def test_templates_doc_is_generated_from_the_kinds():
 
 
 def test_outputs_doc_names_every_machine_column():
-    from pipeline.scoring import DETAIL_COLUMNS, TOTAL_COLUMNS
-    from pipeline.writers.summary_book import (
+    from pipeline.outputs import (
+        DETAIL_COLUMNS,
         DETAIL_EXTRA_COLUMNS,
+        TOTAL_COLUMNS,
         TOTAL_EXTRA_COLUMNS,
+        TRACKING_DETAIL_COLUMNS,
         UNSCORED_COLUMNS,
     )
 
     text = (ROOT / "docs" / "outputs.md").read_text(encoding="utf-8")
-    columns = DETAIL_COLUMNS + DETAIL_EXTRA_COLUMNS + TOTAL_COLUMNS + TOTAL_EXTRA_COLUMNS + UNSCORED_COLUMNS
+    columns = DETAIL_COLUMNS + DETAIL_EXTRA_COLUMNS + TRACKING_DETAIL_COLUMNS + TOTAL_COLUMNS + TOTAL_EXTRA_COLUMNS + UNSCORED_COLUMNS
     assert [c for c in columns if f"`{c}`" not in text] == []
 
 

@@ -23,6 +23,7 @@ from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from pipeline.exact import half_up, half_up_text
 from pipeline.kinds import DIMENSIONS, DIRECTIONS, METHODS, RELATIONS
+from pipeline.outputs import SCORECARD_DETAIL_FIELDS, SCORECARD_RATING_FIELDS
 from pipeline.policy import Policy
 from pipeline.writers.common import (
     FONT,
@@ -95,7 +96,7 @@ class DepartmentData:
 
     department: str
     period: str
-    totals: pd.DataFrame  # scored employees: TOTAL_COLUMNS + name, position, manager_id, rank...
+    totals: pd.DataFrame  # scored employees: outputs.TOTAL_COLUMNS + name, position, manager_id, rank...
     details: pd.DataFrame  # their indicator rows
     ratings: pd.DataFrame  # their 360 detail
     unscored: pd.DataFrame  # the department's employees who could not be scored
@@ -338,12 +339,12 @@ def feedback_text(rows: list, total_rounded: float, grade: str, lang: str) -> st
 # ------------------------------------------------------------------------------ employee sheet
 
 def configure_achievement_chart(chart, sheet_name: str, points: int, *, lang: str, axis_max: float) -> None:
-    """The employee sheet's bar chart: achievement (column K) per indicator (column C)."""
+    """The employee sheet's bar chart: achievement per indicator (its name, column C)."""
     first, last = TABLE_TOP + 1, TABLE_TOP + points
     chart.add_series({
         "name": inline("完成率", "Achievement", lang),
         "categories": [sheet_name, first, 2, last, 2],
-        "values": [sheet_name, first, 10, last, 10],
+        "values": [sheet_name, first, ACHIEVEMENT_COLUMN, last, ACHIEVEMENT_COLUMN],
         "data_labels": {"value": True, "num_format": "0%"},
         "fill": {"color": "#2F5597"},
     })
@@ -361,6 +362,14 @@ DETAIL_HEADERS = [
 ]
 TABLE_TOP = 9  # 0-based row of the indicator table header
 PACE_COLUMN = 13  # progress runs: the pace of each indicator, right of the source
+# Where the indicator table's computed numbers and the total lines are: `kpi trace` reads them back.
+INDICATOR_ID_COLUMN, ACTUAL_COLUMN, ACHIEVEMENT_COLUMN, WEIGHTED_SCORE_COLUMN = 1, 9, 10, 11
+ACTUAL_LETTER, ACHIEVEMENT_LETTER, WEIGHTED_SCORE_LETTER = (xl_col_to_name(c) for c in
+                                                           (ACTUAL_COLUMN, ACHIEVEMENT_COLUMN, WEIGHTED_SCORE_COLUMN))
+POINTS_LABEL = ("总分(百分制", "Total (points")  # how the points are rounded follows these words
+GRADE_LABEL = ("等级", "Grade")
+BONUS_LABEL = ("奖金系数", "Bonus coefficient")
+_WEIGHTED = f"${WEIGHTED_SCORE_LETTER}$"  # absolute column of the weighted scores
 
 
 @lru_cache(maxsize=None)
@@ -587,8 +596,8 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
             else:
                 sheet.write_blank(r, col, None, value_format)
         n = r + 1
-        cell = {"base": f"G{n}", "target": f"H{n}", "stretch": f"I{n}", "actual": f"J{n}", "weight": f"F{n}",
-                "ach": f"K{n}"}
+        cell = {"base": f"G{n}", "target": f"H{n}", "stretch": f"I{n}", "actual": f"{ACTUAL_LETTER}{n}",
+                "weight": f"F{n}", "ach": f"{ACHIEVEMENT_LETTER}{n}"}
         if row.method == "rating":
             if _missing(row.target):
                 sheet.write_number(r, 7, policy.scale_max, f.number)
@@ -597,17 +606,17 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
                 low, high = span
                 weights = f"I{low + 1}:I{high + 1}"
                 means = f"G{low + 1}:G{high + 1}"
-                sheet.write_formula(r, 9, f"=SUMPRODUCT({weights},{means})", f.number, float(row.actual))
+                sheet.write_formula(r, ACTUAL_COLUMN, f"=SUMPRODUCT({weights},{means})", f.number, float(row.actual))
             else:
-                sheet.write_number(r, 9, float(row.actual), f.number)
+                sheet.write_number(r, ACTUAL_COLUMN, float(row.actual), f.number)
             source = inline("360 评分(见下方明细)", "360 ratings (detail below)", lang)
         else:
-            sheet.write_number(r, 9, float(row.actual), value_format)
+            sheet.write_number(r, ACTUAL_COLUMN, float(row.actual), value_format)
             source = str(row.source)
         formula = achievement_formula(row.method, row.direction, cell["actual"], cell["target"], cell["base"],
                                       cell["stretch"], policy)
-        sheet.write_formula(r, 10, formula, f.percent, float(row.achievement))
-        sheet.write_formula(r, 11, f"={cell['weight']}*{cell['ach']}", f.score_percent, float(row.weighted_score))
+        sheet.write_formula(r, ACHIEVEMENT_COLUMN, formula, f.percent, float(row.achievement))
+        sheet.write_formula(r, WEIGHTED_SCORE_COLUMN, f"={cell['weight']}*{cell['ach']}", f.score_percent, float(row.weighted_score))
         sheet.write_string(r, 12, source, f.text)
         if as_of and isinstance(row.pace, str):
             sheet.write_string(r, PACE_COLUMN, inline(*PACE_TEXT[row.pace], lang), f.text)
@@ -616,32 +625,33 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
                 sheet.write_comment(r, ADJUSTED_COLUMNS[field_name], adjustment_comment(row.adjustment_notes,
                                                                                         field_name, lang),
                                     {"x_scale": 2.2, "y_scale": 1.6})
-    _traffic_lights(sheet, first, 10, last, f)
+    _traffic_lights(sheet, first, ACHIEVEMENT_COLUMN, last, f)
 
     # One total line: the points (the weighted scores' sum × 100, rounded half-up), which the
     # grade and the summary use; the unrounded sum lives only inside its formula.
-    total_sum = f"SUM(L{first + 1}:L{last + 1})"
-    rounded_cell = xl_rowcol_to_cell(total_row, 11)
-    grade_cell = xl_rowcol_to_cell(total_row + 1, 11)
-    bonus_cell = xl_rowcol_to_cell(total_row + 2, 11)
+    total_sum = f"SUM({WEIGHTED_SCORE_LETTER}{first + 1}:{WEIGHTED_SCORE_LETTER}{last + 1})"
+    rounded_cell = xl_rowcol_to_cell(total_row, WEIGHTED_SCORE_COLUMN)
+    grade_cell = xl_rowcol_to_cell(total_row + 1, WEIGHTED_SCORE_COLUMN)
+    bonus_cell = xl_rowcol_to_cell(total_row + 2, WEIGHTED_SCORE_COLUMN)
     sheet.merge_range(total_row, 0, total_row, 10,
-                      inline(f"总分(百分制,四舍五入 {policy.decimals} 位)", f"Total (points, rounded half-up to {policy.decimals} d.p.)", lang),
+                      inline(f"{POINTS_LABEL[0]},四舍五入 {policy.decimals} 位)",
+                             f"{POINTS_LABEL[1]}, rounded half-up to {policy.decimals} d.p.)", lang),
                       f.total_label)
-    sheet.write_formula(total_row, 11, f"=ROUND({total_sum}*100,{policy.decimals})", f.total_number,
+    sheet.write_formula(total_row, WEIGHTED_SCORE_COLUMN, f"=ROUND({total_sum}*100,{policy.decimals})", f.total_number,
                         float(employee["total_rounded"]))
-    sheet.merge_range(total_row + 1, 0, total_row + 1, 10, inline("等级", "Grade", lang), f.total_label)
+    sheet.merge_range(total_row + 1, 0, total_row + 1, 10, inline(*GRADE_LABEL, lang), f.total_label)
     grade, score_grade = str(employee["grade"]), str(employee.get("score_grade", employee["grade"]))
     if policy.forced_distribution and grade != score_grade:
         # Moved by the quotas: a lookup of the total would give the score's grade, not this one.
         mode_zh, mode_en = FORCED_MODE_NAMES[policy.forced_distribution.mode]
-        sheet.write_string(total_row + 1, 11, grade, f.total_text)
+        sheet.write_string(total_row + 1, WEIGHTED_SCORE_COLUMN, grade, f.total_text)
         sheet.write_comment(grade_cell, inline(f"强制分布({mode_zh})由 {score_grade} 调为 {grade}",
                                                f"Forced distribution ({mode_en}): {score_grade} → {grade}", lang))
     else:
-        sheet.write_formula(total_row + 1, 11, f"=LOOKUP({rounded_cell},{mins},{names})", f.total_text,
+        sheet.write_formula(total_row + 1, WEIGHTED_SCORE_COLUMN, f"=LOOKUP({rounded_cell},{mins},{names})", f.total_text,
                             str(employee["grade"]))
-    sheet.merge_range(total_row + 2, 0, total_row + 2, 10, inline("奖金系数", "Bonus coefficient", lang), f.total_label)
-    sheet.write_formula(total_row + 2, 11, f"=INDEX({bonuses},MATCH({grade_cell},{names},0))", f.bonus,
+    sheet.merge_range(total_row + 2, 0, total_row + 2, 10, inline(*BONUS_LABEL, lang), f.total_label)
+    sheet.write_formula(total_row + 2, WEIGHTED_SCORE_COLUMN, f"=INDEX({bonuses},MATCH({grade_cell},{names},0))", f.bonus,
                         float(employee["bonus"]))
 
     feedback_row = total_row + 5
@@ -711,9 +721,9 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
     protect_against_slips(sheet, policy)
     quoted = "'" + sheet_name.replace("'", "''") + "'"
     return EmployeeCells(
-        sheet=sheet_name, total=f"SUM({quoted}!$L${first + 1}:$L${last + 1})", total_rounded=f"{quoted}!{rounded_cell}",
+        sheet=sheet_name, total=f"SUM({quoted}!{_WEIGHTED}{first + 1}:{_WEIGHTED}{last + 1})", total_rounded=f"{quoted}!{rounded_cell}",
         grade=f"{quoted}!{grade_cell}", bonus=f"{quoted}!{bonus_cell}",
-        dimension_range=f"{quoted}!$A${first + 1}:$A${last + 1}", weighted_range=f"{quoted}!$L${first + 1}:$L${last + 1}",
+        dimension_range=f"{quoted}!$A${first + 1}:$A${last + 1}", weighted_range=f"{quoted}!{_WEIGHTED}{first + 1}:{_WEIGHTED}{last + 1}",
     )
 
 
@@ -870,10 +880,10 @@ def _write_employee_trend(workbook, sheet, sheet_name: str, top: int, trend: Seq
         row += 1
     total_row, rounded_row, grade_row = total_rows
     sheet.write_string(row, 0, str(employee["period"]), f.total_text)
-    sheet.write_formula(row, 1, f"={xl_rowcol_to_cell(total_row, 11)}", f.total_percent, float(employee["total"]))
-    sheet.write_formula(row, 2, f"={xl_rowcol_to_cell(rounded_row, 11)}", f.total_number,
+    sheet.write_formula(row, 1, f"={xl_rowcol_to_cell(total_row, WEIGHTED_SCORE_COLUMN)}", f.total_percent, float(employee["total"]))
+    sheet.write_formula(row, 2, f"={xl_rowcol_to_cell(rounded_row, WEIGHTED_SCORE_COLUMN)}", f.total_number,
                         float(employee["total_rounded"]))
-    sheet.write_formula(row, 3, f"={xl_rowcol_to_cell(grade_row, 11)}", f.total_text, str(employee["grade"]))
+    sheet.write_formula(row, 3, f"={xl_rowcol_to_cell(grade_row, WEIGHTED_SCORE_COLUMN)}", f.total_text, str(employee["grade"]))
     chart = workbook.add_chart({"type": "line"})
     chart.add_series({
         "name": inline("总分(百分制)", "Points", lang),
@@ -948,13 +958,13 @@ def write_department_workbook(path: Path, data: DepartmentData, policy: Policy, 
     cells: dict[str, EmployeeCells] = {}
     # Plain records, not DataFrames: a pandas call costs ~1 ms, and a workbook has hundreds of rows.
     employees = sorted(_employee_records(data.totals), key=lambda emp: (emp["rank"], emp["employee_id"]))
-    details = _records(data.details, DETAIL_FIELDS)
+    details = _records(data.details, SCORECARD_DETAIL_FIELDS)
     # The summary must be the first sheet, but its formulas need the employee sheets' cells:
     # the sheet names and cell positions are known before writing, so plan them first.
     plans = []
     if employee_sheets:
         details_by_employee = _group(details, "employee_id")
-        ratings_by_employee = _group(_records(data.ratings, RATING_FIELDS), "employee_id")
+        ratings_by_employee = _group(_records(data.ratings, SCORECARD_RATING_FIELDS), "employee_id")
         trend_by_employee = _group(_records(data.trend, TREND_FIELDS), "employee_id") if data.trend is not None else {}
         for emp in employees:
             name = employee_sheet_name(emp["employee_id"], emp["name"], taken)
@@ -974,11 +984,7 @@ def write_department_workbook(path: Path, data: DepartmentData, policy: Policy, 
     return path
 
 
-DETAIL_FIELDS = ("employee_id", "indicator_id", "name", "dimension", "method", "direction", "unit", "weight", "base",
-                 "target", "stretch", "actual", "achievement", "achievement_raw", "weighted_score", "source",
-                 "pace", "adjustment_notes")
-RATING_FIELDS = ("employee_id", "indicator_id", "rating_period", "relation", "raters", "counted", "mean_score",
-                 "policy_weight", "weight_used", "comments")
+DETAIL_FIELDS, RATING_FIELDS = SCORECARD_DETAIL_FIELDS, SCORECARD_RATING_FIELDS  # older names, for the tests
 
 
 @lru_cache(maxsize=None)
@@ -1026,10 +1032,10 @@ def _planned_cells(sheet_name: str, rows: list) -> EmployeeCells:
     quoted = "'" + sheet_name.replace("'", "''") + "'"
     return EmployeeCells(
         sheet=sheet_name,
-        total=f"SUM({quoted}!$L${first + 1}:$L${last + 1})",
-        total_rounded=f"{quoted}!{xl_rowcol_to_cell(total_row, 11)}",
-        grade=f"{quoted}!{xl_rowcol_to_cell(total_row + 1, 11)}",
-        bonus=f"{quoted}!{xl_rowcol_to_cell(total_row + 2, 11)}",
+        total=f"SUM({quoted}!{_WEIGHTED}{first + 1}:{_WEIGHTED}{last + 1})",
+        total_rounded=f"{quoted}!{xl_rowcol_to_cell(total_row, WEIGHTED_SCORE_COLUMN)}",
+        grade=f"{quoted}!{xl_rowcol_to_cell(total_row + 1, WEIGHTED_SCORE_COLUMN)}",
+        bonus=f"{quoted}!{xl_rowcol_to_cell(total_row + 2, WEIGHTED_SCORE_COLUMN)}",
         dimension_range=f"{quoted}!$A${first + 1}:$A${last + 1}",
-        weighted_range=f"{quoted}!$L${first + 1}:$L${last + 1}",
+        weighted_range=f"{quoted}!{_WEIGHTED}{first + 1}:{_WEIGHTED}{last + 1}",
     )

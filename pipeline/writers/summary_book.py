@@ -4,7 +4,7 @@ Human sheets first — `总览 Overview` (headline counts, grade distribution wi
 formulas and a chart, department rollup, how to read the workbook), `员工 Employees`,
 `目标分解 Cascade`, `校准 Calibration`, `警告 Warnings` — then the machine sheets `明细 Details`,
 `总分 Totals` and `未评分 Unscored`, whose row 1 holds the exact column names of
-`scoring.DETAIL_COLUMNS` / `scoring.TOTAL_COLUMNS` and whose cells are plain values.
+`outputs.DETAIL_COLUMNS` / `outputs.TOTAL_COLUMNS` and whose cells are plain values.
 
 Speed: the machine sheets can hold 800,000 rows. xlsxwriter spends ~10 µs on every cell, so
 the workbook is written in two steps. xlsxwriter writes everything except the bodies of the
@@ -36,12 +36,21 @@ from xlsxwriter.worksheet import Worksheet
 
 from pipeline.findings import ERROR, WARNING, Finding, sort_findings
 from pipeline.kinds import DIMENSIONS
+from pipeline.outputs import (
+    DETAIL_COLUMNS,
+    DETAIL_EXTRA_COLUMNS,
+    DETAILS_SHEET,
+    TOTAL_COLUMNS,
+    TOTAL_EXTRA_COLUMNS,
+    TOTALS_SHEET,
+    TRACKING_DETAIL_COLUMNS,
+    UNSCORED_COLUMNS,
+    UNSCORED_SHEET,
+)
 from pipeline.policy import Policy
 from pipeline.scoring import (
     CALIBRATION_MIN_EMPLOYEES,
-    DETAIL_COLUMNS,
     TIER_SHARE_COLUMNS,
-    TOTAL_COLUMNS,
     Scores,
 )
 from pipeline.texts import plural
@@ -64,23 +73,12 @@ EMPLOYEES_SHEET = "员工 Employees"
 CASCADE_SHEET = "目标分解 Cascade"
 CALIBRATION_SHEET = "校准 Calibration"
 WARNINGS_SHEET = "警告 Warnings"
-DETAILS_SHEET = "明细 Details"
-TOTALS_SHEET = "总分 Totals"
-UNSCORED_SHEET = "未评分 Unscored"
 STREAKS_SHEET = "连续表现 Streaks"
 ADJUSTMENTS_SHEET = "调整记录 Adjustments"
 SHEETS = (OVERVIEW_SHEET, EMPLOYEES_SHEET, CASCADE_SHEET, CALIBRATION_SHEET, WARNINGS_SHEET, STREAKS_SHEET,
           DETAILS_SHEET, TOTALS_SHEET, UNSCORED_SHEET)
 
-# Machine sheets: the stable names first (docs/outputs.md), extras after them.
-DETAIL_EXTRA_COLUMNS = ["achievement_raw", "dimension", "method", "direction", "indicator_name", "agreement_source",
-                        "target_source", "base_source", "stretch_source", "rating_sources", "original_target",
-                        "adjustment"]
-# A progress run's Details also say each indicator's pace: behind, on_track or ahead.
-TRACKING_DETAIL_COLUMNS = ["pace"]
-TOTAL_EXTRA_COLUMNS = ["name", "department", "rank", "score_grade"]
-UNSCORED_COLUMNS = ["employee_id", "period", "name", "department", "reason_zh", "reason_en", "where", "rule",
-                    "problems"]
+# Machine sheets: their column names are declared in pipeline/outputs.py.
 _DETAIL_PERCENT = {"weight", "achievement", "weighted_score", "achievement_raw"}
 _DETAIL_NUMBERS = {"weight", "base", "target", "stretch", "actual", "achievement", "weighted_score",
                    "achievement_raw", "original_target"}
