@@ -89,6 +89,18 @@ class SheetSpec:
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
 
+    def after_prefix(self, sheet_name: str) -> str | None:
+        """What a sheet named by this prefix names (`AHP-销售` → `销售`), or None for any other sheet.
+
+        Case-insensitive, after NFKC, so a full-width `ＡＨＰ－销售` typed on a Chinese keyboard counts.
+        """
+        if not self.prefix:
+            return None
+        name = unicodedata.normalize("NFKC", sheet_name).strip()
+        if name[:len(self.prefix)].casefold() != self.prefix.casefold():
+            return None
+        return name[len(self.prefix):].strip()
+
     @property
     def required(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.required)
@@ -406,6 +418,9 @@ RATINGS = Kind(
      "The relation sets the rater's weight (policy rater_weights)."),
 )
 
+# One AHP-<role family> sheet per role family: the prefix names the role family.
+AHP_SHEETS = SheetSpec("AHP", "", (), matrix=True, prefix="AHP-")
+
 WEIGHTS = Kind(
     "weights", "指标权重", "Weights",
     (
@@ -418,7 +433,7 @@ WEIGHTS = Kind(
                   help_zh="1–10 分,越重要分越高", help_en="1 to 10, higher is more important",
                   example=8, width=10),
         ), key=("role_family", "expert_id", "indicator_id")),
-        SheetSpec("AHP", "", (), matrix=True, prefix="AHP-"),
+        AHP_SHEETS,
     ),
     ("专家打分:每位专家对每个指标的重要性打 1–10 分,按岗位类别求平均并归一化为权重。",
      "层次分析法:每个岗位类别一张名为 AHP-<岗位类别> 的工作表,首行和首列为指标编号,"

@@ -209,7 +209,7 @@ _ALIASES = {(kind.name, spec.name): _alias_map(spec) for kind in KINDS.values() 
 def _sheet_matches(spec: SheetSpec, sheet_name: str) -> bool:
     name = fold(sheet_name)
     if spec.prefix:
-        return name.startswith(fold(spec.prefix))
+        return spec.after_prefix(sheet_name) is not None
     names = {fold(spec.name), fold(spec.zh), fold(spec.en), fold(f"{spec.en} {spec.zh}"),
              fold(spec.zh + spec.en)} - {""}
     return name in names
@@ -833,8 +833,7 @@ def _read_book(result: WorkbookRead, book: _Book) -> None:
         names = [n for n in sheet_names if n in grids and book.named and _sheet_matches(spec, n)]
         if spec.matrix:
             for name in names:
-                role_family = re.sub(r"^\s*ahp\s*[-_ ]\s*", "", name, flags=re.IGNORECASE).strip()
-                result.matrices.append(MatrixSheet(file=file, sheet=name, role_family=role_family))
+                result.matrices.append(MatrixSheet(file=file, sheet=name, role_family=spec.after_prefix(name) or ""))
             continue
         if not names:
             # No sheet by that name: take the sheet whose headers fit best.

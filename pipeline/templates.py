@@ -26,6 +26,7 @@ from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from pipeline import kinds as kinds_module
 from pipeline.kinds import (
+    AHP_SHEETS,
     ANCHOR_LEVELS,
     CHOICE,
     ID,
@@ -47,7 +48,7 @@ INSTRUCTIONS_SHEET = "说明 Instructions"
 META_SHEET = "_meta"
 LISTS_SHEET = "_lists"
 GENERATOR = "kpi-pipeline"
-AHP_PREFIX = "AHP-"
+AHP_PREFIX = AHP_SHEETS.prefix
 EXAMPLE_AHP_FAMILY = "销售"
 EMPTY_ROWS = 1000  # rows below the data that get dropdowns and input messages
 LIST_LIMIT = 255

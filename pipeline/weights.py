@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.findings import RULES, Finding, finding
+from pipeline.kinds import AHP_SHEETS
 
 # Random consistency index by matrix size, from Saaty, T. L. (1980), *The Analytic Hierarchy
 # Process*, New York: McGraw-Hill. Other sources (Saaty 2005, Donegan–Dodd) differ in the
@@ -192,7 +193,7 @@ class AhpSheet:
         )
         return cls(
             role_family=role_family,
-            sheet=sheet if sheet is not None else f"AHP-{role_family}",
+            sheet=sheet if sheet is not None else f"{AHP_SHEETS.prefix}{role_family}",
             ids=tuple(ids),
             row_ids=tuple(ids),
             grid=grid,
@@ -452,14 +453,6 @@ def _look_again(data: bytes, blanks: dict[str, list[tuple[int, int]]]) -> dict[s
     return found
 
 
-def _ahp_role_family(sheet_name: str) -> str | None:
-    """`AHP-销售` → `销售` (case-insensitive, after NFKC); None for other sheets."""
-    name = unicodedata.normalize("NFKC", sheet_name).strip()
-    if name[:4].lower() != "ahp-":
-        return None
-    return name[4:].strip()
-
-
 @dataclass(frozen=True)
 class _Layout:
     """Where a matrix sits on a sheet read by calamine (0-based, from A1)."""
@@ -536,7 +529,7 @@ def read_ahp_sheets(path: str | Path, data: bytes | None = None) -> list[AhpShee
     workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
     layouts = []
     for sheet_name in workbook.sheet_names:
-        role_family = _ahp_role_family(sheet_name)
+        role_family = AHP_SHEETS.after_prefix(sheet_name)
         if role_family is not None:
             rows = workbook.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
             layouts.append(_layout(role_family, sheet_name, rows))

@@ -32,3 +32,15 @@ def test_trace_finds_every_scorecard_formula_in_either_language(tmp_path, lang):
     summary = openpyxl.load_workbook(result.period_dir / "summary.xlsx", read_only=True)
     assert [c.value for c in next(summary[DETAILS_SHEET].iter_rows(max_row=1))][:len(DETAIL_COLUMNS)] == DETAIL_COLUMNS
     assert [c.value for c in next(summary[TOTALS_SHEET].iter_rows(max_row=1))][:len(TOTAL_COLUMNS)] == TOTAL_COLUMNS
+
+
+@pytest.mark.parametrize(("sheet", "role_family"), [
+    ("AHP-销售", "销售"), ("ahp－研发 ", "研发"), (" ＡＨＰ-行政", "行政"), ("AHP_销售", None), ("AHPX", None),
+    ("ExpertNotes", None),
+])
+def test_the_ahp_sheet_rule_is_one_rule_for_the_reader_and_the_weights(sheet, role_family):
+    from pipeline.kinds import AHP_SHEETS
+    from pipeline.reader import _sheet_matches
+
+    assert AHP_SHEETS.after_prefix(sheet) == role_family
+    assert _sheet_matches(AHP_SHEETS, sheet) is (role_family is not None)
