@@ -187,6 +187,13 @@ def _shares(data: object, path: str, allowed: set[str]) -> dict[str, dict[str, f
     return result
 
 
+def _boolean(data: dict, key: str, path: str) -> bool:
+    value = data.get(key)
+    if not isinstance(value, bool):
+        raise PolicyError(f"{path}.{key}", f"应为 true 或 false,现为 {value!r}", f"must be true or false, got {value!r}")
+    return value
+
+
 def _integer(data: dict, key: str, path: str, low: int) -> int:
     value = _number(data, key, path, low)
     if not value.is_integer():
@@ -369,10 +376,7 @@ def _streaks(raw: dict, grades: list[Grade], written: object) -> dict[str, tuple
 
 def _protection(output: dict) -> tuple[bool, str]:
     """`output.protect_sheets` (true/false) and `output.protect_password` (text, empty: none)."""
-    protect = output.get("protect_sheets")
-    if not isinstance(protect, bool):
-        raise PolicyError("output.protect_sheets", f"应为 true 或 false,现为 {protect!r}",
-                          f"must be true or false, got {protect!r}")
+    protect = _boolean(output, "protect_sheets", "output")
     password = output.get("protect_password")
     if password is None:
         password = ""
@@ -402,10 +406,7 @@ SPLITS = ("department", "manager")
 
 def _distribution(output: dict) -> tuple[bool, str]:
     """output.per_employee (true/false) and output.split_by (department or manager)."""
-    per_employee = output.get("per_employee")
-    if not isinstance(per_employee, bool):
-        raise PolicyError("output.per_employee", f"应为 true 或 false,现为 {per_employee!r}",
-                          f"must be true or false, got {per_employee!r}")
+    per_employee = _boolean(output, "per_employee", "output")
     split_by = output.get("split_by")
     if split_by not in SPLITS:
         raise PolicyError("output.split_by", f"应为 department(按部门)或 manager(按经理,含间接下属),现为 {split_by!r}",
