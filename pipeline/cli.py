@@ -506,6 +506,8 @@ def print_run_summary(result, lang: str) -> None:
         click.echo("")
     if result.other_periods:
         click.echo("  " + other_periods_line(result.other_periods, lang))
+    if not scores.unscored.empty:  # headed, so the reasons are not taken for more warnings
+        click.echo("  " + say("未评分员工及原因", "Not scored, and why", lang) + ":")
     for line in unscored_lines(scores.unscored, lang):
         click.echo(line)
     click.echo("  " + say(f"输出: {result.period_dir}", f"output: {result.period_dir}", lang))
