@@ -373,25 +373,24 @@ def _signature_problems(period_dir: Path, manifest: bytes, key) -> list[dict]:
         except OSError:
             return None
 
-    signature = read(MANIFEST_SIG)
-    if signature is None:
-        problem(MANIFEST_SIG, "missing", "清单没有签名(签名文件缺失)",
-                "the manifest is not signed (the signature file is missing)")
-    elif not signing.signature_matches(key, manifest, signature):
-        problem(MANIFEST_SIG, "mismatch", "清单签名与公钥不符:清单在签名后被改动,或由另一把密钥签名",
-                "the manifest's signature does not match the public key: the manifest was changed after "
-                "signing, or signed with another key")
-    record, record_sig = read(RUN_RECORD), read(RUN_SIG)
+    def signed(body: bytes, sig_rel: str, zh: str, en: str) -> bool:
+        """Whether `body` carries a good signature in `sig_rel`; a problem named if not."""
+        signature = read(sig_rel)
+        if signature is None:
+            problem(sig_rel, "missing", f"{zh}没有签名(签名文件缺失)", f"the {en} is not signed (the signature file is missing)")
+        elif not signing.signature_matches(key, body, signature):
+            problem(sig_rel, "mismatch", f"{zh}的签名与公钥不符:{zh}在签名后被改动,或由另一把密钥签名",
+                    f"the {en}'s signature does not match the public key: it was changed after signing, "
+                    "or signed with another key")
+        else:
+            return True
+        return False
+
+    signed(manifest, MANIFEST_SIG, "清单", "manifest")
+    record = read(RUN_RECORD)
     if record is None:
         problem(RUN_RECORD, "missing", "运行记录缺失", "the run record is missing")
-    elif record_sig is None:
-        problem(RUN_SIG, "missing", "运行记录没有签名(签名文件缺失)",
-                "the run record is not signed (the signature file is missing)")
-    elif not signing.signature_matches(key, record, record_sig):
-        problem(RUN_SIG, "mismatch", "运行记录的签名与公钥不符:运行记录在签名后被改动,或由另一把密钥签名",
-                "the run record's signature does not match the public key: it was changed after signing, "
-                "or signed with another key")
-    else:
+    elif signed(record, RUN_SIG, "运行记录", "run record"):
         try:
             named = json.loads(record.decode("utf-8")).get("manifest_sha256")
         except (UnicodeDecodeError, ValueError, AttributeError):

@@ -101,6 +101,16 @@ def _read_key_file(path: Path, what_zh: str, what_en: str, usual_name: str) -> b
                            f"Cannot read the {what_en} file {path}: {exc.strerror}") from None
 
 
+def _not_pem(path: Path, what_zh: str, what_en: str, usual_name: str) -> SigningError:
+    return SigningError(f"{path} 不是 PEM 格式的{what_zh}:请使用 kpi keys new 生成的 {usual_name}。",
+                        f"{path} is not a PEM {what_en}: use the {usual_name} that `kpi keys new` writes.")
+
+
+def _not_ed25519(path: Path, what_zh: str, what_en: str) -> SigningError:
+    return SigningError(f"{path} 不是 Ed25519 {what_zh}:请使用 kpi keys new 生成的密钥。",
+                        f"{path} is not an Ed25519 {what_en}: use a key made by `kpi keys new`.")
+
+
 def load_private_key(path: Path) -> Ed25519PrivateKey:
     """The Ed25519 private key in the PEM file at `path` (as `kpi keys new` writes it)."""
     data = _read_key_file(path, "私钥", "private key", PRIVATE_KEY_NAME)
@@ -115,12 +125,9 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
                            f"{path} is a password-protected private key: use the unencrypted key "
                            f"`kpi keys new` writes.") from None
     except (ValueError, UnsupportedAlgorithm):
-        raise SigningError(f"{path} 不是 PEM 格式的私钥:请使用 kpi keys new 生成的 {PRIVATE_KEY_NAME}。",
-                           f"{path} is not a PEM private key: use the {PRIVATE_KEY_NAME} that "
-                           f"`kpi keys new` writes.") from None
+        raise _not_pem(path, "私钥", "private key", PRIVATE_KEY_NAME) from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise SigningError(f"{path} 不是 Ed25519 私钥:请使用 kpi keys new 生成的密钥。",
-                           f"{path} is not an Ed25519 private key: use a key made by `kpi keys new`.")
+        raise _not_ed25519(path, "私钥", "private key")
     return key
 
 
@@ -134,12 +141,9 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, UnsupportedAlgorithm):
-        raise SigningError(f"{path} 不是 PEM 格式的公钥:请使用 kpi keys new 生成的 {PUBLIC_KEY_NAME}。",
-                           f"{path} is not a PEM public key: use the {PUBLIC_KEY_NAME} that "
-                           f"`kpi keys new` writes.") from None
+        raise _not_pem(path, "公钥", "public key", PUBLIC_KEY_NAME) from None
     if not isinstance(key, Ed25519PublicKey):
-        raise SigningError(f"{path} 不是 Ed25519 公钥:请使用 kpi keys new 生成的密钥。",
-                           f"{path} is not an Ed25519 public key: use a key made by `kpi keys new`.")
+        raise _not_ed25519(path, "公钥", "public key")
     return key
 
 
