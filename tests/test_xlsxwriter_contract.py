@@ -148,3 +148,30 @@ def test_fast_sheet_writes_through_every_override(tmp_path):
     workbook.close()
     # write_* are the _write_* functions themselves (no decorator): called under the public name
     assert set(overridden) - calls - {"_write_string", "_write_number", "_write_blank", "_write_formula"} == set()
+
+
+def test_workbooks_are_packed_by_our_zipfile_at_its_level(tmp_path):
+    """xlsxwriter still packs through the module name `ZipFile` with ZipInfo parts, which
+    common.FastZipFile replaces to deflate at ZIP_LEVEL; the parts read back unchanged."""
+    import zipfile
+    import zlib
+
+    import xlsxwriter.workbook
+
+    from pipeline.writers.common import ZIP_LEVEL, FastZipFile, close_workbook, new_workbook
+
+    source = inspect.getsource(Workbook._store_workbook)
+    assert "ZipFile(" in source and "writestr(zipinfo" in source
+    assert xlsxwriter.workbook.ZipFile is FastZipFile
+    workbook = new_workbook(tmp_path / "a.xlsx")
+    sheet = workbook.add_worksheet("S")
+    for row in range(2000):
+        sheet.write_string(row, 0, f"员工 {row}")
+        sheet.write_number(row, 1, row * 1.5)
+    close_workbook(workbook)
+    with zipfile.ZipFile(tmp_path / "a.xlsx") as archive:
+        info = archive.getinfo("xl/worksheets/sheet1.xml")
+        data = archive.read(info)
+    assert b"<v>2998.5</v>" in data
+    fast = zlib.compressobj(ZIP_LEVEL, zlib.DEFLATED, -15)
+    assert info.compress_size == len(fast.compress(data) + fast.flush())

@@ -9,9 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+import zipfile
 from functools import lru_cache
 
 import xlsxwriter
+import xlsxwriter.workbook
 
 # A fixed, timezone-aware creation time: a naive date would be silently replaced by now.
 FIXED_CREATED = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
@@ -24,6 +26,31 @@ WORKBOOK_OPTIONS = {
     "nan_inf_to_errors": True,
     "in_memory": True,
 }
+
+
+# zlib level 1 instead of the default 6: a third of the batch's writing time was zlib
+# compressing ten thousand small sheets; level 1 takes 40% of that time for files about 10%
+# larger (the 10,000-employee batch's outputs: 72.9 MB → 80.2 MB). Any level opens the same.
+ZIP_LEVEL = 1
+
+
+class FastZipFile(zipfile.ZipFile):
+    """The ZipFile xlsxwriter packs workbooks with, deflating at `ZIP_LEVEL`.
+
+    xlsxwriter has no compression option and passes each part as a ZipInfo (whose level the
+    ZipFile's own `compresslevel` does not reach), so the level goes in through the per-part
+    argument of the two public methods it calls."""
+
+    def writestr(self, zinfo_or_arcname, data, compress_type=None, compresslevel=None):
+        return super().writestr(zinfo_or_arcname, data, compress_type,
+                                ZIP_LEVEL if compresslevel is None else compresslevel)
+
+    def write(self, filename, arcname=None, compress_type=None, compresslevel=None):
+        return super().write(filename, arcname, compress_type, ZIP_LEVEL if compresslevel is None else compresslevel)
+
+
+# Every workbook of the process: xlsxwriter's Workbook looks the name up when it closes.
+xlsxwriter.workbook.ZipFile = FastZipFile
 
 
 def new_workbook(path, title: str = "", *, constant_memory: bool = False) -> xlsxwriter.Workbook:

@@ -213,17 +213,26 @@ def _footer_text(text: str) -> str:
     return str(text).replace("&", "&&")
 
 
+_SIGNATURE_LABELS = (("员工签字", "Employee signature"), ("日期", "Date"), ("上级签字", "Manager signature"),
+                     ("日期", "Date"))
+
+
 def _review_section(sheet, top: int, f: Formats, lang: str) -> None:
     """面谈记录 and signatures, as Chinese appraisal forms end, beside the chart (columns I–M):
-    filled in by hand after the review talk, on the same printed page."""
+    filled in by hand after the review talk, on the same printed page. The same on every sheet
+    whose chart starts on row `top`, so it is stamped."""
+    sheet.stamp(f.stamps, ("review section", top, lang), partial(_review_cells, top=top, f=f, lang=lang))
+    for row in (top + 6, top + 7, top + 9, top + 10):
+        sheet.set_row(row, 22)
+
+
+def _review_cells(sheet, *, top: int, f: Formats, lang: str) -> None:
     left, right = 8, 12
     sheet.merge_range(top, left, top, left + 3, inline("绩效面谈记录", "Review meeting notes", lang), f.key)
     sheet.merge_range(top + 1, left, top + 4, right, "", f.review_notes)
-    labels = (("员工签字", "Employee signature"), ("日期", "Date"), ("上级签字", "Manager signature"), ("日期", "Date"))
-    for row, (zh, en) in zip((top + 6, top + 7, top + 9, top + 10), labels):
+    for row, (zh, en) in zip((top + 6, top + 7, top + 9, top + 10), _SIGNATURE_LABELS):
         sheet.merge_range(row, left, row, left + 2, inline(zh, en, lang), f.key)
         sheet.merge_range(row, left + 3, row, right, "", f.review_line)
-        sheet.set_row(row, 22)
 
 
 def protect_against_slips(sheet, policy: Policy, **allowed: bool) -> None:
@@ -542,6 +551,34 @@ def _fit_note(text: str, width: float) -> str:
     return (cut[:-1] if cut.endswith((";", ";")) else cut).rstrip() + "…"
 
 
+def _total_labels(sheet, *, total_row: int, decimals: int, f: Formats, lang: str) -> None:
+    """The labels of the total lines and the empty feedback box: the same on every sheet with as
+    many indicators, so they are stamped."""
+    sheet.merge_range(total_row, 0, total_row, 10,
+                      inline(f"{POINTS_LABEL[0]},四舍五入 {decimals} 位)",
+                             f"{POINTS_LABEL[1]}, rounded half-up to {decimals} d.p.)", lang),
+                      f.total_label)
+    sheet.merge_range(total_row + 1, 0, total_row + 1, 10, inline(*GRADE_LABEL, lang), f.total_label)
+    sheet.merge_range(total_row + 2, 0, total_row + 2, 10, inline(*BONUS_LABEL, lang), f.total_label)
+    feedback_row = total_row + 5
+    sheet.write_string(feedback_row - 1, 0, inline("评语", "Feedback", lang), f.key)
+    sheet.merge_range(feedback_row, 0, feedback_row, 12, "", f.feedback)
+
+
+_RATING_HEADS = (("指标编号", "Indicator ID"), ("指标名称", "Indicator"), ("评价关系", "Relation"),
+                 ("评价人数", "Raters"), ("计入", "Counted"), ("平均分", "Mean score"), ("政策权重", "Policy weight"),
+                 ("实际权重", "Weight used"))
+
+
+def _rating_heading(sheet, *, rating_top: int, f: Formats, lang: str) -> None:
+    """The 360 block's title and column heads (mean score per relation, the policy weight, the
+    weight used after renormalising)."""
+    sheet.merge_range(rating_top - 1, 1, rating_top - 1, 2, "", f.key)
+    sheet.write_string(rating_top - 1, 1, inline("360 评分明细", "360 ratings", lang), f.key)
+    for col, (zh, en) in enumerate(_RATING_HEADS, start=1):
+        sheet.write_string(rating_top, col, label(zh, en, lang), f.header)
+
+
 def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, ratings: list,
                          manager_name: str, policy: Policy, f: Formats, lang: str,
                          widths: tuple[tuple[int, int], ...] = (),
@@ -633,13 +670,11 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
     rounded_cell = xl_rowcol_to_cell(total_row, WEIGHTED_SCORE_COLUMN)
     grade_cell = xl_rowcol_to_cell(total_row + 1, WEIGHTED_SCORE_COLUMN)
     bonus_cell = xl_rowcol_to_cell(total_row + 2, WEIGHTED_SCORE_COLUMN)
-    sheet.merge_range(total_row, 0, total_row, 10,
-                      inline(f"{POINTS_LABEL[0]},四舍五入 {policy.decimals} 位)",
-                             f"{POINTS_LABEL[1]}, rounded half-up to {policy.decimals} d.p.)", lang),
-                      f.total_label)
+    feedback_row = total_row + 5
+    sheet.stamp(f.stamps, ("total lines", total_row, policy.decimals, lang),
+                partial(_total_labels, total_row=total_row, decimals=policy.decimals, f=f, lang=lang))
     sheet.write_formula(total_row, WEIGHTED_SCORE_COLUMN, f"=ROUND({total_sum}*100,{policy.decimals})", f.total_number,
                         float(employee["total_rounded"]))
-    sheet.merge_range(total_row + 1, 0, total_row + 1, 10, inline(*GRADE_LABEL, lang), f.total_label)
     grade, score_grade = str(employee["grade"]), str(employee.get("score_grade", employee["grade"]))
     if policy.forced_distribution and grade != score_grade:
         # Moved by the quotas: a lookup of the total would give the score's grade, not this one.
@@ -650,26 +685,17 @@ def write_employee_sheet(workbook, sheet_name: str, employee: dict, rows: list, 
     else:
         sheet.write_formula(total_row + 1, WEIGHTED_SCORE_COLUMN, f"=LOOKUP({rounded_cell},{mins},{names})", f.total_text,
                             str(employee["grade"]))
-    sheet.merge_range(total_row + 2, 0, total_row + 2, 10, inline(*BONUS_LABEL, lang), f.total_label)
     sheet.write_formula(total_row + 2, WEIGHTED_SCORE_COLUMN, f"=INDEX({bonuses},MATCH({grade_cell},{names},0))", f.bonus,
                         float(employee["bonus"]))
 
-    feedback_row = total_row + 5
-    sheet.write_string(feedback_row - 1, 0, inline("评语", "Feedback", lang), f.key)
-    sheet.merge_range(feedback_row, 0, feedback_row, 12, "", f.feedback)
     sheet.write_string(feedback_row, 0, feedback_text(rows, float(employee["total_rounded"]), str(employee["grade"]), lang),
                        f.feedback)
     sheet.set_row(feedback_row, 48)
 
     # 360 detail: mean score per relation, the policy weight and the weight used after renormalising.
     if ratings:
-        heads = [("指标编号", "Indicator ID"), ("指标名称", "Indicator"), ("评价关系", "Relation"),
-                 ("评价人数", "Raters"), ("计入", "Counted"), ("平均分", "Mean score"), ("政策权重", "Policy weight"),
-                 ("实际权重", "Weight used")]
-        sheet.merge_range(rating_top - 1, 1, rating_top - 1, 2, "", f.key)
-        sheet.write_string(rating_top - 1, 1, inline("360 评分明细", "360 ratings", lang), f.key)
-        for col, (zh, en) in enumerate(heads, start=1):
-            sheet.write_string(rating_top, col, label(zh, en, lang), f.header)
+        sheet.stamp(f.stamps, ("360 heading", rating_top, lang),
+                    partial(_rating_heading, rating_top=rating_top, f=f, lang=lang))
         sheet.set_row(rating_top, 44)  # "政策权重 / Policy weight" wraps to three lines
         names_by_id = {row.indicator_id: row.name for row in rows}
         note_width = sum(_table_column_widths(widths)[NOTE_COLUMNS[0]:NOTE_COLUMNS[1] + 1])
