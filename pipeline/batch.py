@@ -443,6 +443,7 @@ def split_by_period(findings: list[Finding], period: Period | str) -> tuple[list
     unreadable files, a row whose period cell cannot be read) always count.
     """
     period = Period.of(period)
+    own = {period.text, *period.months}
     parsed: dict[str, Period | None] = {}
     this: list[Finding] = []
     other: list[Finding] = []
@@ -450,7 +451,7 @@ def split_by_period(findings: list[Finding], period: Period | str) -> tuple[list
         if f.period and f.period not in parsed:
             parsed[f.period] = Period.parse(f.period)
         named = parsed.get(f.period) if f.period else None
-        (other if named is not None and named != period and not period.contains(named.text) else this).append(f)
+        (other if named is not None and named.text not in own else this).append(f)
     return this, other
 
 

@@ -233,7 +233,7 @@ def validate(workbooks: list[WorkbookRead], policy: Policy, period: Period | str
     `as_of` (a month of `period`): a progress run; the period's later months are left out (their
     actuals and ratings are not read, their missing actuals not reported).
     """
-    # A usage error when `period` is none (the CLI checks first), not a problem in a file.
+    # Text that is not a period: a usage error (the CLI checks first), not a problem in a file.
     scored = Period.of(period) if period is not None else None
     _set_aside_identical(workbooks)
     used = [wb for wb in workbooks if wb.copy_of is None]
