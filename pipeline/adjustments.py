@@ -27,7 +27,7 @@ import pandas as pd
 from pipeline import exact
 from pipeline.findings import Finding, finding
 from pipeline.kinds import ADJUSTED_FIELDS, AGREEMENTS
-from pipeline.normalize import period_months
+from pipeline.periods import Period
 
 ADJUSTMENTS = AGREEMENTS.sheets[2]
 FIELDS = tuple(c.code for c in ADJUSTED_FIELDS)
@@ -63,7 +63,7 @@ def prepared(inputs) -> pd.DataFrame:
     if frame is None or frame.empty:
         return pd.DataFrame()
     rows = frame.copy()
-    rows["month"] = rows["effective_period"].map(lambda p: period_months(p)[0])
+    rows["month"] = rows["effective_period"].map(lambda p: Period.of(p).start)
     rows["owner_kind"] = np.where(rows["employee_id"].notna(), "employee", "role")
     rows["owner"] = rows["employee_id"].where(rows["employee_id"].notna(), rows["role_family"])
     rows["date_text"] = rows["date"].map(date_text)
@@ -87,7 +87,7 @@ def _agreement_cell(inputs, row: pd.Series, field_name: str) -> str:
     return f"{row['_file']}!{row['_sheet']}!{inputs.tables[int(row['_table'])].cell(field_name, int(row['_row']))}"
 
 
-def apply_adjustments(inputs, period: str, agreements: pd.DataFrame, tolerance: float = 0.001,
+def apply_adjustments(inputs, period: Period | str, agreements: pd.DataFrame, tolerance: float = 0.001,
                       adjustments: pd.DataFrame | None = None) -> Applied:
     """`agreements` (resolved for `period`) with the adjustments that apply to `period`.
 
@@ -95,6 +95,8 @@ def apply_adjustments(inputs, period: str, agreements: pd.DataFrame, tolerance: 
     employee adjustments change that employee's rows, whichever set they come from. Loops run
     over adjustment groups (a handful); the agreement rows are changed by vectorised masks.
     """
+    scored = Period.of(period)
+    period = scored.text  # as the findings and the log name it
     agreements = agreements.copy()
     agreements["original_target"] = agreements["target"]
     agreements["adjustment"] = ""
@@ -102,8 +104,7 @@ def apply_adjustments(inputs, period: str, agreements: pd.DataFrame, tolerance: 
     rows = prepared(inputs) if adjustments is None else adjustments
     if rows.empty or agreements.empty:
         return Applied(agreements)
-    months = period_months(period)
-    first, last = months[0], months[-1]
+    first, last = scored.start, scored.end
     rows = rows[rows["month"] <= last]
     if rows.empty:
         return Applied(agreements)
@@ -226,7 +227,7 @@ def repeated_in_quarter(rows: pd.DataFrame) -> list[Finding]:
     e.g. base, target and stretch changed together) count as one adjustment."""
     if rows.empty:
         return []
-    quarter = rows["month"].str[:4] + "-Q" + ((rows["month"].str[5:7].astype(int) - 1) // 3 + 1).astype(str)
+    quarter = rows["month"].map(lambda month: Period.of(month).enclosing("quarter").text)
     rows = rows.assign(quarter=quarter)
     found = []
     for (kind, owner, indicator_id, q), group in rows.groupby(["owner_kind", "owner", "indicator_id", "quarter"],

@@ -26,8 +26,8 @@ import pandas as pd
 from pipeline import __version__
 from pipeline.findings import RULES, WARNING, BilingualError, Finding, finding, sort_findings
 from pipeline.kinds import ACTUALS, AGREEMENTS, RATINGS
-from pipeline.normalize import parse_period, period_months
 from pipeline.outputs import SCORECARD_DETAIL_FIELDS, SCORECARD_RATING_FIELDS
+from pipeline.periods import Period
 from pipeline.policy import Policy
 from pipeline.reader import WorkbookRead, read_inbox
 from pipeline.runs import Housekeeping, clean_leftovers, prune, put_in_place, staging_folder
@@ -434,7 +434,7 @@ def write_workbooks(tasks: list[tuple], n_jobs: int, progress=None) -> list:
 
 # ------------------------------------------------------------------------------ period scoping
 
-def split_by_period(findings: list[Finding], period: str) -> tuple[list[Finding], list[Finding]]:
+def split_by_period(findings: list[Finding], period: Period | str) -> tuple[list[Finding], list[Finding]]:
     """(findings that count for a run of `period`, findings about rows of other periods).
 
     A finding belongs to another period when its period is a period that is neither `period`
@@ -442,24 +442,25 @@ def split_by_period(findings: list[Finding], period: str) -> tuple[list[Finding]
     run, but a 2026-Q3 run counts it. Findings without a period (roster, indicator library,
     unreadable files, a row whose period cell cannot be read) always count.
     """
-    own = {period, *period_months(period)}
-    parsed: dict[str, str | None] = {}
+    period = Period.of(period)
+    own = {period.text, *period.months}
+    parsed: dict[str, Period | None] = {}
     this: list[Finding] = []
     other: list[Finding] = []
     for f in findings:
         if f.period and f.period not in parsed:
-            parsed[f.period] = parse_period(f.period)
-        canonical = parsed.get(f.period) if f.period else None
-        (other if canonical is not None and canonical not in own else this).append(f)
+            parsed[f.period] = Period.parse(f.period)
+        named = parsed.get(f.period) if f.period else None
+        (other if named is not None and named.text not in own else this).append(f)
     return this, other
 
 
-def other_period_finding(f: Finding, period: str) -> Finding:
+def other_period_finding(f: Finding, period: Period | str) -> Finding:
     """`f`, about a row of another period, as a run of `period` shows it: a warning whose
     message starts by saying which period it concerns (the rule and the cell are kept)."""
     _, zh, en = RULES["other_period"]
     what = ("错误", "error") if f.is_error else ("警告", "warning")
-    context = {"period": f.period, "run_period": period, "what": what[0], "what_en": what[1].capitalize(),
+    context = {"period": f.period, "run_period": str(period), "what": what[0], "what_en": what[1].capitalize(),
                "message": f.message_zh, "message_en": f.message_en}
     return replace(f, severity=WARNING, message_zh=zh.format_map(context), message_en=en.format_map(context))
 
@@ -480,38 +481,41 @@ def inbox_periods(inputs: Inputs) -> list[str]:
         periods.update(p for p in inputs.frames[name]["period"].dropna().unique() if isinstance(p, str))
     sheets = {(t.file, t.sheet) for t in inputs.tables if t.spec.name in names}
     periods.update(f.period for f in inputs.findings if f.period and (f.file, f.sheet) in sheets)
-    return sorted(p for p in periods if parse_period(p) == p)
+    return sorted(p for p in periods if Period.canonical(p) is not None)
 
 
-def no_data_finding(period: str, held: list[str]) -> Finding | None:
+def no_data_finding(period: Period | str, held: list[str]) -> Finding | None:
     """The error for a period with no rows at all (neither it nor its months), naming the
     periods the inbox does hold; None when the inbox has rows for `period`."""
-    if set(held) & {period, *period_months(period)}:
+    period = Period.of(period)
+    if set(held) & {period.text, *period.months}:
         return None
-    return finding("no_period_data", period=period, periods="、".join(held) or "无",
+    return finding("no_period_data", period=period.text, periods="、".join(held) or "无",
                    periods_en=", ".join(held) or "none")
 
 
 # ------------------------------------------------------------------------------ run
 
-def check_period(period: str) -> str:
-    parsed = parse_period(period)
+def check_period(period: Period | str) -> Period:
+    """The period typed on the command line, read once; a usage error when it is none."""
+    parsed = Period.parse(period)
     if parsed is None:
         raise BatchError(f"考核周期“{period}”无法识别,请写成 2026-10、2026-Q3、2026-H1 或 2026。",
                          f"Period '{period}' is not understood; write 2026-10, 2026-Q3, 2026-H1 or 2026.")
     return parsed
 
 
-def check_as_of(period: str, as_of: str | None) -> str | None:
+def check_as_of(period: Period | str, as_of: str | None) -> str | None:
     """The month a progress run scores `period` up to: one of its months, never its last
     month's successor. On a month period a progress run would be the month itself: refused, so
     that nobody takes it for the final result."""
     if as_of is None:
         return None
-    parsed = parse_period(as_of)
-    months = period_months(period)
-    if parsed is None or parsed not in months or months == [period]:
-        if months == [period]:
+    period = Period.of(period)
+    parsed = Period.parse(as_of)
+    months = period.months
+    if parsed is None or not period.contains(parsed.text) or period.is_month:
+        if period.is_month:
             hint = (f"{period} 本身就是一个月,请直接运行 --period {period}(不加 --as-of)。",
                     f"{period} is a single month: run --period {period} without --as-of.")
         else:
@@ -519,12 +523,12 @@ def check_as_of(period: str, as_of: str | None) -> str | None:
                     f"Write a month from {months[0]} to {months[-1]}.")
         raise BatchError(f"--as-of “{as_of}” 不是考核周期 {period} 中的一个月。{hint[0]}",
                          f"--as-of '{as_of}' is not a month of the period {period}. {hint[1]}")
-    return parsed
+    return parsed.text
 
 
-def output_folder_name(period: str, as_of: str | None) -> str:
+def output_folder_name(period: Period | str, as_of: str | None) -> str:
     """`2026-Q3`, or for a progress run `2026-Q3-to-2026-08`: never the final folder."""
-    return period if as_of is None else f"{period}-to-{as_of}"
+    return str(period) if as_of is None else f"{period}-to-{as_of}"
 
 
 def _return_free_memory(collect: bool = True) -> None:
@@ -547,7 +551,7 @@ def _return_free_memory(collect: bool = True) -> None:
 
 
 @stop_on_signals()  # SIGTERM and a second Ctrl-C clean up like the first Ctrl-C (workers, staging, lock)
-def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict: bool = False, lang: str = "zh",
+def run_batch(inbox: Path, period: Period | str, out_dir: Path, policy: Policy, *, strict: bool = False, lang: str = "zh",
               jobs: int | None = None, progress_factory=None, kind: str = "final",
               as_of: str | None = None, sign_key: Path | None = None, per_employee: bool = False,
               passwords_file: Path | None = None, generate_passwords: bool = False) -> RunResult:
@@ -599,7 +603,7 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
         no_data = no_data_finding(period, held)
         if no_data is not None:  # nothing is scored or written (the lock leaves no folder behind)
             this, other = split_by_period(inputs.findings, period)
-            return RunResult(period=period, period_dir=out_dir / folder, exit_code=1, scores=None,
+            return RunResult(period=period.text, period_dir=out_dir / folder, exit_code=1, scores=None,
                              findings=sort_findings([no_data, *this]), seconds=seconds,
                              policy_grades=policy.grades, other_periods=sort_findings(other),
                              periods_in_inbox=held, no_data=True, housekeeping=housekeeping, kind=kind,
@@ -683,7 +687,7 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
             changed = changed_inputs(workbooks)  # read at the start: did any change since?
             findings, shown = sort_findings(findings + changed), sort_findings(shown + changed)
             manifest = build_manifest(
-                period=period,
+                period=period.text,
                 inputs=[_input_entry(wb, inbox) for wb in workbooks],
                 policy_text=policy.text,
                 outputs_dir=staging,
@@ -694,7 +698,7 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
                 plain_hashes=plain_hashes,
             )
             write_manifest(staging, manifest)
-            seal(staging, period=period, started_utc=started_utc, package_version=__version__, key=signing_key)
+            seal(staging, period=period.text, started_utc=started_utc, package_version=__version__, key=signing_key)
             _swap_into_place(staging, final, housekeeping)
             lap("manifest")
         except BaseException:
@@ -703,7 +707,7 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
         exit_code = 1 if _anything_wrong(scores, findings) else 0
         published = not (strict and anything_wrong)
         history.record_run(out_dir, history.RunRecord(
-            period=period, kind=kind, as_of=as_of, started_utc=history_started,
+            period=period.text, kind=kind, as_of=as_of, started_utc=history_started,
             status=history.STATUS_OK if published else history.STATUS_ABORTED, exit_code=exit_code,
             policy_sha256=policy.sha256, kpi_version=__version__, period_dir=final, placed=not housekeeping.unchanged,
             replaced=housekeeping.replaced,
@@ -712,7 +716,7 @@ def run_batch(inbox: Path, period: str, out_dir: Path, policy: Policy, *, strict
         lap("history")
         prune(out_dir, folder, policy.keep_runs, housekeeping)
     files = sorted(p for p in final.rglob("*") if p.is_file())
-    return RunResult(period=period, period_dir=final, exit_code=exit_code, scores=scores, findings=findings,
+    return RunResult(period=period.text, period_dir=final, exit_code=exit_code, scores=scores, findings=findings,
                      files=files, seconds=seconds, policy_grades=policy.grades, other_periods=other,
                      periods_in_inbox=held, housekeeping=housekeeping, kind=kind, as_of=as_of)
 
@@ -829,7 +833,7 @@ def changed_inputs(workbooks: list[WorkbookRead]) -> list[Finding]:
     return changed
 
 
-def score_inputs(inputs: Inputs, policy: Policy, period: str, as_of: str | None = None):
+def score_inputs(inputs: Inputs, policy: Policy, period: Period | str, as_of: str | None = None):
     """(scores, weight results, every finding) of validated inputs for `period` (to date `as_of`):
     what `run` reports, and what `validate --period` counts, so the two always agree."""
     scores = score_period(inputs, policy, period, as_of=as_of)

@@ -8,7 +8,7 @@ import signal
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import click
 
@@ -17,6 +17,9 @@ from pipeline.findings import BilingualError, Finding, sort_findings
 from pipeline.policy import PolicyError, load_policy
 from pipeline.signals import stop_on_signals
 from pipeline.texts import plural, say
+
+if TYPE_CHECKING:
+    from pipeline.periods import Period
 
 LANG = click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
                     help="zh: Chinese with English beside it; en: English only. 中文(附英文)或仅英文。")
@@ -354,7 +357,7 @@ def _indicator_library(path: Path, lang: str):
     return inputs.indicators, problems
 
 
-def validate_inbox(inbox: Path, policy, period: str | None = None):
+def validate_inbox(inbox: Path, policy, period: Period | str | None = None):
     """Read and validate every workbook in `inbox`; returns the Inputs with all findings."""
     from pipeline.reader import read_inbox
     from pipeline.validate import validate
@@ -362,7 +365,7 @@ def validate_inbox(inbox: Path, policy, period: str | None = None):
     return validate(read_inbox(inbox, policy.limits), policy, period)
 
 
-def findings_for_period(inputs, policy, period: str) -> list:
+def findings_for_period(inputs, policy, period: Period | str) -> list:
     """What `kpi run` would report for `period` (scoring's and the weights' findings too), so
     `validate --period` and `run` count the same errors and warnings; nothing is written."""
     from pipeline.batch import inbox_periods, no_data_finding, score_inputs
@@ -395,19 +398,19 @@ def validate_command(inbox: Path, period: str | None, as_json: bool, policy_path
 
     policy = _policy(policy_path, lang)
     try:
-        period = check_period(period) if period else None
+        scored = check_period(period) if period else None
     except BatchError as exc:
         click.echo(exc.message(lang), err=True)
         sys.exit(2)
-    inputs = validate_inbox(inbox, policy, period)
+    inputs = validate_inbox(inbox, policy, scored)
     findings = inputs.findings
     other: list[Finding] = []
-    if period:  # what concerns rows of other periods is listed, labelled, and does not fail the check
+    if scored:  # what concerns rows of other periods is listed, labelled, and does not fail the check
         from pipeline.batch import other_period_finding, split_by_period
 
-        findings, other = split_by_period(findings_for_period(inputs, policy, period), period)
+        findings, other = split_by_period(findings_for_period(inputs, policy, scored), scored)
     errors = sum(f.is_error for f in findings)
-    listed = findings + [other_period_finding(f, period) for f in other if period]
+    listed = findings + [other_period_finding(f, scored) for f in other if scored]
     if as_json:
         click.echo(json.dumps([f.as_dict() for f in sort_findings(listed)], ensure_ascii=False, indent=2))
     else:
@@ -896,7 +899,7 @@ def runs_command(out_dir: Path, period: str | None, as_json: bool, lang: str) ->
     from pipeline.batch import check_period
     from pipeline.history import format_run_log, run_log
 
-    runs = run_log(out_dir, check_period(period) if period else None)
+    runs = run_log(out_dir, check_period(period).text if period else None)
     if as_json:
         click.echo(json.dumps(runs, ensure_ascii=False, indent=2))
     else:
@@ -938,12 +941,12 @@ def targets_command(out_dir: Path, period: str, window: int, method: str | None,
     from pipeline.batch import check_period
     from pipeline.targets import NoHistory, propose_targets
 
-    period = check_period(period)
+    scored = check_period(period)
     if method == "percentile" and growth is not None:
         raise click.UsageError("--growth goes with --method growth")
     method = method or ("growth" if growth is not None else "percentile")
     try:
-        proposal = propose_targets(out_dir, period, window=window, method=method, growth=growth or 0.0,
+        proposal = propose_targets(out_dir, scored, window=window, method=method, growth=growth or 0.0,
                                    same_period=same_period, out_path=out_path, library=library)
     except NoHistory as exc:
         click.echo(exc.message(lang), err=True)

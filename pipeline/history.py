@@ -25,7 +25,6 @@ import datetime as dt
 import getpass
 import hashlib
 import os
-import re
 import socket
 import sqlite3
 import time
@@ -38,6 +37,7 @@ import pandas as pd
 
 from pipeline.findings import BilingualError
 from pipeline.outputs import HISTORY_RESULT_COLUMNS, HISTORY_TOTAL_COLUMNS
+from pipeline.periods import Period
 
 DB_NAME = "history.sqlite"
 KINDS = ("final", "tracking")
@@ -184,38 +184,14 @@ def _statements(script: str) -> list[str]:
 
 # ------------------------------------------------------------------------------ periods
 
-_SHAPES = ((re.compile(r"^(\d{4})-(\d{2})$"), "month", 12), (re.compile(r"^(\d{4})-Q([1-4])$"), "quarter", 4),
-           (re.compile(r"^(\d{4})-H([12])$"), "half", 2), (re.compile(r"^(\d{4})$"), "year", 1))
-
-
-def period_order(period: str) -> tuple[str, int] | None:
-    """(length, position) of a canonical period: 2026-09 → ('month', 2026*12 + 8); None if not one.
-
-    Periods of one length follow each other by position: the one before 2026-Q1 is 2025-Q4."""
-    for pattern, shape, per_year in _SHAPES:
-        match = pattern.match(period)
-        if match:
-            part = int(match.group(2)) if per_year > 1 else 1
-            return shape, int(match.group(1)) * per_year + part - 1
-    return None
-
-
-def _order(period: str) -> tuple[str, int]:
-    """`period_order` of a period the batch has already checked."""
-    order = period_order(period)
-    if order is None:
-        raise ValueError(f"not a canonical period: {period!r}")
-    return order
-
-
-def _same_length_before(periods, period: str) -> list[str]:
-    """Of `periods`, those of `period`'s length strictly before it, oldest first."""
-    shape, position = _order(period)
+def _same_length_before(periods, period: Period | str) -> list[str]:
+    """Of `periods` (canonical texts), those of `period`'s length strictly before it, oldest first."""
+    period = Period.of(period)
     found = []
     for p in set(periods):
-        order = period_order(str(p))
-        if order is not None and order[0] == shape and order[1] < position:
-            found.append((order[1], str(p)))
+        earlier = Period.canonical(str(p))
+        if earlier is not None and earlier.kind == period.kind and earlier.position < period.position:
+            found.append((earlier.position, earlier.text))
     return [p for _, p in sorted(found)]
 
 
@@ -224,7 +200,7 @@ def _same_length_before(periods, period: str) -> list[str]:
 EARLIER_COLUMNS = ["employee_id", "period", "total", "total_rounded", "grade", "department"]
 
 
-def earlier_totals(out_dir: Path, period: str) -> pd.DataFrame:
+def earlier_totals(out_dir: Path, period: Period | str) -> pd.DataFrame:
     """Every current total of the periods of `period`'s length strictly before it (oldest first),
     with the department each employee was in then. Empty without a database."""
     empty = pd.DataFrame({c: pd.Series(dtype=object) for c in EARLIER_COLUMNS})
@@ -302,7 +278,7 @@ def department_mix(trend: pd.DataFrame, grades: tuple) -> pd.DataFrame:
 STREAK_COLUMNS = ["employee_id", "name", "department", "kind", "periods", "from_period", "grades"]
 
 
-def find_streaks(earlier: pd.DataFrame, totals: pd.DataFrame, period: str, streaks: dict) -> pd.DataFrame:
+def find_streaks(earlier: pd.DataFrame, totals: pd.DataFrame, period: Period | str, streaks: dict) -> pd.DataFrame:
     """Employees whose grade this period and in each period right before it (consecutive periods
     of the same length, none missing) is in a streak's grade set, for at least its `periods`.
 
@@ -313,16 +289,16 @@ def find_streaks(earlier: pd.DataFrame, totals: pd.DataFrame, period: str, strea
     scored = totals[totals["grade"].notna()]
     if scored.empty or not streaks:
         return pd.DataFrame(columns=STREAK_COLUMNS)
-    shape, position = _order(period)
+    period = Period.of(period)
     longest = max(n for _, n in streaks.values())
     # Columns: this period, the one before, ... back as far as history goes (at least `longest`).
-    positions = {p: position - _order(p)[1] for p in dict.fromkeys(earlier["period"])}
+    positions = {p: period.steps_after(Period.of(p)) for p in dict.fromkeys(earlier["period"])}
     depth = max([longest, *positions.values()]) + 1
     ids = scored["employee_id"].to_numpy(dtype=object)
     grades = np.full((len(ids), depth), None, dtype=object)
     grades[:, 0] = scored["grade"].to_numpy(dtype=object)
     periods: list[str | None] = [None] * depth
-    periods[0] = period
+    periods[0] = period.text
     if not earlier.empty:
         row_of = pd.Index(ids)
         back = earlier["period"].map(positions).to_numpy(dtype=np.int64)
@@ -340,7 +316,7 @@ def find_streaks(earlier: pd.DataFrame, totals: pd.DataFrame, period: str, strea
             continue
         lengths = length[hit]
         shown = [", ".join(str(g) for g in grades[i, :n][::-1]) for i, n in zip(hit, lengths)]
-        first = [_shift(period, -int(n) + 1) for n in lengths]
+        first = [period.shift(-int(n) + 1).text for n in lengths]
         frames.append(pd.DataFrame({
             "employee_id": ids[hit], "name": scored["name"].to_numpy(dtype=object)[hit],
             "department": scored["department"].to_numpy(dtype=object)[hit], "kind": kind,
@@ -352,19 +328,6 @@ def find_streaks(earlier: pd.DataFrame, totals: pd.DataFrame, period: str, strea
     found["_kind"] = found["kind"].map(kinds)
     found = found.sort_values(["_kind", "periods", "employee_id"], ascending=[True, False, True], kind="stable")
     return found.drop(columns="_kind").reset_index(drop=True)[STREAK_COLUMNS]
-
-
-def _shift(period: str, steps: int) -> str:
-    """The period `steps` periods of the same length away (-1: the one before)."""
-    shape, position = _order(period)
-    position += steps
-    if shape == "month":
-        return f"{position // 12:04d}-{position % 12 + 1:02d}"
-    if shape == "quarter":
-        return f"{position // 4:04d}-Q{position % 4 + 1}"
-    if shape == "half":
-        return f"{position // 2:04d}-H{position % 2 + 1}"
-    return f"{position:04d}"
 
 
 # ------------------------------------------------------------------------------ recording a run
@@ -574,6 +537,13 @@ def _dicts(cursor: sqlite3.Cursor) -> list[dict]:
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
+def _by_length(text: str) -> tuple[str, int]:
+    """Periods grouped by length (halves, months, quarters, years), in order within each;
+    anything else last."""
+    period = Period.canonical(text)
+    return (period.kind, period.position) if period is not None else ("~", 0)
+
+
 def employee_history(out_dir: Path, employee_id: str) -> dict:
     """An employee's periods (their current result each) and every run that scored them."""
     with closing(_reader(out_dir)) as con:
@@ -588,7 +558,7 @@ def employee_history(out_dir: Path, employee_id: str) -> dict:
             "ORDER BY r.finished_utc, r.run_id", (employee_id,)))
         names = con.execute("SELECT department FROM results WHERE employee_id = ? AND department IS NOT NULL "
                             "ORDER BY rowid DESC LIMIT 1", (employee_id,)).fetchone()
-    current.sort(key=lambda row: (period_order(row["period"]) or ("~", 0), row["period"]))
+    current.sort(key=lambda row: (_by_length(row["period"]), row["period"]))
     for row in runs:
         row["current"] = bool(row["current"])
     return {"employee_id": employee_id, "department": names[0] if names else None, "periods": current,

@@ -146,24 +146,6 @@ def parse_period(value: object) -> str | None:
     return None
 
 
-def period_months(period: str) -> list[str]:
-    """The months a period covers, in order: `2026-Q3` → 2026-07, 2026-08, 2026-09."""
-    if re.fullmatch(r"\d{4}-\d{2}", period):
-        return [period]
-    year = period[:4]
-    if period.endswith(("Q1", "Q2", "Q3", "Q4")):
-        first = (int(period[-1]) - 1) * 3 + 1
-        months = range(first, first + 3)
-    elif period.endswith(("H1", "H2")):
-        first = 1 if period.endswith("H1") else 7
-        months = range(first, first + 6)
-    elif re.fullmatch(r"\d{4}", period):
-        months = range(1, 13)
-    else:
-        raise ValueError(f"not a period: {period!r}")
-    return [f"{year}-{m:02d}" for m in months]
-
-
 # ------------------------------------------------------------------------------ columns
 
 _TYPE_OF = np.frompyfunc(type, 1, 1)

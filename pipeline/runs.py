@@ -30,7 +30,7 @@ from pipeline.audit import (
     load_manifest,
     sha256_file,
 )
-from pipeline.normalize import parse_period
+from pipeline.periods import Period
 from pipeline.texts import say
 
 HISTORY_DIR = ".history"
@@ -152,7 +152,7 @@ def _names(files: list[str], shown: int = 5) -> str:
 def _is_period(text: str) -> bool:
     """A period folder's name: `2026-10`, or a progress run's `2026-Q3-to-2026-08`."""
     period, _, as_of = text.partition("-to-")
-    return parse_period(period) == period and (not as_of or parse_period(as_of) == as_of)
+    return Period.canonical(period) is not None and (not as_of or Period.canonical(as_of) is not None)
 
 
 def staging_folder(out_dir: Path, period: str) -> Path:

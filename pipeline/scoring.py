@@ -18,11 +18,11 @@ import pandas as pd
 from pipeline import exact
 from pipeline.findings import Finding, finding
 from pipeline.kinds import ANCHOR_LEVELS, anchor_field
-from pipeline.normalize import period_months
 from pipeline.outputs import (
     DETAIL_COLUMNS as DETAIL_COLUMNS,  # the older home of the name, for the tests
 )
 from pipeline.outputs import RATING_DETAIL_COLUMNS, TOTAL_COLUMNS
+from pipeline.periods import Period
 from pipeline.policy import Policy
 
 # Below this many employees on an indicator, a share reaching 100% says little: no flag.
@@ -172,19 +172,20 @@ def _resolve_agreements(inputs, period: str) -> pd.DataFrame:
     return resolved.sort_values(["employee_id", "_file", "_sheet", "_row"], kind="stable").reset_index(drop=True)
 
 
-def period_actuals(inputs, period: str, indicators: pd.DataFrame) -> pd.DataFrame:
+def period_actuals(inputs, period: Period | str, indicators: pd.DataFrame) -> pd.DataFrame:
     """Actuals for `period`: given directly, or rolled up from its months by each indicator's aggregation."""
     actuals = inputs.actuals
     if actuals.empty:
         return pd.DataFrame(columns=["employee_id", "indicator_id", "actual", "source", "months"])
     prefix = {i: f"{t.file}!{t.sheet}!{t.letters.get('actual', '')}" for i, t in enumerate(inputs.tables)}
-    months = period_months(period)
+    scored = Period.of(period)
+    period, months = scored.text, list(scored.months)
     # Only the period's rows and the columns used here: each row gets a source text of its own.
     actuals = actuals.loc[actuals["period"].isin([period, *months]),
                           ["employee_id", "indicator_id", "actual", "period", "_table", "_row"]]
     actuals = actuals.assign(source=actuals["_table"].map(prefix) + actuals["_row"].astype(str))
     direct = actuals[actuals["period"] == period][["employee_id", "indicator_id", "actual", "source"]].assign(months=1)
-    if months == [period]:
+    if scored.is_month:
         return direct.reset_index(drop=True)
     keys = ["employee_id", "indicator_id"]
     monthly = actuals[actuals["period"].isin(months)].sort_values(keys + ["period"], kind="stable")
@@ -225,7 +226,7 @@ def _joined_sources(monthly: pd.DataFrame, keys: list[str]) -> pd.Series:
 _RATING_KEYS = ["employee_id", "indicator_id", "rating_period", "relation"]
 
 
-def rating_scores(ratings: pd.DataFrame, roster: pd.DataFrame, period: str, policy: Policy,
+def rating_scores(ratings: pd.DataFrame, roster: pd.DataFrame, period: Period | str, policy: Policy,
                   indicators: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(per employee and indicator: weighted rating r; per rating period and relation: the 360 detail).
 
@@ -241,12 +242,13 @@ def rating_scores(ratings: pd.DataFrame, roster: pd.DataFrame, period: str, poli
     Σ weight_used × mean_score is r: the scorecard's SUMPRODUCT over the detail gives r.
     `comments` holds the relation's raters' comments (评语), one per line, for the scorecard.
     """
-    months = period_months(period)
-    in_scope = ratings["period"].isin([period, *months]) if months != [period] else ratings["period"] == period
+    scored = Period.of(period)
+    period = scored.text
+    in_scope = ratings["period"].isin([period, *scored.months]) if not scored.is_month else ratings["period"] == period
     wanted = ["employee_id", "indicator_id", "relation", "score", "period"] + (["comment"] if "comment" in ratings else [])
     rows = ratings.loc[in_scope, wanted]
     rows = rows.rename(columns={"period": "rating_period"})
-    if months != [period] and not rows.empty:
+    if not scored.is_month and not rows.empty:
         keys = rows["employee_id"].astype(str) + "\x00" + rows["indicator_id"].astype(str)
         direct = set(keys[rows["rating_period"] == period])
         rows = rows[(rows["rating_period"] == period) | ~keys.isin(direct)]
@@ -373,23 +375,25 @@ def _reason_rows(employee_id: str, reasons: list[Finding]) -> dict:
             "where": "; ".join(where), "rule": first.rule, "problems": len(reasons)}
 
 
-def score_period(inputs, policy: Policy, period: str, as_of: str | None = None) -> Scores:
+def score_period(inputs, policy: Policy, period: Period | str, as_of: str | None = None) -> Scores:
     """Score every active employee of the roster for `period`; list whoever cannot be scored.
 
     `as_of` (a month of `period`): the period to date, with sum targets pro-rated (`pro_rate`)
     and each indicator's pace (`pace`)."""
     from pipeline.adjustments import apply_adjustments
 
+    scored = Period.of(period)
+    period = scored.text  # as the frames and the outputs hold it
     roster = inputs.roster
     indicators = inputs.indicators.set_index("indicator_id")
     agreements = resolve_agreements(inputs, period)
-    applied = apply_adjustments(inputs, period, agreements, policy.weight_sum_tolerance)
+    applied = apply_adjustments(inputs, scored, agreements, policy.weight_sum_tolerance)
     agreements = applied.agreements.join(
         indicators[["name", "dimension", "direction", "method", "unit", "aggregation"]], on="indicator_id")
-    share = progress_share(period, as_of)
+    share = progress_share(scored, as_of)
     if share is not None:
         agreements = pro_rate(agreements, share)
-    months = set(period_months(period)) | {period}
+    months = set(scored.months) | {period}
     findings: list[Finding] = []
 
     # Who cannot be scored, and why (every reason, and their count).
@@ -425,8 +429,8 @@ def score_period(inputs, policy: Policy, period: str, as_of: str | None = None) 
         reasons[employee_id] = [refused or finding("no_agreement", employee_id=employee_id, period=period)]
 
     # Actual per agreed row: measured actuals, or the weighted 360 rating.
-    actuals = period_actuals(inputs, period, inputs.indicators)
-    rated, rating_detail = rating_scores(inputs.ratings, roster, period, policy, inputs.indicators)
+    actuals = period_actuals(inputs, scored, inputs.indicators)
+    rated, rating_detail = rating_scores(inputs.ratings, roster, scored, policy, inputs.indicators)
     detail = agreements.merge(actuals, on=["employee_id", "indicator_id"], how="left")
     agreements = agreements[["employee_id", "indicator_id", "target"]]  # all `cascade` needs of it below
     detail = detail.merge(rated.rename(columns={"source": "rating_source"}), on=["employee_id", "indicator_id"], how="left")
@@ -467,7 +471,7 @@ def score_period(inputs, policy: Policy, period: str, as_of: str | None = None) 
     detail["achievement_raw"] = raw
     detail["achievement"] = clip(raw, policy)
     detail["weighted_score"] = detail["weight"] * detail["achievement"]
-    exact_totals = _settle_exactly(detail, inputs, period, policy, rating_detail, share)
+    exact_totals = _settle_exactly(detail, inputs, scored, policy, rating_detail, share)
     # Pace only means something in a progress run; a final run's rows have none.
     detail["pace"] = pace(detail["achievement_raw"], policy.pace_band) if share is not None else None
     detail["period"] = period
@@ -483,7 +487,7 @@ def score_period(inputs, policy: Policy, period: str, as_of: str | None = None) 
         prefix = {i: f"{t.file}!{t.sheet}!{t.letters.get(field_name, '')}" for i, t in enumerate(inputs.tables)}
         text = (distinct["_table"].map(prefix) + rows).array
         detail[column] = pd.Series(text.take(pairs), index=detail.index)
-    detail["rating_sources"] = _rating_sources(detail, inputs, rating_detail, period)
+    detail["rating_sources"] = _rating_sources(detail, inputs, rating_detail, scored)
     detail = detail.sort_values(["employee_id", "_file", "_sheet", "_row"], kind="stable").reset_index(drop=True)
 
     totals = detail.groupby("employee_id", sort=True)["weighted_score"].sum().rename("total").reset_index()
@@ -537,7 +541,7 @@ def score_period(inputs, policy: Policy, period: str, as_of: str | None = None) 
     return scores
 
 
-def _settle_exactly(detail: pd.DataFrame, inputs, period: str, policy: Policy,
+def _settle_exactly(detail: pd.DataFrame, inputs, period: Period, policy: Policy,
                     rating_detail: pd.DataFrame, share: Fraction | None = None) -> dict[str, Fraction]:
     """Decide exactly what float noise could decide; return those employees' exact totals.
 
@@ -638,12 +642,12 @@ def _settle_exactly(detail: pd.DataFrame, inputs, period: str, policy: Policy,
 PACE = ("behind", "on_track", "ahead")
 
 
-def progress_share(period: str, as_of: str | None) -> Fraction | None:
+def progress_share(period: Period | str, as_of: str | None) -> Fraction | None:
     """Months elapsed / months in `period` for a progress run as of `as_of` (None: a final run)."""
     if as_of is None:
         return None
-    months = period_months(period)
-    return Fraction(months.index(as_of) + 1, len(months))
+    scored = Period.of(period)
+    return Fraction(scored.months.index(as_of) + 1, scored.length)
 
 
 def pro_rate(agreements: pd.DataFrame, share: Fraction) -> pd.DataFrame:
@@ -670,7 +674,7 @@ def pace(achievement_raw: pd.Series, band: float) -> pd.Series:
                      index=achievement_raw.index, dtype=object)
 
 
-def _rating_sources(detail: pd.DataFrame, inputs, rating_detail: pd.DataFrame, period: str) -> pd.Series:
+def _rating_sources(detail: pd.DataFrame, inputs, rating_detail: pd.DataFrame, period: Period) -> pd.Series:
     """For rating rows: every rating cell behind the rating, with its relation, score and the
     weight it carries in r ("ratings.xlsx!行为评分 Ratings!F5 (supervisor, 4, 40.00%)"), for
     auditors and `kpi trace`. Empty for other rows."""
@@ -678,9 +682,8 @@ def _rating_sources(detail: pd.DataFrame, inputs, rating_detail: pd.DataFrame, p
     rating = (detail["method"] == "rating").to_numpy(bool)
     if not rating.any() or rating_detail.empty:
         return result
-    months = period_months(period)
     ratings = inputs.ratings
-    rows = ratings.loc[ratings["period"].isin([period, *months]),
+    rows = ratings.loc[ratings["period"].isin([period.text, *period.months]),
                       ["employee_id", "indicator_id", "relation", "score", "period", "_table", "_row"]]
     rows = rows.rename(columns={"period": "rating_period"})
     wanted = detail.loc[rating, ["employee_id", "indicator_id"]].drop_duplicates()
@@ -711,12 +714,12 @@ def _rating_sources(detail: pd.DataFrame, inputs, rating_detail: pd.DataFrame, p
     return result
 
 
-def _exact_rollups(inputs, period: str, keys: set[tuple[str, str]], aggregation: dict) -> dict:
+def _exact_rollups(inputs, period: Period, keys: set[tuple[str, str]], aggregation: dict) -> dict:
     """(employee, indicator) -> the exact roll-up of its monthly actuals (as `period_actuals`)."""
     if not keys:
         return {}
     actuals = inputs.actuals
-    wanted = actuals["period"].isin(period_months(period)) & actuals["employee_id"].isin({e for e, _ in keys})
+    wanted = actuals["period"].isin(period.months) & actuals["employee_id"].isin({e for e, _ in keys})
     rows = actuals.loc[wanted, ["employee_id", "indicator_id", "period", "actual"]].sort_values(
         ["employee_id", "indicator_id", "period"], kind="stable")
     parts: dict[tuple[str, str], list[Fraction]] = {}

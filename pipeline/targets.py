@@ -38,6 +38,7 @@ from pipeline import history
 from pipeline.exact import half_up, typed
 from pipeline.findings import BilingualError
 from pipeline.outputs import DETAILS_SHEET
+from pipeline.periods import Period
 
 # (field, share of employees that reach it)
 TIERS = (("base", Fraction(8, 10)), ("target", Fraction(5, 10)), ("stretch", Fraction(2, 10)))
@@ -47,8 +48,8 @@ BASIS_HEADER = "依据\nBasis"
 BASIS_WIDTH = 60
 PERCENT_UNITS = {"%", "％", "百分比", "百分率", "percent", "pct"}
 PERSONAL_SHEET_NAMES = ("EmployeeKPIs", "个人指标")
-_LENGTHS = {"month": ("个月", "months", 12), "quarter": ("个季度", "quarters", 4), "half": ("个半年", "halves", 2),
-            "year": ("年", "years", 1)}
+_LENGTHS = {"month": ("个月", "months"), "quarter": ("个季度", "quarters"), "half": ("个半年", "halves"),
+            "year": ("年", "years")}
 
 
 class NoHistory(BilingualError):
@@ -67,20 +68,13 @@ class Proposal:
     periods: list[str] = field(default_factory=list)
 
 
-def _order(period: str) -> tuple[str, int]:
-    """(length, position) of a canonical period (the command has checked it)."""
-    order = history.period_order(period)
-    assert order is not None, period
-    return order
-
-
-def default_path(out_dir: Path, period: str) -> Path:
+def default_path(out_dir: Path, period: Period | str) -> Path:
     return Path(out_dir) / f"targets-{period}.xlsx"
 
 
 # ------------------------------------------------------------------------------ reading
 
-def _read_results(out_dir: Path, period: str, window: int, same_period: bool) -> tuple[pd.DataFrame, list[str], str]:
+def _read_results(out_dir: Path, period: Period, window: int, same_period: bool) -> tuple[pd.DataFrame, list[str], str]:
     """(current results of the used periods and of the latest earlier one, used periods, latest)."""
     con = history.connect(out_dir, create=False)
     if con is None:
@@ -94,12 +88,11 @@ def _read_results(out_dir: Path, period: str, window: int, same_period: bool) ->
             raise NoHistory(f"历史数据库中没有 {period} 之前同长度周期的正式结果,无法提出目标。",
                             f"The history holds no final results of periods like {period} before it: nothing to "
                             "propose targets from.")
-        shape, position = _order(period)
         if same_period:
-            last_year = history._shift(period, -_LENGTHS[shape][2])
+            last_year = period.last_year().text
             used = [last_year] if last_year in current else []
         else:
-            used = [p for p in before if position - _order(p)[1] <= window]
+            used = [p for p in before if period.steps_after(Period.of(p)) <= window]
         latest = before[-1]
         runs = [current[p] for p in dict.fromkeys([*used, latest])]
         marks = ",".join("?" * len(runs))
@@ -207,7 +200,7 @@ def growth_tiers(mean: Fraction, growth: Fraction) -> dict[str, Fraction]:
 
 def _group_growth_mean(rows: pd.DataFrame) -> tuple[Fraction, list[str]]:
     """The mean over the last 3 periods (with actuals) of the group's average actual per period."""
-    periods = sorted(set(rows["period"]), key=lambda p: _order(p)[1])[-GROWTH_PERIODS:]
+    periods = sorted(set(rows["period"]), key=lambda p: Period.of(p).position)[-GROWTH_PERIODS:]
     chosen = rows[rows["period"].isin(periods)]
     per_period = chosen.groupby("period")["actual"].mean()
     approximate = float(per_period.mean())
@@ -229,7 +222,7 @@ def _close_to_tie(value: float) -> bool:
 # ------------------------------------------------------------------------------ the proposal
 
 def _span(used: list[str], shape: str) -> tuple[str, str]:
-    zh, en, _ = _LENGTHS[shape]
+    zh, en = _LENGTHS[shape]
     if not used:
         return "无", "none"
     if len(used) == 1:
@@ -245,7 +238,7 @@ def _copied(latest_row: dict) -> dict:
     return {k: (None if pd.isna(latest_row.get(k)) else float(latest_row[k])) for k in ("base", "target", "stretch")}
 
 
-def propose_targets(out_dir: Path, period: str, *, window: int = DEFAULT_WINDOW, method: str = "percentile",
+def propose_targets(out_dir: Path, period: Period | str, *, window: int = DEFAULT_WINDOW, method: str = "percentile",
                     growth: float = 0.0, same_period: bool = False, out_path: Path | None = None,
                     library: Path | None = None) -> Proposal:
     """Propose next period's agreements from the history of `out_dir` and write them to `out_path`
@@ -254,12 +247,13 @@ def propose_targets(out_dir: Path, period: str, *, window: int = DEFAULT_WINDOW,
     from pipeline.templates import write_template
 
     out_dir = Path(out_dir)
+    period = Period.of(period)
     results, used, latest = _read_results(out_dir, period, window, same_period)
     details = _details(out_dir, latest)
     library_path = library or _library_path(out_dir, latest)
     facts = indicator_facts(details, read_library(library_path) if library_path else pd.DataFrame(
         columns=["indicator_id", "name", "direction", "method", "unit"]))
-    shape = _order(period)[0]
+    shape = period.kind
     g = typed(growth)
 
     # Who had a personal agreement in the latest period: their rows came from the EmployeeKPIs sheet.
@@ -361,7 +355,7 @@ def propose_targets(out_dir: Path, period: str, *, window: int = DEFAULT_WINDOW,
                 if pd.isna(facts["direction"].get(indicator)):
                     note += " (方向未知,按越高越好 direction unknown: taken as higher is better)"
                 proposed += 1
-            row = {owner: record[owner], "period": period, "indicator_id": indicator,
+            row = {owner: record[owner], "period": period.text, "indicator_id": indicator,
                    "weight": None if pd.isna(record.get("weight")) else float(record["weight"]), **values}
             (personal_rows if is_personal else role_rows).append(row)
             (personal_notes if is_personal else role_notes).append(note)

@@ -34,7 +34,8 @@ from pipeline.kinds import (
     WEIGHTS,
     SheetSpec,
 )
-from pipeline.normalize import is_blank, parse_column, parse_period, period_months
+from pipeline.normalize import is_blank, parse_column
+from pipeline.periods import Period
 from pipeline.policy import Policy
 from pipeline.reader import WORKBOOK_SUFFIXES, MatrixSheet, Table, WorkbookRead, kind_from_name
 from pipeline.schemas import schema_failures
@@ -223,7 +224,7 @@ def _fmt(number: float | None) -> str:
 
 # ------------------------------------------------------------------------------ inbox
 
-def validate(workbooks: list[WorkbookRead], policy: Policy, period: str | None = None, *,
+def validate(workbooks: list[WorkbookRead], policy: Policy, period: Period | str | None = None, *,
              release_rows: bool = False, as_of: str | None = None) -> Inputs:
     """All the checks of the templates (docs/templates.md) and the policy over the inbox; `period` narrows the actuals checks.
 
@@ -232,11 +233,8 @@ def validate(workbooks: list[WorkbookRead], policy: Policy, period: str | None =
     `as_of` (a month of `period`): a progress run; the period's later months are left out (their
     actuals and ratings are not read, their missing actuals not reported).
     """
-    if period is not None:
-        canonical = parse_period(period)
-        if canonical is None:  # a usage error (the CLI checks first), not a problem in a file
-            raise ValueError(f"not a period: {period!r} (write 2026-10, 2026-Q3, 2026-H1 or 2026)")
-        period = canonical
+    # Text that is not a period: a usage error (the CLI checks first), not a problem in a file.
+    scored = Period.of(period) if period is not None else None
     _set_aside_identical(workbooks)
     used = [wb for wb in workbooks if wb.copy_of is None]
     tables = [t for wb in used for t in wb.tables]
@@ -279,11 +277,11 @@ def validate(workbooks: list[WorkbookRead], policy: Policy, period: str | None =
     for name in list(inputs.frames):
         frame = inputs.frames[name]
         inputs.frames[name] = frame[~frame["_bad"]].drop(columns="_bad").reset_index(drop=True)
-    if as_of is not None and period is not None:
-        _after_as_of(inputs, period, as_of)
+    if as_of is not None and scored is not None:
+        _after_as_of(inputs, scored, as_of)
     _agreement_checks(inputs, policy, agreed)
-    _adjustment_checks(inputs, policy, period, bad_adjustments)
-    _completeness(inputs, policy, period, as_of)
+    _adjustment_checks(inputs, policy, scored, bad_adjustments)
+    _completeness(inputs, policy, scored, as_of)
     if inputs.refused_actuals:
         name = ACTUALS.sheets[0].name
         actuals = inputs.frames[name]
@@ -891,7 +889,7 @@ def _target_problem(row: pd.Series, inputs: Inputs) -> Finding | None:
 
 # ------------------------------------------------------------------------------ completeness
 
-def _completeness(inputs: Inputs, policy: Policy, period: str | None, as_of: str | None = None) -> None:
+def _completeness(inputs: Inputs, policy: Policy, period: Period | None, as_of: str | None = None) -> None:
     """Every agreed indicator has an actual (or, for ratings, a rating) in the period."""
     from pipeline.scoring import resolve_agreements  # scoring imports nothing from here
 
@@ -901,18 +899,19 @@ def _completeness(inputs: Inputs, policy: Policy, period: str | None, as_of: str
         periods = [period]
     else:
         reported = set(inputs.actuals["period"].dropna())
-        periods = sorted({p for p in pd.concat([inputs.role_kpis["period"], inputs.employee_kpis["period"]]).dropna()
-                          if reported & set(period_months(p)) or p in reported})
-    for p in periods:
+        agreed = sorted(set(pd.concat([inputs.role_kpis["period"], inputs.employee_kpis["period"]]).dropna()))
+        periods = [q for q in map(Period.of, agreed) if reported & set(q.months) or q.text in reported]
+    for scored in periods:
+        p = scored.text
         agreements = resolve_agreements(inputs, p)
         if agreements.empty:
             continue
         methods = inputs.indicators.set_index("indicator_id")["method"]
         agreements = agreements.join(methods, on="indicator_id")
-        _scale_checks(inputs, policy, p, agreements)
-        months = set(period_months(p)) | {p}
-        _rollup_checks(inputs, policy, p, agreements, as_of)
-        _rating_relations(inputs, policy, p, agreements)
+        _scale_checks(inputs, policy, scored, agreements)
+        months = set(scored.months) | {p}
+        _rollup_checks(inputs, policy, scored, agreements, as_of)
+        _rating_relations(inputs, policy, scored, agreements)
         actual_keys = inputs.actuals.loc[inputs.actuals["period"].isin(months), ["employee_id", "indicator_id"]]
         rating_keys = inputs.ratings.loc[inputs.ratings["period"].isin(months), ["employee_id", "indicator_id"]]
         for method, keys, rule in (("rating", rating_keys, "missing_rating"), (None, actual_keys, "missing_actual")):
@@ -954,7 +953,7 @@ def _cells(inputs: Inputs, rows: pd.DataFrame, field_name: str, limit: int = 6) 
     return named + (f" (+{more})" if more > 0 else "")
 
 
-def _rollup_checks(inputs: Inputs, policy: Policy, period: str, agreements: pd.DataFrame,
+def _rollup_checks(inputs: Inputs, policy: Policy, scored: Period, agreements: pd.DataFrame,
                    as_of: str | None = None) -> None:
     """A quarter, half or year rolled up from months: say what the roll-up could not do.
 
@@ -965,10 +964,9 @@ def _rollup_checks(inputs: Inputs, policy: Policy, period: str, agreements: pd.D
       months of sales is not the same result. In a progress run only the months up to `as_of`
       are expected.
     """
-    months = period_months(period)
-    if as_of is not None and as_of in months:
-        months = months[:months.index(as_of) + 1]
-    if months == [period] or agreements.empty:
+    period = scored.text
+    months = list(scored.months_to(as_of) if as_of is not None else scored.months)
+    if scored.is_month or agreements.empty:
         return
     keys = ["employee_id", "indicator_id"]
     agreed = agreements[keys].drop_duplicates()
@@ -1017,13 +1015,13 @@ def _rollup_checks(inputs: Inputs, policy: Policy, period: str, agreements: pd.D
                 inputs.block(employee_id, period, f)
 
 
-def _rating_relations(inputs: Inputs, policy: Policy, period: str, agreements: pd.DataFrame) -> None:
+def _rating_relations(inputs: Inputs, policy: Policy, scored: Period, agreements: pd.DataFrame) -> None:
     """Ratings that exist but none of which the policy counts for the employee's role family
     (a 销售 rated by 同事 only): say so, rather than that the rating is missing."""
     rated = agreements.loc[agreements["method"] == "rating", ["employee_id", "indicator_id"]].drop_duplicates()
-    months = period_months(period)
+    period = scored.text
     ratings = inputs.ratings
-    rows = ratings.loc[ratings["period"].isin({period, *months}), ["employee_id", "indicator_id", "relation", *META]]
+    rows = ratings.loc[ratings["period"].isin({period, *scored.months}), ["employee_id", "indicator_id", "relation", *META]]
     rows = rows[_pairs_in(rows, rated, ["employee_id", "indicator_id"])]
     if rows.empty:
         return
@@ -1066,7 +1064,7 @@ PERCENT_FRACTION_MAX = 1.5
 _SCALE_RULES = ("percent_slip", "scale_ratio", "negative_actual_lower_ratio")
 
 
-def _scale_checks(inputs: Inputs, policy: Policy, period: str, agreements: pd.DataFrame) -> None:
+def _scale_checks(inputs: Inputs, policy: Policy, scored: Period, agreements: pd.DataFrame) -> None:
     """Unit slips between every actual cell used for `period` and its agreed target.
 
     A score built on 95 meant as 95% looks plausible and pays the wrong bonus, so it is caught
@@ -1081,10 +1079,11 @@ def _scale_checks(inputs: Inputs, policy: Policy, period: str, agreements: pd.Da
     if actuals.empty or agreements.empty:
         return
     keys = ["employee_id", "indicator_id"]
-    months = period_months(period)
+    period = scored.text
+    months = scored.months
     columns = [*keys, "actual", *META]
     used = actuals.loc[actuals["period"] == period, columns].assign(_months=1)
-    if months != [period]:
+    if not scored.is_month:
         monthly = actuals.loc[actuals["period"].isin(months), columns]
         monthly = monthly[~_pairs_in(monthly, used, keys)].assign(_months=len(months))
         used = pd.concat([used, monthly], ignore_index=True)
@@ -1213,11 +1212,10 @@ def _times(ratio: float) -> str:
 
 # ------------------------------------------------------------------------------ progress runs
 
-def _after_as_of(inputs: Inputs, period: str, as_of: str) -> None:
+def _after_as_of(inputs: Inputs, period: Period, as_of: str) -> None:
     """A progress run of `period` as of `as_of`: the actuals and ratings of its later months are
     left out, so everything after rolls up the months so far."""
-    months = period_months(period)
-    later = set(months[months.index(as_of) + 1:])
+    later = set(period.months) - set(period.months_to(as_of))
     if not later:
         return
     for spec in (ACTUALS.sheets[0], RATINGS.sheets[0]):
@@ -1264,7 +1262,7 @@ def _adjustment_rows(inputs: Inputs) -> pd.DataFrame:
     return frame[frame["_bad"]].drop(columns="_bad")
 
 
-def _adjustment_checks(inputs: Inputs, policy: Policy, period: str | None, bad: pd.DataFrame) -> None:
+def _adjustment_checks(inputs: Inputs, policy: Policy, period: Period | None, bad: pd.DataFrame) -> None:
     """The adjustments against the agreements they change (see `pipeline.adjustments`).
 
     For the run's period (every agreed period when there is none): each old value is the value
@@ -1282,19 +1280,20 @@ def _adjustment_checks(inputs: Inputs, policy: Policy, period: str | None, bad: 
     if period is not None:
         periods = [period]
     else:
-        periods = sorted(set(inputs.role_kpis["period"].dropna()) | set(inputs.employee_kpis["period"].dropna()))
+        agreed = set(inputs.role_kpis["period"].dropna()) | set(inputs.employee_kpis["period"].dropna())
+        periods = [Period.of(p) for p in sorted(agreed)]
     reasons: dict[tuple[str, str, int], Finding] = {}
     for f in inputs.findings:
         if f.is_error and f.cell:
             reasons.setdefault((f.file, f.sheet, int("".join(ch for ch in f.cell if ch.isdigit()) or 0)), f)
     methods = inputs.indicators.set_index("indicator_id")[["method", "direction"]]
-    for p in periods:
-        last = period_months(p)[-1]
+    for scored in periods:
+        p, last = scored.text, scored.end
         if period is not None:  # a refused adjustment keeps its people out of the periods it applies to
             for row in bad.to_dict("records"):
                 effective = row.get("effective_period")
                 reason = reasons.get((row["_file"], row["_sheet"], int(row["_row"])))
-                if reason is None or (isinstance(effective, str) and period_months(effective)[0] > last):
+                if reason is None or (isinstance(effective, str) and Period.of(effective).start > last):
                     continue
                 if isinstance(row.get("employee_id"), str):
                     inputs.block(row["employee_id"], p, reason)
@@ -1303,7 +1302,7 @@ def _adjustment_checks(inputs: Inputs, policy: Policy, period: str | None, bad: 
         if rows.empty:
             continue
         agreements = resolve_agreements(inputs, p)
-        applied = apply_adjustments(inputs, p, agreements, policy.weight_sum_tolerance, rows)
+        applied = apply_adjustments(inputs, scored, agreements, policy.weight_sum_tolerance, rows)
         problems = list(applied.findings)
         changed = applied.agreements[applied.agreements["adjustment"] != ""]
         if not changed.empty:
