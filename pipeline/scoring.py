@@ -612,23 +612,34 @@ def _settle_exactly(detail: pd.DataFrame, inputs, period: Period, policy: Policy
 
     totals: dict[str, Fraction] = {}
     new_raw, new_clipped, new_weighted = [], [], []
+    # Many rows repeat the same numbers (a rating pattern, a role's targets and weights): each
+    # distinct rating and each distinct row is computed once.
+    rated: dict[tuple, Fraction] = {}
+    computed_rows: dict[tuple, tuple[Fraction, float, float, float]] = {}
     for position, (employee_id, indicator_id, method, direction, weight) in zip(rows, picked[
             ["employee_id", "indicator_id", "method", "direction", "weight"]].itertuples(index=False, name=None)):
         key = (employee_id, indicator_id)
         if rating[position]:
-            actual = exact_rating(ratings_of[key])
+            counted = tuple(map(tuple, ratings_of[key]))
+            actual = rated.get(counted)
+            if actual is None:
+                actual = rated[counted] = exact_rating(counted)
         elif key in rolled:
             actual = rolled[key]
         else:
             actual = exact.typed(a[position])
-        unclipped = exact.achievement(method, direction == "lower", actual, bound("target", t, position),
-                                      bound("base", b, position), bound("stretch", s, position), **constants)
-        clipped = exact.clip(unclipped, floor, cap)
-        weighted = exact.typed(weight) * clipped
-        totals[employee_id] = totals.get(employee_id, Fraction(0)) + weighted
-        new_raw.append(exact.to_float(unclipped))
-        new_clipped.append(float(clipped))
-        new_weighted.append(float(weighted))
+        lines = (bound("target", t, position), bound("base", b, position), bound("stretch", s, position))
+        row_key = (method, direction, weight, actual, *lines)
+        result = computed_rows.get(row_key)
+        if result is None:
+            unclipped = exact.achievement(method, direction == "lower", actual, *lines, **constants)
+            clipped = exact.clip(unclipped, floor, cap)
+            weighted = exact.typed(weight) * clipped
+            result = computed_rows[row_key] = (weighted, exact.to_float(unclipped), float(clipped), float(weighted))
+        totals[employee_id] = totals.get(employee_id, Fraction(0)) + result[0]
+        new_raw.append(result[1])
+        new_clipped.append(result[2])
+        new_weighted.append(result[3])
     for column, values in (("achievement_raw", new_raw), ("achievement", new_clipped),
                            ("weighted_score", new_weighted)):
         updated = detail[column].to_numpy(float).copy()
@@ -692,22 +703,32 @@ def _rating_sources(detail: pd.DataFrame, inputs, rating_detail: pd.DataFrame, p
     rows = rows.merge(used, on=["employee_id", "indicator_id", "rating_period", "relation"])  # rows r was made of
     if rows.empty:
         return result
-    prefix = {i: f"{t.file}!{t.sheet}!{t.letters.get('score', '')}" for i, t in enumerate(inputs.tables)}
+    prefix = [f"{t.file}!{t.sheet}!{t.letters.get('score', '')}" for t in inputs.tables]
     # A few distinct scores and shares among many rows: each is formatted once.
-    share_values = rows["weight_used"] / rows["raters"] * 100
-    share = share_values.map({v: f"{v:.2f}%" for v in share_values.unique()})
-    score = rows["score"].map({v: format(float(v), "g") for v in rows["score"].unique()})
-    text = (rows["_table"].map(prefix) + rows["_row"].astype(int).astype(str) + " (" + rows["relation"] + ", "
-            + score + ", " + share + ")")
-    rows = rows.assign(text=text).sort_values(["employee_id", "indicator_id", "_table", "_row"], kind="stable")
-    # Sorted, so each (employee, indicator) is a run of rows: join each run's texts by slicing
+    share_values = (rows["weight_used"] / rows["raters"] * 100).to_numpy(float)
+    share_text = {v: f"{v:.2f}%" for v in np.unique(share_values).tolist()}
+    scores = rows["score"].to_numpy(float)
+    score_text = {v: format(v, "g") for v in np.unique(scores).tolist()}
+    # Grouped by (employee, indicator) in sorted order, each group's cells in sheet order:
+    # integer codes sort an order of magnitude faster than the strings themselves.
+    employee_codes, employee_keys = pd.factorize(rows["employee_id"], sort=True)
+    indicator_codes, indicator_keys = pd.factorize(rows["indicator_id"], sort=True)
+    tables, sheet_rows = rows["_table"].to_numpy(int), rows["_row"].to_numpy(int)
+    order = np.lexsort((sheet_rows, tables, indicator_codes, employee_codes))
+    texts = [f"{prefix[table]}{row} ({relation}, {score_text.get(score) or format(score, 'g')}, "
+             f"{share_text.get(share) or f'{share:.2f}%'})" for table, row, relation,
+             score, share in zip(tables[order].tolist(), sheet_rows[order].tolist(),
+                                 rows["relation"].to_numpy(object)[order].tolist(), scores[order].tolist(),
+                                 share_values[order].tolist())]
+    # Each (employee, indicator) is now a run of rows: join each run's texts by slicing
     # (pandas' groupby-agg with a Python join costs a frame slice per group).
-    employees, indicators = rows["employee_id"].to_numpy(object), rows["indicator_id"].to_numpy(object)
+    employees, indicators = employee_codes[order], indicator_codes[order]
     starts = np.flatnonzero(np.r_[True, (employees[1:] != employees[:-1]) | (indicators[1:] != indicators[:-1])])
     ends = np.r_[starts[1:], len(rows)]
-    texts = rows["text"].to_numpy(object).tolist()
     joined = pd.Series(["; ".join(texts[a:b]) for a, b in zip(starts.tolist(), ends.tolist())],
-                       index=pd.MultiIndex.from_arrays([employees[starts], indicators[starts]]), dtype=object)
+                       index=pd.MultiIndex.from_arrays([np.asarray(employee_keys, dtype=object)[employees[starts]],
+                                                        np.asarray(indicator_keys, dtype=object)[indicators[starts]]]),
+                       dtype=object)
     keys = pd.MultiIndex.from_frame(detail[["employee_id", "indicator_id"]])
     found = joined.reindex(keys).to_numpy(dtype=object)
     result[:] = np.where(rating & pd.notna(found), found, "")

@@ -246,18 +246,27 @@ class FastSheet(ReferenceSheet):
                 new_cells, self._cells = self._cells, cells
             for row, row_cells in new_cells.items():
                 cells[row].update(row_cells)
-            stamps[key] = ({row: dict(row_cells) for row, row_cells in new_cells.items()},
-                           self.str_table.count - strings, [tuple(m) for m in self.merge[merges:]],
-                           {col: info for col, info in self.col_info.items() if columns.get(col) is not info})
+            made = stamps[key] = ({row: dict(row_cells) for row, row_cells in new_cells.items() if row_cells},
+                                  self.str_table.count - strings, [tuple(m) for m in self.merge[merges:]],
+                                  {col: info for col, info in self.col_info.items() if columns.get(col) is not info})
+            self._stamped_dimensions(made[0])
             return
         rows, strings, merges, columns = made
         for row, row_cells in rows.items():
             self._cells[row].update(row_cells)
+        self._stamped_dimensions(rows)
         self.str_table.count += strings
         self.merge.extend(list(m) for m in merges)
         if columns:
             self.col_info.update(columns)
             self.col_size_changed = True
+
+    def _stamped_dimensions(self, rows: dict) -> None:
+        """The used range grown by a stamp's cells, as writing them would (so a later set_row
+        finds the first column without settling the whole sheet)."""
+        if rows:
+            self._check_dimensions(min(rows), min(min(cols) for cols in rows.values()))
+            self._check_dimensions(max(rows), max(max(cols) for cols in rows.values()))
 
     # The public methods, without xlsxwriter's A1-notation decorators (we pass integers).
     write_string = _write_string
@@ -406,29 +415,41 @@ class FastSheet(ReferenceSheet):
     def _write_rows(self):
         """`<row>` elements as xlsxwriter writes them: spans per 16 rows, row attributes, cells."""
         cells, comments = self._cells, self.comments
-        spans: dict[int, str] = {}
-        for block in sorted({row // 16 for row in cells if cells[row]} | {row // 16 for row in comments}):
-            columns = [col for row in range(block * 16, block * 16 + 16) for col in cells.get(row, ())]
-            columns += [col for row in range(block * 16, block * 16 + 16) for col in comments.get(row, ())]
-            if columns:
-                spans[block] = f"{min(columns) + 1}:{max(columns) + 1}"
-        write = self.fh.write
+        bounds: dict[int, tuple[int, int]] = {}  # 16-row block -> (first, last) column used
+        for store in (cells, comments):
+            for row, row_cells in store.items():
+                if row_cells:
+                    low, high = min(row_cells), max(row_cells)
+                    seen = bounds.get(row >> 4)
+                    bounds[row >> 4] = (low, high) if seen is None else (min(seen[0], low), max(seen[1], high))
+        spans = {block: f"{low + 1}:{high + 1}" for block, (low, high) in bounds.items()}
+        parts: list[str] = []
+        out = parts.append
         plain = self.excel_version != 2010  # the only case xlsxwriter adds x14ac attributes to every row
-        for row in sorted({row for row, row_cells in cells.items() if row_cells} | set(self.row_info) | set(comments)):
-            if row < self.dim_rowmin or row > self.dim_rowmax:
+        row_info, first, last = self.row_info, self.dim_rowmin, self.dim_rowmax
+        for row in sorted({row for row, row_cells in cells.items() if row_cells} | set(row_info) | set(comments)):
+            if row < first or row > last:
                 continue
-            span = spans.get(row // 16)
+            span = spans.get(row >> 4)
             row_cells = cells.get(row)
-            info = self.row_info.get(row)
+            info = row_info.get(row)
             if row_cells and info is None and plain:
-                write(f'<row r="{row + 1}" spans="{span}">' if span else f'<row r="{row + 1}">')
+                out(f'<row r="{row + 1}" spans="{span}">' if span else f'<row r="{row + 1}">')
             elif row_cells:
+                self._flush_parts(parts)
                 self._write_row(row, span, info)
             else:
+                self._flush_parts(parts)
                 self._write_empty_row(row, span, info)
                 continue
-            write("".join([row_cells[col][0] for col in sorted(row_cells)]))
-            write("</row>")
+            out("".join([row_cells[col][0] for col in sorted(row_cells)]))
+            out("</row>")
+        self._flush_parts(parts)
+
+    def _flush_parts(self, parts: list[str]) -> None:
+        if parts:
+            self.fh.write("".join(parts))
+            parts.clear()
 
     def _write_merge_cells(self):
         if self.merge:
