@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import zipfile
 from pathlib import Path
 
 import openpyxl
@@ -109,3 +110,25 @@ def test_only_ahp_sheets_keep_their_cells(tmp_path, sheet):
                                                   sheet: [[None, "K1"], ["K1", 1]]})
     workbook = read_workbook(path)
     assert [(m.sheet, m.cells()) for m in workbook.matrices] == [(sheet, [["", "K1"], ["K1", 1.0]])]
+
+
+def test_a_formula_excel_calculated_to_nothing_is_a_blank_judgment(tmp_path):
+    """`=IF(C2="","",1/C2)` in the lower triangle, saved by Excel with its result "" (C2 is not
+    filled in yet): calculated, so blank, and the judgment asked for is C2's; not a formula
+    without a value to recalculate."""
+    from builders import replace_members
+
+    matrix = [[None, "K1", "K2"], ["K1", 1, None], ["K2", None, 1]]
+    typed = weights_book(tmp_path / "typed.xlsx", matrix, cells={"B3": '=IF(C2="","",1/C2)'})
+    with zipfile.ZipFile(typed) as book:
+        part = next(n for n in book.namelist() if n.startswith("xl/worksheets/") and b"IF(" in book.read(n))
+        xml = book.read(part)
+    uncached = b'<c r="B3"><f>IF(C2="","",1/C2)</f><v /></c>'
+    assert uncached in xml  # as openpyxl saves it: never calculated
+    _, findings = compute_weights_file(typed, load_policy())
+    assert [(f.rule, f.cell) for f in findings] == [("formula_no_value", "B3")]
+    excel = replace_members(typed, tmp_path / "weights.xlsx", replace={
+        part: xml.replace(uncached, b'<c r="B3" t="str"><f>IF(C2="","",1/C2)</f><v></v></c>')})
+    results, findings = compute_weights_file(excel, load_policy())
+    assert [(f.rule, f.cell, f.column) for f in findings] == [("required", "C2", "K1 vs K2")]
+    assert [r.method for r in results] == ["expert"]
