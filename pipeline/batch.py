@@ -848,13 +848,13 @@ def compute_inbox_weights(inputs: Inputs, policy: Policy):
     weight_books = [wb for wb in inputs.workbooks if wb.kind == "weights" and wb.copy_of is None]
     if not weight_books:
         return [], []
-    from pipeline.weights import compute_weights, read_ahp_sheets
+    from pipeline.weights import ahp_sheets_from, compute_weights
 
     results, findings = [], []
     experts = inputs.expert_scores
     for wb in weight_books:
         scores = experts[experts["_file"] == wb.file]
-        sheets = read_ahp_sheets(wb.path, wb.data) if wb.matrices else []
+        sheets = ahp_sheets_from(wb.matrices)  # as the reader read them: the file is not opened again
         r, f = compute_weights(scores if not scores.empty else None, sheets, ri_table=policy.ri_table,
                                file=wb.file)
         results.extend(r)

@@ -90,11 +90,26 @@ class Table:
 
 @dataclass
 class MatrixSheet:
-    """An AHP-<role family> sheet: kept as a grid; the weights module reads the matrix."""
+    """An AHP-<role family> sheet as read: its cells, in which the weights module finds the
+    matrix. Read with the workbook (so the same guards apply) and never opened again.
+
+    Only these small sheets keep their cells after reading. `rows`: calamine's rows of the used
+    area, which starts at row `top`, column `left` (0-based) of the sheet. `hidden`: the cells
+    calamine shows blank that are not, by reference ({"C2": ("formula", "=1/3")}, ("error",
+    "#N/A")), from the scan of the sheet's XML that finds them for tables too."""
 
     file: str
     sheet: str
     role_family: str
+    rows: list[list] = field(default_factory=list, repr=False)
+    top: int = 0
+    left: int = 0
+    hidden: dict[str, tuple[str, str]] = field(default_factory=dict, repr=False)
+
+    def cells(self) -> list[list]:
+        """The sheet's cells from A1 to its last cell, as lists ("" outside the used area)."""
+        grid = _Grid(self.rows, self.top, self.left)
+        return grid.head(grid.height)
 
 
 @dataclass(frozen=True)
@@ -832,8 +847,11 @@ def _read_book(result: WorkbookRead, book: _Book) -> None:
     for spec in kind.sheets:
         names = [n for n in sheet_names if n in grids and book.named and _sheet_matches(spec, n)]
         if spec.matrix:
-            for name in names:
-                result.matrices.append(MatrixSheet(file=file, sheet=name, role_family=spec.after_prefix(name) or ""))
+            for name in names:  # the grid is kept for these small sheets only
+                grid = grids[name]
+                result.matrices.append(MatrixSheet(file=file, sheet=name, role_family=spec.after_prefix(name) or "",
+                                                   rows=grid.rows, top=grid.top, left=grid.left,
+                                                   hidden=book.hidden.get(name, {})))
             continue
         if not names:
             # No sheet by that name: take the sheet whose headers fit best.

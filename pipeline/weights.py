@@ -1,30 +1,31 @@
 """Indicator weights from expert scores (专家打分法) and AHP pairwise matrices (层次分析法).
 
-The formulas and worked examples: docs/scoring.md §7. Everything here is a pure function of its inputs except `read_ahp_sheets`, which
-reads a workbook. Validation never raises for a user's data: it returns findings that name
-the cell. `ValueError` is kept for programming errors (a matrix handed to `ahp` that the
-checks should have stopped).
+The formulas and worked examples: docs/scoring.md §7. Everything here is a pure function of its
+inputs except `read_ahp_sheets`, which reads a workbook with the reader (for scripts and tests).
+Validation never raises for a user's data: it returns findings that name the cell. `ValueError`
+is kept for programming errors (a matrix handed to `ahp` that the checks should have stopped).
 """
 
 from __future__ import annotations
 
-import io
 import math
 import re
 import unicodedata
-import zipfile
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from pipeline.findings import RULES, Finding, finding
 from pipeline.kinds import AHP_SHEETS
+
+if TYPE_CHECKING:
+    from pipeline.reader import MatrixSheet
 
 # Random consistency index by matrix size, from Saaty, T. L. (1980), *The Analytic Hierarchy
 # Process*, New York: McGraw-Hill. Other sources (Saaty 2005, Donegan–Dodd) differ in the
@@ -402,57 +403,6 @@ def _find_corner(rows: list[list[Any]]) -> tuple[int, int] | None:
     return fallback
 
 
-def _look_again(data: bytes, blanks: dict[str, list[tuple[int, int]]]) -> dict[str, dict]:
-    """{sheet: {(row, col): (problem, text)}} for cells calamine read as blank but are not.
-
-    calamine returns "" for error cells and never-calculated formulas (docs/architecture.md); a
-    silent blank would be filled in as a reciprocal, so openpyxl looks at those cells again
-    (one pass over the workbook for all AHP sheets, reading only the matrix windows). Only an
-    .xlsx/.xlsm (a zip, whatever its name says) can be looked at so.
-    """
-    wanted = {name: cells for name, cells in blanks.items() if cells}
-    if not wanted or not data.startswith(b"PK"):
-        return {}
-    import openpyxl
-
-    bounds = {
-        name: (min(r for r, _ in cells), max(r for r, _ in cells),
-               min(c for _, c in cells), max(c for _, c in cells))
-        for name, cells in wanted.items()
-    }
-
-    def windows(data_only: bool) -> dict[str, list[tuple]]:
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=data_only)
-        try:
-            return {
-                name: list(book[name].iter_rows(min_row=r0 + 1, max_row=r1 + 1, min_col=c0 + 1,
-                                                max_col=c1 + 1, values_only=True))
-                for name, (r0, r1, c0, c1) in bounds.items()
-            }
-        finally:
-            book.close()
-
-    try:
-        formulas, cached = windows(False), windows(True)
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return {}
-    found: dict[str, dict] = {}
-    for name, cells in wanted.items():
-        r0, _, c0, _ = bounds[name]
-        for r, c in cells:
-            try:
-                raw, value = formulas[name][r - r0][c - c0], cached[name][r - r0][c - c0]
-            except IndexError:
-                continue
-            if isinstance(value, str) and value.startswith("#"):
-                found.setdefault(name, {})[r, c] = ("error_value", value)
-            elif isinstance(raw, str) and raw.startswith("="):
-                found.setdefault(name, {})[r, c] = ("formula_no_value", raw)
-            elif isinstance(raw, str) and raw.startswith("#"):
-                found.setdefault(name, {})[r, c] = ("error_value", raw)
-    return found
-
-
 @dataclass(frozen=True)
 class _Layout:
     """Where a matrix sits on a sheet read by calamine (0-based, from A1)."""
@@ -513,28 +463,41 @@ def _ahp_sheet(layout: _Layout, hidden: dict) -> AhpSheet:
     )
 
 
-def read_ahp_sheets(path: str | Path, data: bytes | None = None) -> list[AhpSheet]:
-    """Every `AHP-<role family>` sheet of a weights workbook, in sheet order.
+def _looked_again(layout: _Layout, hidden: Mapping[str, tuple[str, str]]) -> dict[tuple[int, int], tuple[str, str]]:
+    """{(row, col): (problem, text)} for the matrix's blank cells that are not blank.
+
+    calamine returns "" for error cells and never-calculated formulas (docs/architecture.md); a
+    silent blank would be filled in as a reciprocal, so what the reader's scan of the sheet's
+    XML found there is reported instead (`hidden`: {"C2": ("formula" | "error", text)})."""
+    found: dict[tuple[int, int], tuple[str, str]] = {}
+    for r, c in layout.blanks():
+        what = hidden.get(_ref(r, c))
+        if what is not None:
+            found[r, c] = ("formula_no_value" if what[0] == "formula" else "error_value", what[1])
+    return found
+
+
+def ahp_sheets_from(matrices: Sequence[MatrixSheet]) -> list[AhpSheet]:
+    """The AHP sheets of a weights workbook as the reader read them, in sheet order.
 
     The matrix may sit below a title row or after blank rows and columns. A sheet without a
     recognisable matrix is returned with no ids, so the checks report it instead of dropping
-    it. Call after the reading guard (zip-bomb and encryption checks): errors from the
-    workbook libraries are not caught here. `data`: the file's bytes as the reader read them
-    (the weights are then computed from what the manifest hashes); read from `path` if None.
+    it. Pure: the reader has read (and guarded) the file once; nothing opens it again.
     """
-    from python_calamine import CalamineWorkbook
+    sheets = []
+    for matrix in matrices:
+        layout = _layout(matrix.role_family, matrix.sheet, matrix.cells())
+        sheets.append(_ahp_sheet(layout, _looked_again(layout, matrix.hidden)))
+    return sheets
 
-    path = Path(path)
-    data = path.read_bytes() if data is None else data
-    workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
-    layouts = []
-    for sheet_name in workbook.sheet_names:
-        role_family = AHP_SHEETS.after_prefix(sheet_name)
-        if role_family is not None:
-            rows = workbook.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
-            layouts.append(_layout(role_family, sheet_name, rows))
-    hidden = _look_again(data, {layout.sheet: layout.blanks() for layout in layouts})
-    return [_ahp_sheet(layout, hidden.get(layout.sheet, {})) for layout in layouts]
+
+def read_ahp_sheets(path: str | Path) -> list[AhpSheet]:
+    """Every `AHP-<role family>` sheet of the weights workbook at `path`: the reader (with its
+    guards), then `ahp_sheets_from`. For scripts and tests; the batch and `kpi weights` use
+    `ahp_sheets_from` on the workbook they read."""
+    from pipeline.reader import read_workbook
+
+    return ahp_sheets_from(read_workbook(Path(path)).matrices)
 
 
 # --------------------------------------------------------------------------- results
@@ -851,7 +814,7 @@ def compute_weights(expert_scores: pd.DataFrame | None, ahp_sheets: Sequence[Ahp
 __all__ = [
     "RI_SAATY_1980", "RI_TABLES", "DEFAULT_RI_TABLE", "CR_LIMIT", "AhpResult", "AhpSheet",
     "JudgmentCell", "WeightResult", "ExpertResult", "parse_judgment", "ahp", "pairwise_matrix",
-    "check_pairwise", "read_ahp_sheets", "kendall_w", "kendall_w_meaning", "KENDALL_W_BANDS",
+    "check_pairwise", "ahp_sheets_from", "read_ahp_sheets", "kendall_w", "kendall_w_meaning", "KENDALL_W_BANDS",
     "KENDALL_W_WEAK",
     "expert_weights", "ahp_weights",
     "largest_remainder", "global_weights", "compute_weights",
