@@ -147,6 +147,14 @@ class ReferenceSheet(PlainSheet):
         return formula
 
 
+def _corners(rows: dict[int, dict]) -> tuple[tuple[int, int], ...]:
+    """The top-left and bottom-right corners of the range that cells in `rows` use."""
+    if not rows:
+        return ()
+    return ((min(rows), min(min(cols) for cols in rows.values())),
+            (max(rows), max(max(cols) for cols in rows.values())))
+
+
 class FastSheet(ReferenceSheet):
     """Cells rendered to `<c>` XML as they are written; see the module docstring."""
 
@@ -246,27 +254,23 @@ class FastSheet(ReferenceSheet):
                 new_cells, self._cells = self._cells, cells
             for row, row_cells in new_cells.items():
                 cells[row].update(row_cells)
-            made = stamps[key] = ({row: dict(row_cells) for row, row_cells in new_cells.items() if row_cells},
-                                  self.str_table.count - strings, [tuple(m) for m in self.merge[merges:]],
-                                  {col: info for col, info in self.col_info.items() if columns.get(col) is not info})
-            self._stamped_dimensions(made[0])
-            return
-        rows, strings, merges, columns = made
-        for row, row_cells in rows.items():
-            self._cells[row].update(row_cells)
-        self._stamped_dimensions(rows)
-        self.str_table.count += strings
-        self.merge.extend(list(m) for m in merges)
-        if columns:
-            self.col_info.update(columns)
-            self.col_size_changed = True
-
-    def _stamped_dimensions(self, rows: dict) -> None:
-        """The used range grown by a stamp's cells, as writing them would (so a later set_row
-        finds the first column without settling the whole sheet)."""
-        if rows:
-            self._check_dimensions(min(rows), min(min(cols) for cols in rows.values()))
-            self._check_dimensions(max(rows), max(max(cols) for cols in rows.values()))
+            rows = {row: dict(row_cells) for row, row_cells in new_cells.items() if row_cells}
+            made = stamps[key] = (rows, self.str_table.count - strings, [tuple(m) for m in self.merge[merges:]],
+                                  {col: info for col, info in self.col_info.items() if columns.get(col) is not info},
+                                  _corners(rows))
+        else:
+            rows, strings, merges, columns, _ = made
+            for row, row_cells in rows.items():
+                self._cells[row].update(row_cells)
+            self.str_table.count += strings
+            self.merge.extend(list(m) for m in merges)
+            if columns:
+                self.col_info.update(columns)
+                self.col_size_changed = True
+        # The used range grown by the stamp's cells, as writing them would (so a later set_row
+        # finds the first column without settling the whole sheet).
+        for row, col in made[4]:
+            self._check_dimensions(row, col)
 
     # The public methods, without xlsxwriter's A1-notation decorators (we pass integers).
     write_string = _write_string
@@ -398,15 +402,19 @@ class FastSheet(ReferenceSheet):
 
     def _settle_dimensions(self) -> None:
         """The used range, as xlsxwriter tracks it cell by cell (here once, from the store)."""
-        rows = [row for row, cells in self._cells.items() if cells]
-        if not rows:
+        bounds = self._row_bounds()
+        if not bounds:
             return
-        first_col = min(min(self._cells[row]) for row in rows)
-        last_col = max(max(self._cells[row]) for row in rows)
-        if min(rows) < 0 or first_col < 0 or max(rows) >= self.xls_rowmax or last_col >= self.xls_colmax:
+        first_col = min(low for low, _ in bounds.values())
+        last_col = max(high for _, high in bounds.values())
+        if min(bounds) < 0 or first_col < 0 or max(bounds) >= self.xls_rowmax or last_col >= self.xls_colmax:
             raise ValueError(f"sheet {self.name!r}: a cell lies outside Excel's grid")
-        self._check_dimensions(min(rows), first_col)
-        self._check_dimensions(max(rows), last_col)
+        self._check_dimensions(min(bounds), first_col)
+        self._check_dimensions(max(bounds), last_col)
+
+    def _row_bounds(self) -> dict[int, tuple[int, int]]:
+        """row -> (first, last) column with a cell, for the rows that have cells."""
+        return {row: (min(row_cells), max(row_cells)) for row, row_cells in self._cells.items() if row_cells}
 
     def _assemble_xml_file(self):
         self._settle_dimensions()
@@ -415,13 +423,16 @@ class FastSheet(ReferenceSheet):
     def _write_rows(self):
         """`<row>` elements as xlsxwriter writes them: spans per 16 rows, row attributes, cells."""
         cells, comments = self._cells, self.comments
+        row_bounds = self._row_bounds()
+        for row, row_comments in comments.items():
+            if row_comments:
+                low, high = min(row_comments), max(row_comments)
+                seen = row_bounds.get(row)
+                row_bounds[row] = (low, high) if seen is None else (min(seen[0], low), max(seen[1], high))
         bounds: dict[int, tuple[int, int]] = {}  # 16-row block -> (first, last) column used
-        for store in (cells, comments):
-            for row, row_cells in store.items():
-                if row_cells:
-                    low, high = min(row_cells), max(row_cells)
-                    seen = bounds.get(row >> 4)
-                    bounds[row >> 4] = (low, high) if seen is None else (min(seen[0], low), max(seen[1], high))
+        for row, (low, high) in row_bounds.items():
+            seen = bounds.get(row >> 4)
+            bounds[row >> 4] = (low, high) if seen is None else (min(seen[0], low), max(seen[1], high))
         spans = {block: f"{low + 1}:{high + 1}" for block, (low, high) in bounds.items()}
         parts: list[str] = []
         out = parts.append
