@@ -628,10 +628,15 @@ def _settle_exactly(detail: pd.DataFrame, inputs, period: Period, policy: Policy
             actual = rolled[key]
         else:
             actual = exact.typed(a[position])
-        lines = (bound("target", t, position), bound("base", b, position), bound("stretch", s, position))
-        row_key = (method, direction, weight, actual, *lines)
+        # The row's numbers as the key (a pro-rated row's by its agreed decimals; NaN, which
+        # equals nothing, as None).
+        typed_lines = ((agreed["target"][position], agreed["base"][position], agreed["stretch"][position])
+                       if share is not None and prorated[position] else (t[position], b[position], s[position]))
+        row_key = (method, direction, weight, actual, share is not None and bool(prorated[position]),
+                   *(None if x != x else x for x in typed_lines))
         result = computed_rows.get(row_key)
         if result is None:
+            lines = (bound("target", t, position), bound("base", b, position), bound("stretch", s, position))
             unclipped = exact.achievement(method, direction == "lower", actual, *lines, **constants)
             clipped = exact.clip(unclipped, floor, cap)
             weighted = exact.typed(weight) * clipped
