@@ -86,3 +86,13 @@ def test_scorecards_print_like_an_appraisal_form(tmp_path: Path) -> None:
     assert employee.cell(row=bonus.row, column=12).number_format == "0.00"
     summary_book = openpyxl.load_workbook(result.period_dir / "summary.xlsx")
     assert all(ws.oddFooter.right.text == PERIOD for ws in summary_book.worksheets if ws.sheet_state == "visible")
+
+
+def test_ties_are_rounded_half_up_on_the_typed_decimal() -> None:
+    """At a tie the typed decimal decides, not the float: 1.0005 is 100.05% (100.1%), though
+    1.0005 × 1000 is 1000.4999… in floats; 0.35 × (1 − 0.9) is 3.50 points, not 3.49."""
+    from pipeline.writers.scorecards import _shown_percent
+
+    assert [_shown_percent(v) for v in (1.0005, 0.8125, 0.80049, -0.0004)] == ["100.1%", "81.3%", "80.0%", "0.0%"]
+    rows = [Row("回款率", "ratio", 0.35, 0.9, 0.9, 0.9), Row("销售额", "ratio", 0.65, 100, 1.0, 1.0)]
+    assert "此项少得 3.50 分" in feedback_text(rows, 96.5, "A", "zh")
