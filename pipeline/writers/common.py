@@ -68,6 +68,14 @@ class FastZipFile(zipfile.ZipFile):
         return super().write(filename, arcname, compress_type, ZIP_LEVEL if compresslevel is None else compresslevel)
 
 
+def at_zip_level(info: zipfile.ZipInfo) -> zipfile.ZipInfo:
+    """`info` set to deflate at ZIP_LEVEL when written through ZipFile.open (which, unlike
+    writestr, takes no level): the attribute is public from Python 3.13, private before."""
+    info.compress_type = zipfile.ZIP_DEFLATED
+    setattr(info, "compress_level" if hasattr(info, "compress_level") else "_compresslevel", ZIP_LEVEL)
+    return info
+
+
 # Every workbook of the process: xlsxwriter's Workbook looks the name up when it closes.
 xlsxwriter.workbook.ZipFile = FastZipFile
 

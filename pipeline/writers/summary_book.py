@@ -54,7 +54,7 @@ from pipeline.scoring import (
     Scores,
 )
 from pipeline.texts import plural
-from pipeline.writers.common import FONT, close_workbook, display_width, fit_width, new_workbook
+from pipeline.writers.common import FONT, at_zip_level, close_workbook, display_width, fit_width, new_workbook
 from pipeline.writers.scorecards import (
     AMBER,
     RED,
@@ -246,8 +246,7 @@ class _Book:
                                                              allowZip64=True) as zout:
             for info in zin.infolist():
                 data = zin.read(info.filename)
-                copy = zipfile.ZipInfo(info.filename, date_time=info.date_time)
-                copy.compress_type = info.compress_type
+                copy = at_zip_level(zipfile.ZipInfo(info.filename, date_time=info.date_time))
                 copy.external_attr = info.external_attr
                 copy.create_system = info.create_system
                 bodies = parts.pop(info.filename, None)
