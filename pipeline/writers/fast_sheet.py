@@ -162,6 +162,7 @@ class FastSheet(ReferenceSheet):
         super().__init__()
         # row -> col -> (xml, value, is a number cell); the value feeds chart caches.
         self._cells: defaultdict[int, dict[int, tuple[str, object, bool]]] = defaultdict(dict)
+        self._bounds: dict[int, tuple[int, int]] = {}  # row -> (first, last) column, when settled
 
     # -------------------------------------------------------------- cell store
     # The write methods are the innermost loop of a batch: no helper calls on the common path.
@@ -402,7 +403,7 @@ class FastSheet(ReferenceSheet):
 
     def _settle_dimensions(self) -> None:
         """The used range, as xlsxwriter tracks it cell by cell (here once, from the store)."""
-        bounds = self._row_bounds()
+        bounds = self._bounds = self._row_bounds()
         if not bounds:
             return
         first_col = min(low for low, _ in bounds.values())
@@ -423,7 +424,7 @@ class FastSheet(ReferenceSheet):
     def _write_rows(self):
         """`<row>` elements as xlsxwriter writes them: spans per 16 rows, row attributes, cells."""
         cells, comments = self._cells, self.comments
-        row_bounds = self._row_bounds()
+        row_bounds = dict(self._bounds)  # settled just before (_assemble_xml_file)
         for row, row_comments in comments.items():
             if row_comments:
                 low, high = min(row_comments), max(row_comments)
