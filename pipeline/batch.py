@@ -31,6 +31,7 @@ from pipeline.periods import Period
 from pipeline.policy import Policy
 from pipeline.reader import WorkbookRead, read_inbox
 from pipeline.runs import Housekeeping, clean_leftovers, prune, put_in_place, staging_folder
+from pipeline.schemas import prepare_validation
 from pipeline.scoring import Scores, score_period
 from pipeline.signals import stop_on_signals
 from pipeline.validate import Inputs, validate
@@ -594,7 +595,7 @@ def run_batch(inbox: Path, period: Period | str, out_dir: Path, policy: Policy, 
 
     with output_lock(out_dir), pd.option_context(*PYTHON_STRINGS):
         housekeeping = Housekeeping(keep_runs=policy.keep_runs, repairs=clean_leftovers(out_dir))
-        workbooks = read_inbox(inbox, policy.limits, jobs=jobs or os.cpu_count() or 1)
+        workbooks = read_inbox(inbox, policy.limits, jobs=jobs or os.cpu_count() or 1, meanwhile=prepare_validation)
         lap("read")
         # Each file's values as read are dropped once typed: only the validated frames are used.
         inputs = validate(workbooks, policy, period, release_rows=True, as_of=as_of)

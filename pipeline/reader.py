@@ -22,6 +22,7 @@ import io
 import os
 import re
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -1061,21 +1062,24 @@ def inbox_listing(folder: Path) -> tuple[list[Path], list[tuple[Path, OSError]]]
     return sorted(files), sorted(refused, key=lambda item: item[0])
 
 
-def read_inbox(folder: Path, limits: Limits = Limits(), jobs: int = 1) -> list[WorkbookRead]:
+def read_inbox(folder: Path, limits: Limits = Limits(), jobs: int = 1,
+               meanwhile: Callable[[], object] | None = None) -> list[WorkbookRead]:
     """Read every file in the inbox; each file is isolated, so one bad file (or folder) costs
     one finding.
 
     Each file is read once, here; its bytes are what is parsed and hashed (`WorkbookRead.data`,
     `.sha256`). `jobs` > 1: on Linux, a big inbox's workbooks are parsed by that many forked
     processes, which inherit the bytes, largest first (calamine holds the GIL, so threads
-    would not help); same result, in the same order.
+    would not help); same result, in the same order. `meanwhile()` runs while they read.
     """
     listed, folders = inbox_listing(folder)
     files = [(path, path.relative_to(folder).as_posix()) for path in listed]
     sources = [_load(path, limits) for path, _ in files]
     if jobs > 1 and _worth_forking(files, sources):
-        results = _read_in_workers(files, sources, limits, jobs)
+        results = _read_in_workers(files, sources, limits, jobs, meanwhile)
     else:
+        if meanwhile:
+            meanwhile()
         results = [_read_inbox_file(path, name, limits, source) for (path, name), source in zip(files, sources)]
     return results + [_refused_folder(folder, path, exc) for path, exc in folders]
 
@@ -1146,10 +1150,11 @@ def _worth_forking(files: list[tuple[Path, str]], sources: list) -> bool:
     return sys.platform.startswith("linux") and len(sizes) > 1 and sum(sizes) >= PARALLEL_READ_BYTES
 
 
-def _read_in_workers(files: list[tuple[Path, str]], sources: list, limits: Limits, jobs: int) -> list[WorkbookRead]:
+def _read_in_workers(files: list[tuple[Path, str]], sources: list, limits: Limits, jobs: int,
+                     meanwhile: Callable[[], object] | None = None) -> list[WorkbookRead]:
     calls = [(source.size if isinstance(source, InputBytes) else 0, _read_detached, (path, name, limits, source))
              for (path, name), source in zip(files, sources)]
-    results = run_biggest_first(calls, jobs)
+    results = run_biggest_first(calls, jobs, meanwhile=meanwhile)
     for result, source in zip(results, sources):  # the bytes stayed here: not sent back and forth
         if result.sha256 is not None and isinstance(source, InputBytes):
             result.data = source.data

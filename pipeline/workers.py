@@ -142,7 +142,8 @@ class _Workers:
         self.pool.shutdown(wait=False)
 
 
-def run_biggest_first(calls: Sequence[tuple[float, Callable, tuple]], jobs: int, progress=None) -> list:
+def run_biggest_first(calls: Sequence[tuple[float, Callable, tuple]], jobs: int, progress=None,
+                      meanwhile: Callable[[], object] | None = None) -> list:
     """`function(*args)` for every (cost, function, args); the results in the order given.
 
     Biggest cost first keeps every core busy to the end. With several `jobs` the calls run in
@@ -150,7 +151,7 @@ def run_biggest_first(calls: Sequence[tuple[float, Callable, tuple]], jobs: int,
     cross the process boundary, with this process's objects frozen first so the workers'
     garbage collector leaves the pages they share alone; elsewhere spawned ones, sent the
     pickled calls. `progress(1)` after each call, in the order they are started. A worker that
-    dies raises `WorkerDied`.
+    dies raises `WorkerDied`. `meanwhile()` runs here while the workers work (first, without them).
     """
     global _PENDING
     order = sorted(range(len(calls)), key=lambda i: -calls[i][0])
@@ -164,6 +165,8 @@ def run_biggest_first(calls: Sequence[tuple[float, Callable, tuple]], jobs: int,
         return results
 
     if jobs <= 1 or len(calls) <= 1:
+        if meanwhile:
+            meanwhile()
         return collect(_call(calls[i][1], calls[i][2]) for i in order)
     workers = min(jobs, len(calls))
     if sys.platform.startswith("linux"):
@@ -172,9 +175,15 @@ def run_biggest_first(calls: Sequence[tuple[float, Callable, tuple]], jobs: int,
         gc.freeze()
         try:
             with _Workers("fork", workers) as pool:
-                return collect(pool.map(_call_pending, range(len(order))))
+                values = pool.map(_call_pending, range(len(order)))
+                if meanwhile:
+                    meanwhile()
+                return collect(values)
         finally:
             _PENDING = []
             gc.unfreeze()
     with _Workers("spawn", workers) as pool:
-        return collect(pool.map(_call, *zip(*[(calls[i][1], calls[i][2]) for i in order])))
+        values = pool.map(_call, *zip(*[(calls[i][1], calls[i][2]) for i in order]))
+        if meanwhile:
+            meanwhile()
+        return collect(values)

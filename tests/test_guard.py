@@ -536,3 +536,13 @@ def test_readme_documents_the_exit_codes():
     for code in ("| 0 |", "| 1 |", "| 2 |", "| 3 |"):
         assert code in commands
     assert "crash report" in commands
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_meanwhile_runs_once_while_the_workers_work(jobs):
+    """`meanwhile` runs in this process exactly once, whether the calls run here or in workers,
+    and the results come back in the order given."""
+    ran = []
+    calls = [(1, abs, (-1,)), (3, abs, (-3,)), (2, abs, (-2,))]
+    assert run_biggest_first(calls, jobs=jobs, meanwhile=lambda: ran.append(os.getpid())) == [1, 3, 2]
+    assert ran == [os.getpid()]

@@ -54,7 +54,14 @@ from pipeline.scoring import (
     Scores,
 )
 from pipeline.texts import plural
-from pipeline.writers.common import FONT, at_zip_level, close_workbook, display_width, fit_width, new_workbook
+from pipeline.writers.common import (
+    FONT,
+    at_zip_level,
+    close_workbook,
+    display_width,
+    fit_width,
+    new_workbook,
+)
 from pipeline.writers.scorecards import (
     AMBER,
     RED,
