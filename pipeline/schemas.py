@@ -7,17 +7,29 @@ kind says: required, ranges, choices, half points for 360 scores.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import pandas as pd
-import pandera.pandas as pa
 
 from pipeline.kinds import CHOICE, NUMBER, WEIGHT, Field, SheetSpec
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
+
+
+def _pandera():
+    """pandera, imported on first use: with its first validation it costs ~0.3 s, which the
+    batch spends while the inbox is being read (`prepare_validation`)."""
+    import pandera.pandas
+
+    return pandera.pandas
 
 HALF_POINTS = "half_points"
 
 
 def _checks(f: Field) -> list[pa.Check]:
-    checks: list[pa.Check] = []
+    pa = _pandera()
+    checks: list = []
     if f.type == CHOICE:
         checks.append(pa.Check.isin(list(f.choice_codes()), name="bad_choice", error="bad_choice", ignore_na=True))
     if f.minimum is not None and f.maximum is not None and f.type != WEIGHT:
@@ -34,6 +46,7 @@ def _checks(f: Field) -> list[pa.Check]:
 @lru_cache(maxsize=None)
 def schema_for(spec: SheetSpec) -> pa.DataFrameSchema:
     """The schema of one template sheet; `_row` (Excel row) is the index."""
+    pa = _pandera()
     columns = {}
     for f in spec.fields:
         dtype = "float64" if f.type in (NUMBER, WEIGHT) else object
@@ -44,6 +57,7 @@ def schema_for(spec: SheetSpec) -> pa.DataFrameSchema:
 
 def schema_failures(spec: SheetSpec, frame: pd.DataFrame) -> pd.DataFrame:
     """Failure cases (column, check, failure_case, index=Excel row), empty when the frame is fine."""
+    pa = _pandera()
     try:
         schema_for(spec).validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
@@ -55,6 +69,7 @@ def schema_failures(spec: SheetSpec, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def prepare_validation() -> None:
-    """Load what pandera loads on its first validation (its backends and check strategies,
-    ~0.15 s): the batch calls this while the inbox is being read, off the critical path."""
+    """Import pandera and load what it loads on its first validation (its backends and check
+    strategies; ~0.3 s together): the batch calls this while the inbox is being read, off the critical path."""
+    pa = _pandera()
     pa.DataFrameSchema({"x": pa.Column(float, checks=pa.Check.ge(0))}).validate(pd.DataFrame({"x": [1.0]}))
