@@ -14,7 +14,8 @@ import os
 import signal
 import sys
 import threading
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
+from concurrent.futures import wait as wait_for_futures
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import wait as wait_for
 from typing import Callable, Sequence
@@ -91,6 +92,8 @@ class _Workers:
         self.pool = ProcessPoolExecutor(max_workers=count, mp_context=multiprocessing.get_context(method),
                                         initializer=_worker_started, initargs=(os.getpid(),))
         self.processes: list = []
+        self.futures: list = []
+        self.count = count
 
     def map(self, function: Callable, *iterables):
         """Results in order, as they come. Unlike `Executor.map`, leaving early cancels nothing:
@@ -99,7 +102,20 @@ class _Workers:
         with signals_held():  # forks (fork) or spawns (spawn) every worker while submitting
             futures = [self.pool.submit(function, *args) for args in zip(*iterables)]
             self.processes = list(getattr(self.pool, "_processes", {}).values())
+        self.futures = list(futures)
         futures.reverse()
+        return self._results(futures)  # submitted now, so the workers work while the caller goes on
+
+    def until_one_is_idle(self) -> None:
+        """Wait until fewer calls are left than there are workers (one of them has nothing to do),
+        so work done here then does not slow the workers down."""
+        pending = [f for f in self.futures if not f.done()]
+        while len(pending) >= self.count:
+            wait_for_futures(pending, return_when=FIRST_COMPLETED)
+            pending = [f for f in pending if not f.done()]
+
+    @staticmethod
+    def _results(futures: list):
         while futures:
             yield futures.pop().result()  # each result is let go of once taken
 
@@ -151,7 +167,8 @@ def run_biggest_first(calls: Sequence[tuple[float, Callable, tuple]], jobs: int,
     cross the process boundary, with this process's objects frozen first so the workers'
     garbage collector leaves the pages they share alone; elsewhere spawned ones, sent the
     pickled calls. `progress(1)` after each call, in the order they are started. A worker that
-    dies raises `WorkerDied`. `meanwhile()` runs here while the workers work (first, without them).
+    dies raises `WorkerDied`. `meanwhile()` runs here once a worker has nothing left to do, while the
+    others still work (first, without workers).
     """
     global _PENDING
     order = sorted(range(len(calls)), key=lambda i: -calls[i][0])
@@ -177,6 +194,7 @@ def run_biggest_first(calls: Sequence[tuple[float, Callable, tuple]], jobs: int,
             with _Workers("fork", workers) as pool:
                 values = pool.map(_call_pending, range(len(order)))
                 if meanwhile:
+                    pool.until_one_is_idle()
                     meanwhile()
                 return collect(values)
         finally:
@@ -185,5 +203,6 @@ def run_biggest_first(calls: Sequence[tuple[float, Callable, tuple]], jobs: int,
     with _Workers("spawn", workers) as pool:
         values = pool.map(_call, *zip(*[(calls[i][1], calls[i][2]) for i in order]))
         if meanwhile:
+            pool.until_one_is_idle()
             meanwhile()
         return collect(values)

@@ -546,3 +546,17 @@ def test_meanwhile_runs_once_while_the_workers_work(jobs):
     calls = [(1, abs, (-1,)), (3, abs, (-3,)), (2, abs, (-2,))]
     assert run_biggest_first(calls, jobs=jobs, meanwhile=lambda: ran.append(os.getpid())) == [1, 3, 2]
     assert ran == [os.getpid()]
+
+
+def _touch(path: str) -> None:
+    Path(path).touch()
+
+
+def test_meanwhile_waits_until_a_worker_is_idle(tmp_path):
+    """With two workers busy, `meanwhile` would slow them down: it runs once only the longest
+    call is left (the two short ones, on the other worker, are done)."""
+    short = [tmp_path / "a", tmp_path / "b"]
+    seen = []
+    calls = [(10, time.sleep, (0.6,)), (1, _touch, (str(short[0]),)), (1, _touch, (str(short[1]),))]
+    run_biggest_first(calls, jobs=2, meanwhile=lambda: seen.append([p.exists() for p in short]))
+    assert seen == [[True, True]]
