@@ -1025,13 +1025,20 @@ def _rating_relations(inputs: Inputs, policy: Policy, scored: Period, agreements
     rows = rows[_pairs_in(rows, rated, ["employee_id", "indicator_id"])]
     if rows.empty:
         return
-    families = rows["employee_id"].map(inputs.role_family_of)
-    weight = {(family, relation): w for family in set(families.dropna()) | {None}
-              for relation, w in policy.rater_weights_for(family or "").items()}
-    counted = pd.Series([weight.get((f if isinstance(f, str) else None, r), 0) > 0
-                         for f, r in zip(families, rows["relation"])], index=rows.index)
-    any_counted = counted.groupby([rows["employee_id"], rows["indicator_id"]]).transform("any")
-    uncounted = rows[~any_counted.to_numpy(bool)]
+    # Whether the policy counts each row's relation for the employee's role family: looked up
+    # in a table of the few distinct families × relations, not row by row.
+    family_codes, families = pd.factorize(rows["employee_id"].map(inputs.role_family_of))
+    relation_codes, relations = pd.factorize(rows["relation"])
+    weights = [policy.rater_weights_for(family if isinstance(family, str) else "") for family in families]
+    weights.append(policy.rater_weights_for(""))  # employees without a role family (code -1)
+    table = np.array([[weights[f].get(relation, 0) > 0 for relation in relations] for f in range(len(weights))],
+                     dtype=bool).reshape(len(weights), len(relations))
+    counted = table[family_codes, relation_codes]  # code -1 takes the last row: the default weights
+    # (employee, indicator) pairs none of whose rows is counted.
+    employee_codes, _ = pd.factorize(rows["employee_id"])
+    indicator_codes, _ = pd.factorize(rows["indicator_id"])
+    pairs = employee_codes.astype(np.int64) * (indicator_codes.max() + 1) + indicator_codes
+    uncounted = rows[~np.isin(pairs, pairs[counted])]
     labels = {c.code: c for c in RELATIONS}
     for (employee_id, indicator_id), group in uncounted.groupby(["employee_id", "indicator_id"], sort=True):
         family = inputs.role_family_of.get(employee_id) or ""
