@@ -27,7 +27,7 @@ from pipeline.writers.fast_sheet import FastDrawing, FastSheet, PlainSheet, Refe
 OWN_METHODS = {
     PlainSheet: {"stamp"},
     ReferenceSheet: set(),
-    FastSheet: {"stamp", "_style", "_fast_style_of", "_settle_dimensions", "_row_bounds", "_flush_parts"},
+    FastSheet: {"stamp", "_style", "_fast_style_of", "_settle_dimensions", "_sorted_columns", "_flush_parts"},
     FastDrawing: set(),
     # the constructor takes what a template needs; usable/_template/_make_template are its own
     AchievementChart: {"__init__", "usable", "_template", "_make_template"},

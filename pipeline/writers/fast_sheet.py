@@ -162,7 +162,7 @@ class FastSheet(ReferenceSheet):
         super().__init__()
         # row -> col -> (xml, value, is a number cell); the value feeds chart caches.
         self._cells: defaultdict[int, dict[int, tuple[str, object, bool]]] = defaultdict(dict)
-        self._bounds: dict[int, tuple[int, int]] = {}  # row -> (first, last) column, when settled
+        self._columns: dict[int, list[int]] = {}  # row -> its columns in order, when settled
 
     # -------------------------------------------------------------- cell store
     # The write methods are the innermost loop of a batch: no helper calls on the common path.
@@ -403,19 +403,20 @@ class FastSheet(ReferenceSheet):
 
     def _settle_dimensions(self) -> None:
         """The used range, as xlsxwriter tracks it cell by cell (here once, from the store)."""
-        bounds = self._bounds = self._row_bounds()
-        if not bounds:
+        columns = self._columns = self._sorted_columns()
+        if not columns:
             return
-        first_col = min(low for low, _ in bounds.values())
-        last_col = max(high for _, high in bounds.values())
-        if min(bounds) < 0 or first_col < 0 or max(bounds) >= self.xls_rowmax or last_col >= self.xls_colmax:
+        first_col = min(cols[0] for cols in columns.values())
+        last_col = max(cols[-1] for cols in columns.values())
+        if min(columns) < 0 or first_col < 0 or max(columns) >= self.xls_rowmax or last_col >= self.xls_colmax:
             raise ValueError(f"sheet {self.name!r}: a cell lies outside Excel's grid")
-        self._check_dimensions(min(bounds), first_col)
-        self._check_dimensions(max(bounds), last_col)
+        self._check_dimensions(min(columns), first_col)
+        self._check_dimensions(max(columns), last_col)
 
-    def _row_bounds(self) -> dict[int, tuple[int, int]]:
-        """row -> (first, last) column with a cell, for the rows that have cells."""
-        return {row: (min(row_cells), max(row_cells)) for row, row_cells in self._cells.items() if row_cells}
+    def _sorted_columns(self) -> dict[int, list[int]]:
+        """row -> its columns with a cell, in order, for the rows that have cells (the first and
+        last give the used range and the spans, all of them the order the row's cells are written in)."""
+        return {row: sorted(row_cells) for row, row_cells in self._cells.items() if row_cells}
 
     def _assemble_xml_file(self):
         self._settle_dimensions()
@@ -424,7 +425,8 @@ class FastSheet(ReferenceSheet):
     def _write_rows(self):
         """`<row>` elements as xlsxwriter writes them: spans per 16 rows, row attributes, cells."""
         cells, comments = self._cells, self.comments
-        row_bounds = dict(self._bounds)  # settled just before (_assemble_xml_file)
+        columns = self._columns  # settled just before (_assemble_xml_file)
+        row_bounds = {row: (cols[0], cols[-1]) for row, cols in columns.items()}
         for row, row_comments in comments.items():
             if row_comments:
                 low, high = min(row_comments), max(row_comments)
@@ -454,7 +456,7 @@ class FastSheet(ReferenceSheet):
                 self._flush_parts(parts)
                 self._write_empty_row(row, span, info)
                 continue
-            out("".join([row_cells[col][0] for col in sorted(row_cells)]))
+            out("".join([row_cells[col][0] for col in columns[row]]))
             out("</row>")
         self._flush_parts(parts)
 
