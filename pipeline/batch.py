@@ -32,7 +32,7 @@ from pipeline.policy import Policy
 from pipeline.reader import WorkbookRead, read_inbox
 from pipeline.runs import Housekeeping, clean_leftovers, prune, put_in_place, staging_folder
 from pipeline.schemas import prepare_validation
-from pipeline.scoring import Scores, score_period
+from pipeline.scoring import Scores, ranked_within, score_period
 from pipeline.signals import stop_on_signals
 from pipeline.validate import Inputs, validate
 from pipeline.workers import run_biggest_first
@@ -321,7 +321,8 @@ def department_jobs(scores: Scores, roster: pd.DataFrame, departments_dir: Path,
                 name = label if len(team) <= max_sheets else f"{label} ({part})"
                 path = departments_dir / stem / f"{unique_stem(name, team_taken, fallback='team')}.xlsx"
                 members = team if len(team) <= max_sheets else team.iloc[start:start + max_sheets]
-                plans.append((path, department, f"{department} · {name}", members, no_unscored, True))
+                # Ranked within the team: the workbook's RANK formula sees only these rows.
+                plans.append((path, department, f"{department} · {name}", ranked_within(members), no_unscored, True))
     # Details and ratings are grouped once, by the workbook that shows each employee's sheet
     # (and, for summary-only department workbooks, by department).
     sheet_of = {e: i for i, plan in enumerate(plans) if plan[5] for e in plan[3]["employee_id"]}

@@ -27,6 +27,7 @@ from pipeline.findings import BilingualError, Finding, finding
 from pipeline.kinds import ID, TEXT, Field, fold, header_aliases
 from pipeline.normalize import parse_column
 from pipeline.safety import OLE2_MAGIC, Limits, UnreadableInput
+from pipeline.scoring import ranked_within
 from pipeline.writers.common import unique_stem
 
 MASTER_ENV = "KPI_MASTER_PASSWORD"
@@ -318,7 +319,7 @@ def manager_plans(scores, roster: pd.DataFrame, managers_dir: Path, max_sheets: 
     for manager_id in sorted(set(totals_of) | set(unscored_of)):
         totals = totals_of.get(manager_id, scores.totals.iloc[0:0]).drop(columns="manager_id_", errors="ignore")
         unscored = unscored_of.get(manager_id, scores.unscored.iloc[0:0]).drop(columns="manager_id_", errors="ignore")
-        totals = totals.assign(rank=totals["total_rounded"].rank(method="min", ascending=False).astype(int))
+        totals = ranked_within(totals)
         name = names.get(manager_id)
         label = f"{manager_id} {name}" if isinstance(name, str) else str(manager_id)
         stem = unique_stem(f"{manager_id}_{name}" if isinstance(name, str) else str(manager_id), taken,
@@ -332,7 +333,7 @@ def manager_plans(scores, roster: pd.DataFrame, managers_dir: Path, max_sheets: 
         reports = totals[totals["employee_id"].map(direct) == manager_id]
         for part, start in enumerate(range(0, len(reports), max_sheets), start=1):
             piece = reports.iloc[start:start + max_sheets]
-            piece = piece.assign(rank=piece["total_rounded"].rank(method="min", ascending=False).astype(int))
+            piece = ranked_within(piece)
             suffix = f" ({part})" if len(reports) > max_sheets else ""
             plans.append(Plan(managers_dir / stem / f"{stem}{suffix}.xlsx", department,
                               f"{label}{suffix}", piece, unscored.iloc[0:0], True))

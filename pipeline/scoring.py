@@ -91,6 +91,13 @@ def near_rounding_tie(totals: pd.Series, decimals: int = 2) -> np.ndarray:
     return np.abs(fraction - 0.5) < 1e-6
 
 
+def ranked_within(totals: pd.DataFrame) -> pd.DataFrame:
+    """`totals` with `rank` as Excel's RANK over these rows gives it (highest points first, ties
+    sharing the best rank): what a workbook holding only these employees caches beside its
+    RANK formula (a team's or a manager's workbook, not the whole department)."""
+    return totals.assign(rank=totals["total_rounded"].rank(method="min", ascending=False).astype(int))
+
+
 # ------------------------------------------------------------------------------ achievement
 
 def achievement(method: pd.Series, direction: pd.Series, actual: pd.Series, target: pd.Series,

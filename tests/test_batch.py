@@ -338,3 +338,24 @@ def test_large_department_is_split_into_team_workbooks_identically_for_any_jobs(
     team_sheets = [n for p in (one.period_dir / "departments" / "销售部").glob("*.xlsx")
                    for n in openpyxl.load_workbook(p).sheetnames if n != "汇总 Summary"]
     assert sorted(team_sheets) == ["S001 王芳", "S002 李强", "S003 赵敏"]
+
+
+def test_team_workbooks_cache_the_rank_their_formula_computes(tmp_path):
+    """A team workbook's RANK formula ranks only the team's rows, so the cached rank (what a
+    viewer shows before recalculating) is the rank within the team, not the department's."""
+    from pipeline.policy import parse_policy
+
+    result = run_batch(small_company(tmp_path / "inbox"), PERIOD, tmp_path / "out",
+                       parse_policy("output: {max_sheets: 2}\n"), jobs=1)
+    department_ranks = dict(zip(result.scores.totals["employee_id"], result.scores.totals["rank"]))
+    checked = 0
+    for path in (result.period_dir / "departments" / "销售部").glob("*.xlsx"):
+        formulas = openpyxl.load_workbook(path)["汇总 Summary"]
+        cached = openpyxl.load_workbook(path, data_only=True)["汇总 Summary"]
+        # (employee, cached rank, cached points) of the rows whose rank is a RANK formula
+        rows = [(cached.cell(r, 2).value, cached.cell(r, 1).value, cached.cell(r, 7).value)
+                for r in range(5, formulas.max_row + 1) if str(formulas.cell(r, 1).value or "").startswith("=RANK")]
+        for employee_id, rank, points in rows:
+            assert rank == 1 + sum(other > points for _, _, other in rows), (path.name, employee_id)
+            checked += 1
+    assert checked == 3 and sorted(department_ranks.values()) != [1, 1, 1]
