@@ -12,7 +12,7 @@ close enough to a boundary for float noise to matter (see `scoring.score_period`
 from __future__ import annotations
 
 import math
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from fractions import Fraction
 from functools import lru_cache
 
@@ -41,6 +41,17 @@ def half_up(value: Fraction | float, decimals: int = 2) -> Decimal:
     whole = math.floor(scaled + Fraction(1, 2))
     rounded = Decimal(whole if exact >= 0 else -whole).scaleb(-decimals)
     return rounded.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+
+
+# Decimal arithmetic wide enough to stay exact on typed decimals (a float's shortest repr has at
+# most 17 digits, so their sums and products fit): what Fractions give, an order of magnitude faster.
+WIDE = Context(prec=100)
+
+
+def half_up_decimal(value: Decimal, decimals: int = 2) -> Decimal:
+    """`half_up` of a Decimal computed exactly in `WIDE` (no negative zero): 0.125 → 0.13."""
+    rounded = value.quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP, context=WIDE)
+    return rounded if rounded else abs(rounded)
 
 
 def half_up_text(value: float, decimals: int = 2, thousands: bool = False) -> str:

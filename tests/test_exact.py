@@ -187,3 +187,16 @@ def test_scores_match_a_fraction_oracle(cases: list, months_extra: int) -> None:
     total = scores.totals.iloc[0]
     assert Decimal(repr(float(total["total_rounded"]))) == oracle_round(expected_total)
     assert total["total"] == pytest.approx(float(expected_total), abs=1e-12)
+
+
+def test_half_up_decimal_is_half_up_on_wide_decimals():
+    """The Decimal form of half_up that the feedback paragraph uses: ties away from zero, exact
+    on products of typed decimals, and no negative zero."""
+    from pipeline.exact import WIDE, half_up, half_up_decimal
+
+    assert str(half_up_decimal(Decimal("0.125"))) == "0.13"
+    assert str(half_up_decimal(Decimal("96.495"))) == "96.50"
+    assert str(half_up_decimal(Decimal("-0.004"))) == "0.00"
+    assert str(half_up_decimal(WIDE.multiply(Decimal("1.0005"), 100), 1)) == "100.1"  # 1000.4999… in floats
+    for value in ("0.35", "2.675", "1.005", "-1.005"):
+        assert half_up_decimal(Decimal(value)) == half_up(float(value))

@@ -12,7 +12,6 @@ import calendar
 import math
 from collections import namedtuple
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Context, Decimal
 from functools import lru_cache, partial
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,7 +20,7 @@ from typing import Sequence
 import pandas as pd
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
-from pipeline.exact import decimal_of, half_up, half_up_text
+from pipeline.exact import WIDE, decimal_of, half_up, half_up_decimal, half_up_text
 from pipeline.kinds import DIMENSIONS, DIRECTIONS, METHODS, RELATIONS
 from pipeline.outputs import SCORECARD_DETAIL_FIELDS, SCORECARD_RATING_FIELDS
 from pipeline.policy import Policy
@@ -292,19 +291,7 @@ def _shown_percent(value: float) -> str:
     if math.isfinite(scaled) and scaled < 1e12 and abs(scaled % 1 - 0.5) > 1e-6:
         whole = math.floor(scaled + 0.5)
         return f"{'-' if value < 0 and whole else ''}{whole // 10}.{whole % 10}%"
-    return f"{_half_up(_EXACT.multiply(decimal_of(value), 100), _TENTH)}%"
-
-
-# Decimal arithmetic wide enough to be exact on typed decimals (a float's shortest repr has at
-# most 17 digits): what Fractions would give, an order of magnitude faster.
-_EXACT = Context(prec=100)
-_TENTH, _HUNDREDTH = Decimal("0.1"), Decimal("0.01")
-
-
-def _half_up(value: Decimal, step: Decimal) -> Decimal:
-    """`value` rounded half-up (ties away from zero) to `step`, without a negative zero."""
-    rounded = value.quantize(step, rounding=ROUND_HALF_UP, context=_EXACT)
-    return rounded if rounded else abs(rounded)
+    return f"{half_up_decimal(WIDE.multiply(decimal_of(value), 100), 1)}%"
 
 
 def _shown_number(value: float) -> str:
@@ -347,8 +334,8 @@ def feedback_text(rows: list, total_rounded: float, grade: str, lang: str) -> st
         en.append("Below target: " + "; ".join(w[1] for w in words) + ".")
         # The next step: the indicator that cost the most points (weight × shortfall).
         focus = max(missed, key=lambda row: (float(row.weight) * (1 - float(row.achievement)), -float(row.achievement)))
-        shortfall = _EXACT.subtract(1, decimal_of(float(focus.achievement)))
-        lost = _half_up(_EXACT.multiply(_EXACT.multiply(decimal_of(float(focus.weight)), shortfall), 100), _HUNDREDTH)
+        shortfall = WIDE.subtract(1, decimal_of(float(focus.achievement)))
+        lost = half_up_decimal(WIDE.multiply(WIDE.multiply(decimal_of(float(focus.weight)), shortfall), 100), 2)
         zh.append(f"下一步:优先改进{focus.name}(此项少得 {lost} 分),请与上级一起制定改进计划。")
         en.append(f"Next step: improve {focus.name} first ({lost} points lost there); agree an improvement plan "
                   "with the manager.")
