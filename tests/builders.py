@@ -113,6 +113,18 @@ def seed_indicators() -> list[dict]:
     ]
 
 
+def monthly_sales_indicators(collection_rate_id: str = "K3") -> list[dict]:
+    """Two sums and a mean, for runs over several months: 销售额 and 新客户数 add up, 回款率 averages."""
+    return [
+        {"indicator_id": "K1", "name": "销售额", "dimension": "业绩", "direction": "越高越好", "method": "比率",
+         "unit": "万元", "aggregation": "求和"},
+        {"indicator_id": "K2", "name": "新客户数", "dimension": "业绩", "direction": "越高越好", "method": "比率",
+         "unit": "个", "aggregation": "求和"},
+        {"indicator_id": collection_rate_id, "name": "回款率", "dimension": "业绩", "direction": "越高越好",
+         "method": "比率", "unit": "%", "aggregation": "平均"},
+    ]
+
+
 def seed_role_kpis() -> list[dict]:
     return [
         {"role_family": "销售", "period": "2026-Q3", "indicator_id": "K1", "weight": "60%", "target": 200},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import openpyxl
 import pandas as pd
 import pytest
-from builders import memory_inbox, write_inbox
+from builders import memory_inbox, monthly_sales_indicators, write_inbox
 from python_calamine import CalamineWorkbook
 
 from pipeline.batch import run_batch
@@ -22,17 +22,6 @@ def roster():
         {"employee_id": "S001", "name": "王经理", "department": "销售部", "position": "销售经理", "role_family": "销售"},
         {"employee_id": "S002", "name": "李销售", "department": "销售部", "position": "销售代表", "role_family": "销售",
          "manager_id": "S001"},
-    ]
-
-
-def indicators():
-    return [
-        {"indicator_id": "K1", "name": "销售额", "dimension": "业绩", "direction": "越高越好", "method": "比率",
-         "unit": "万元", "aggregation": "求和"},
-        {"indicator_id": "K2", "name": "新客户数", "dimension": "业绩", "direction": "越高越好", "method": "比率",
-         "unit": "个", "aggregation": "求和"},
-        {"indicator_id": "K3", "name": "回款率", "dimension": "业绩", "direction": "越高越好", "method": "比率",
-         "unit": "%", "aggregation": "平均"},
     ]
 
 
@@ -69,7 +58,7 @@ def cut_k1(**changes) -> dict:
 
 
 def inbox(folder, adjustments):
-    return write_inbox(folder, roster=roster(), indicators=indicators(), role_kpis=role_kpis(), actuals=actuals(),
+    return write_inbox(folder, roster=roster(), indicators=monthly_sales_indicators(), role_kpis=role_kpis(), actuals=actuals(),
                        adjustments=adjustments)
 
 
@@ -78,7 +67,7 @@ def details(period_dir) -> pd.DataFrame:
 
 
 def findings_of(adjustments, period="2026-08", **tables):
-    books = memory_inbox(roster=tables.get("roster", roster()), indicators=indicators(),
+    books = memory_inbox(roster=tables.get("roster", roster()), indicators=monthly_sales_indicators(),
                          role_kpis=tables.get("role_kpis", role_kpis()), actuals=actuals(),
                          employee_kpis=tables.get("employee_kpis", []), adjustments=adjustments)
     inputs = validate(books, load_policy(), period)

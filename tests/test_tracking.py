@@ -7,7 +7,7 @@ import hashlib
 import openpyxl
 import pandas as pd
 import pytest
-from builders import write_inbox
+from builders import monthly_sales_indicators, write_inbox
 from click.testing import CliRunner
 
 from pipeline.batch import BatchError, run_batch
@@ -20,17 +20,6 @@ MARK = "进度 截至 2026-08 Progress to date"
 def roster():
     return [{"employee_id": "S001", "name": "王经理", "department": "销售部", "position": "销售经理",
              "role_family": "销售"}]
-
-
-def indicators():
-    return [
-        {"indicator_id": "K1", "name": "销售额", "dimension": "业绩", "direction": "越高越好", "method": "比率",
-         "unit": "万元", "aggregation": "求和"},
-        {"indicator_id": "K2", "name": "新客户数", "dimension": "业绩", "direction": "越高越好", "method": "比率",
-         "unit": "个", "aggregation": "求和"},
-        {"indicator_id": "K4", "name": "回款率", "dimension": "业绩", "direction": "越高越好", "method": "比率",
-         "unit": "%", "aggregation": "平均"},
-    ]
 
 
 def role_kpis():
@@ -55,7 +44,7 @@ def actuals(august_sales=80):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("tracking")
-    folder = write_inbox(root / "inbox", roster=roster(), indicators=indicators(), role_kpis=role_kpis(),
+    folder = write_inbox(root / "inbox", roster=roster(), indicators=monthly_sales_indicators("K4"), role_kpis=role_kpis(),
                          actuals=actuals())
     final = run_batch(folder, "2026-Q3", root / "out", load_policy(), jobs=1)
     before = _hashes(final.period_dir)
@@ -124,7 +113,7 @@ def test_console_line_is_marked(runs, tmp_path):
 
 
 def test_missing_months_only_up_to_as_of(tmp_path):
-    folder = write_inbox(tmp_path / "inbox", roster=roster(), indicators=indicators(), role_kpis=role_kpis(),
+    folder = write_inbox(tmp_path / "inbox", roster=roster(), indicators=monthly_sales_indicators("K4"), role_kpis=role_kpis(),
                          actuals=[r for r in actuals() if r["period"] == "2026-07"])
     result = run_batch(folder, "2026-Q3", tmp_path / "out", load_policy(), jobs=1, as_of="2026-08")
     missing = [f for f in result.findings if f.rule == "missing_months"]
@@ -162,7 +151,7 @@ def test_as_of_must_be_a_month_of_the_period(runs, tmp_path, period, as_of, word
 
 
 def test_pace_band_from_the_policy(tmp_path):
-    folder = write_inbox(tmp_path / "inbox", roster=roster(), indicators=indicators(), role_kpis=role_kpis(),
+    folder = write_inbox(tmp_path / "inbox", roster=roster(), indicators=monthly_sales_indicators("K4"), role_kpis=role_kpis(),
                          actuals=actuals())
     policy = parse_policy("tracking: {pace_band: 0.2}")
     result = run_batch(folder, "2026-Q3", tmp_path / "out", policy, jobs=1, as_of="2026-08")
